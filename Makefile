@@ -1,0 +1,37 @@
+# Two entry points: `make demo` and `make test`. Both build .venv from scratch when needed.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+SYSPKG := libportaudio2 jackd2
+
+.PHONY: demo test sysdeps bench results preset clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	# libnmfd (a baseline in `rtdrums eval`) pins old numpy/pysoundfile/jupyter it does not use
+	$(VENV)/bin/pip install -q --no-deps 'libnmfd==1.0.0'
+	touch $(STAMP)
+
+# PortAudio and a JACK server for the live host and its end-to-end tests.
+sysdeps:
+	@if dpkg -s $(SYSPKG) >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "jackd2 jackd/tweak_rt_limits boolean false" | debconf-set-selections; \
+		(DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSPKG) >/dev/null 2>&1 || \
+		 (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSPKG) >/dev/null)) \
+		|| echo "could not install $(SYSPKG): the live-host tests will skip"; \
+	else echo "install $(SYSPKG) (apt-get install $(SYSPKG)) to run the live-host tests"; fi
+
+demo: $(STAMP)
+	$(VENV)/bin/rtdrums demo
+
+test: $(STAMP) sysdeps
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(VENV)/bin/rtdrums bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info
