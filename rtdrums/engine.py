@@ -1,0 +1,365 @@
+"""The streaming engine: audio block in, stems and trigger events out.
+
+    engine = Engine(load_preset("default"), sample_rate=48000)
+    stems, events = engine.process(block)        # block: float32 (n,), any n <= max_block
+
+Every block is one call into compiled code (`process_block`), which runs the streaming STFT,
+solves each new frame for h >= 0 with W fixed (warm-started from the previous frame), masks the
+frame into the stems, overlap-adds them and runs the trigger detector. All state lives in arrays
+allocated here, once. Offline processing is a loop over blocks of this same engine, so a file gives
+exactly what a live run gives. The engine knows nothing of devices.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+from . import fft, nmf, onsets
+from .errors import UserError
+from .events import EVENT_DTYPE
+from .preset import Preset
+from .stft import StftSettings, analysis_window, synthesis_window
+
+INPUT_LIMIT = 16.0        # samples beyond +-16 full scale are clipped: garbage, not audio
+DENORMAL = 1e-30
+
+
+class Tables(NamedTuple):
+    """Read-only arrays derived from the preset at the engine's sample rate."""
+    wa: np.ndarray            # (N,) analysis window
+    ws: np.ndarray            # (N,) synthesis window
+    W: np.ndarray             # (K, R) templates on the engine's bins
+    Wb: np.ndarray            # (B, R) templates summed into solve bands
+    WtW: np.ndarray           # (R, R)
+    Wt1: np.ndarray           # (R,)
+    band_edges: np.ndarray    # (B + 1,) bin index where each band starts
+    group_start: np.ndarray   # (G + 1,) first component of each drum, then residual, then R
+    notes: np.ndarray         # (R,) MIDI note per component
+    floor: np.ndarray         # (D,) absolute trigger thresholds
+    sens: np.ndarray          # (D,)
+    retrig: np.ndarray        # (D,) retrigger time in samples
+    reference: np.ndarray     # (D,) full-velocity rise
+    fft_bitrev: np.ndarray
+    fft_twiddle: np.ndarray
+    fft_split: np.ndarray
+
+
+class Params(NamedTuple):
+    hop: int
+    synthesis: int
+    method: int
+    n_iter: int
+    tol: float
+    pg_step: float
+    mask_exp: float
+    warm_decay: float
+    scan: int
+    rel: float
+    env_decay: float
+    gamma: float
+    onset_offset: int
+
+
+class State(NamedTuple):
+    """Everything that changes while streaming; reset() zeroes it."""
+    counters: np.ndarray      # int64: see C_* below
+    ring: np.ndarray          # (N,) newest input samples
+    frame: np.ndarray         # (N,) windowed frame
+    spec: np.ndarray          # (K,) complex spectrum of the frame
+    masked: np.ndarray        # (K,) complex scratch
+    y: np.ndarray             # (N,) scratch for inverse FFTs
+    fft_work: np.ndarray
+    mag: np.ndarray           # (K,)
+    vb: np.ndarray            # (B,) banded magnitudes
+    h: np.ndarray             # (R,) activations of the current frame
+    wh: np.ndarray            # (B,) solver scratch
+    wtv: np.ndarray           # (R,)
+    num: np.ndarray           # (R,)
+    model: np.ndarray         # (G, K) per-group model spectra, then masks
+    act: np.ndarray           # (D,) drum activations
+    ola: np.ndarray           # (D + 1, L) overlap-add accumulators
+    outq: np.ndarray          # (D + 1, hop) finished output samples
+    fstate: np.ndarray        # (D, 5) detector state
+    istate: np.ndarray        # (D, 4)
+    dropped: np.ndarray       # (1,) events that did not fit the output array
+
+
+C_RING_POS, C_SAMPLES, C_HOP_FILL, C_OUT_POS, C_BAD, C_FRAMES, C_ITERS = range(7)
+
+
+def map_templates(W: np.ndarray, source: StftSettings, target: StftSettings) -> np.ndarray:
+    """Templates on another bin grid: linear interpolation over frequency, unit L1 columns.
+
+    Bins above the source's Nyquist frequency get zero (they fall to the residual).
+    """
+    if (source.sample_rate, source.n_fft) == (target.sample_rate, target.n_fft):
+        return np.array(W, np.float64)
+    f_src, f_dst = source.bin_freqs, target.bin_freqs
+    out = np.stack([np.interp(f_dst, f_src, W[:, r], right=0.0) for r in range(W.shape[1])], axis=1)
+    return out / np.maximum(out.sum(axis=0, keepdims=True), 1e-12)
+
+
+def band_edges(settings: StftSettings, n_bands: int, f_min: float = 30.0) -> np.ndarray:
+    """Start bins of about n_bands log-spaced bands from f_min to Nyquist (each >= one bin)."""
+    K = settings.n_bins
+    if n_bands <= 0 or n_bands >= K:
+        return np.arange(K + 1)
+    df = settings.sample_rate / settings.n_fft
+    edges_hz = np.geomspace(f_min, settings.sample_rate / 2, n_bands + 1)
+    edges = np.unique(np.clip(np.round(edges_hz / df).astype(np.int64), 1, K))
+    return np.concatenate([[0], edges[edges < K], [K]]).astype(np.int64)
+
+
+class Engine:
+    """Streaming decomposition of one mono input into drum stems, a residual and triggers.
+
+    stem_names: the drums, then 'residual'. stem_latency: samples by which every stem lags the
+    input. Events (rtdrums.events.EVENT_DTYPE) carry stream sample indices; `emitted` is the end of
+    the block in which the trigger was decided.
+    """
+
+    def __init__(self, preset: Preset, sample_rate: int | None = None, max_block: int = 8192,
+                 max_events: int = 256):
+        sample_rate = int(sample_rate or preset.stft.sample_rate)
+        self.preset = preset
+        self.settings = s = preset.stft.scaled_to(sample_rate)
+        try:
+            s.validate()
+        except ValueError as e:
+            raise UserError(f"cannot run preset {preset.name} at {sample_rate} Hz: {e}") from None
+        self.sample_rate = sample_rate
+        self.max_block = int(max_block)
+        self.drum_names = preset.drum_names
+        self.stem_names = self.drum_names + ("residual",)
+        self.stem_latency = s.stem_latency
+        self.tables, self.params = self._build_tables(preset, s), self._build_params(preset, s)
+        self.state = self._alloc_state(s, len(self.drum_names), self.tables)
+        self._stems = np.zeros((self.max_block, len(self.stem_names)), np.float32)
+        self._events = np.zeros(max_events, EVENT_DTYPE)
+        self.reset()
+
+    # -- construction -------------------------------------------------------------------
+    @staticmethod
+    def _build_tables(p: Preset, s: StftSettings) -> Tables:
+        W = map_templates(p.W, p.stft, s)
+        edges = band_edges(s, p.solver.bands)
+        Wb = np.add.reduceat(W, edges[:-1], axis=0)
+        solver = nmf.SolverTables(Wb)
+        sizes = [d.components for d in p.drums] + [p.residual_components]
+        plan = fft.make_plan(s.n_fft)
+        ref = np.array([d.reference for d in p.drums])
+        return Tables(
+            wa=analysis_window(s), ws=synthesis_window(s), W=np.ascontiguousarray(W),
+            Wb=solver.W, WtW=solver.WtW, Wt1=solver.Wt1, band_edges=edges,
+            group_start=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
+            notes=np.array([n for d in p.drums for n in d.notes] + [0] * p.residual_components, np.int64),
+            floor=np.array([d.floor for d in p.drums]) * ref,
+            sens=np.array([d.sensitivity for d in p.drums], np.float64),
+            retrig=np.array([round(d.retrigger_ms * s.sample_rate / 1000) for d in p.drums], np.int64),
+            reference=ref, fft_bitrev=plan.bitrev, fft_twiddle=plan.twiddle, fft_split=plan.split)
+
+    @staticmethod
+    def _build_params(p: Preset, s: StftSettings) -> Params:
+        frame_s = s.hop / s.sample_rate
+        t = p.trigger
+        return Params(
+            hop=s.hop, synthesis=s.synthesis, method=nmf.METHODS[p.solver.method],
+            n_iter=p.solver.iterations, tol=p.solver.tolerance,
+            pg_step=nmf.SolverTables(np.add.reduceat(map_templates(p.W, p.stft, s),
+                                                     band_edges(s, p.solver.bands)[:-1], axis=0)).pg_step,
+            mask_exp=p.mask_exponent, warm_decay=p.solver.warm_decay,
+            scan=int(round(t.scan_ms / 1000 / frame_s)), rel=t.relative,
+            env_decay=0.5 ** (frame_s * 1000 / t.envelope_half_life_ms), gamma=t.velocity_gamma,
+            onset_offset=s.hop // 2 + s.taper // 2)
+
+    @staticmethod
+    def _alloc_state(s: StftSettings, D: int, t: Tables) -> State:
+        N, K, B, R = s.n_fft, s.n_bins, t.Wb.shape[0], t.W.shape[1]
+        return State(
+            counters=np.zeros(7, np.int64), ring=np.zeros(N), frame=np.zeros(N),
+            spec=np.zeros(K, np.complex128), masked=np.zeros(K, np.complex128), y=np.zeros(N),
+            fft_work=np.zeros(N // 2, np.complex128), mag=np.zeros(K), vb=np.zeros(B),
+            h=np.zeros(R), wh=np.zeros(B), wtv=np.zeros(R), num=np.zeros(R),
+            model=np.zeros((D + 1, K)), act=np.zeros(D), ola=np.zeros((D + 1, s.synthesis)),
+            outq=np.zeros((D + 1, s.hop)), fstate=np.zeros((D, 5)),
+            istate=np.zeros((D, 4), np.int64), dropped=np.zeros(1, np.int64))
+
+    # -- streaming ------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget all history: the next sample is stream sample 0."""
+        for a in self.state:
+            a[...] = 0
+        self.state.istate[:, onsets.SI_LAST] = onsets.NEVER
+
+    def warm(self) -> None:
+        """Run the compiled path once (compiling or loading it from cache), then reset."""
+        block = np.zeros(min(self.max_block, 2 * self.settings.hop + 1), np.float32)
+        self.process(block)
+        self.reset()
+
+    def process_into(self, block: np.ndarray, stems_out: np.ndarray, events_out: np.ndarray) -> int:
+        """Process one block into preallocated outputs; returns the number of events written.
+
+        block: float32 (n,); stems_out: float32 (>= n, n_stems); events_out: EVENT_DTYPE array.
+        Allocation-free: this is the call for an audio callback.
+        """
+        return process_block(block, stems_out, events_out, self.tables, self.params, self.state)
+
+    def process(self, block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Process one block; returns (stems (n, n_stems), events) as views valid until the next call."""
+        n = len(block)
+        if n > self.max_block:
+            raise ValueError(f"block of {n} samples exceeds max_block {self.max_block}")
+        k = process_block(block, self._stems, self._events, self.tables, self.params, self.state)
+        return self._stems[:n], self._events[:k]
+
+    @property
+    def samples_processed(self) -> int:
+        return int(self.state.counters[C_SAMPLES])
+
+    @property
+    def bad_samples(self) -> int:
+        """NaN or infinite input samples replaced by silence so far."""
+        return int(self.state.counters[C_BAD])
+
+    @property
+    def frames_processed(self) -> int:
+        return int(self.state.counters[C_FRAMES])
+
+    @property
+    def mean_iterations(self) -> float:
+        f = self.frames_processed
+        return float(self.state.counters[C_ITERS]) / f if f else 0.0
+
+    @property
+    def events_dropped(self) -> int:
+        return int(self.state.dropped[0])
+
+    @property
+    def activations(self) -> np.ndarray:
+        """Per-drum activations of the latest frame (a view)."""
+        return self.state.act
+
+
+@njit(cache=True, nogil=True)
+def process_block(x, stems, events, T, P, S):
+    """Stream the samples of x through the engine; see Engine.process_into."""
+    c = S.counters
+    N = S.ring.shape[0]
+    n_stems = S.outq.shape[0]
+    n_events = 0
+    for i in range(x.shape[0]):
+        v = float(x[i])
+        if not np.isfinite(v):
+            v = 0.0
+            c[C_BAD] += 1
+        elif v > INPUT_LIMIT:
+            v = INPUT_LIMIT
+        elif v < -INPUT_LIMIT:
+            v = -INPUT_LIMIT
+        elif abs(v) < DENORMAL:
+            v = 0.0
+        S.ring[c[C_RING_POS]] = v
+        c[C_RING_POS] = (c[C_RING_POS] + 1) % N
+        c[C_SAMPLES] += 1
+        c[C_HOP_FILL] += 1
+        if c[C_HOP_FILL] == P.hop:
+            c[C_HOP_FILL] = 0
+            n_events = _frame(T, P, S, events, n_events)
+            c[C_OUT_POS] = 0
+        j = c[C_OUT_POS]
+        for s in range(n_stems):
+            stems[i, s] = S.outq[s, j]
+        c[C_OUT_POS] = j + 1 if j + 1 < P.hop else j
+    for e in range(n_events):
+        events[e]["emitted"] = c[C_SAMPLES]
+    return n_events
+
+
+@njit(cache=True, nogil=True)
+def _frame(T, P, S, events, n_events):
+    N = S.ring.shape[0]
+    K = S.spec.shape[0]
+    D = S.act.shape[0]
+    R = S.h.shape[0]
+    L = P.synthesis
+    H = P.hop
+    c = S.counters
+    c[C_FRAMES] += 1
+    start = c[C_RING_POS]                      # oldest sample of the frame
+    for k in range(N):
+        S.frame[k] = S.ring[(start + k) % N] * T.wa[k]
+    fft.rfft_into(S.frame, S.spec, T.fft_bitrev, T.fft_twiddle, T.fft_split, S.fft_work)
+    for k in range(K):
+        S.mag[k] = abs(S.spec[k])
+
+    # solve for h, warm-started, with a floor so that every component can switch on
+    level = 0.0
+    for b in range(S.vb.shape[0]):
+        acc = 0.0
+        for k in range(T.band_edges[b], T.band_edges[b + 1]):
+            acc += S.mag[k]
+        S.vb[b] = acc
+        level += acc
+    floor = 1e-6 * level / R + 1e-20
+    for r in range(R):
+        h = S.h[r] * P.warm_decay
+        S.h[r] = h if h > floor else floor
+    c[C_ITERS] += nmf.solve_frame(T.Wb, T.WtW, T.Wt1, P.pg_step, S.vb, S.h, P.method, P.n_iter,
+                                  P.tol, S.wh, S.wtv, S.num)
+    for r in range(R):
+        if not np.isfinite(S.h[r]):
+            S.h[r] = 0.0
+
+    # soft masks: model spectrum of each group (drums, then residual) to the mask exponent
+    G = D + 1
+    for g in range(G):
+        for k in range(K):
+            acc = 0.0
+            for r in range(T.group_start[g], T.group_start[g + 1]):
+                acc += T.W[k, r] * S.h[r]
+            if P.mask_exp == 2.0:
+                acc = acc * acc
+            elif P.mask_exp != 1.0:
+                acc = acc ** P.mask_exp
+            S.model[g, k] = acc
+    for k in range(K):
+        den = 0.0
+        for g in range(G):
+            den += S.model[g, k]
+        inv = 1.0 / den if den > 1e-30 else 0.0
+        for g in range(D):
+            S.model[g, k] *= inv
+
+    # synthesis: each drum's masked frame; the residual is the frame minus the drums
+    off = N - L
+    for g in range(D):
+        for k in range(K):
+            S.masked[k] = S.spec[k] * S.model[g, k]
+        fft.irfft_into(S.masked, S.y, T.fft_bitrev, T.fft_twiddle, T.fft_split, S.fft_work)
+        for n in range(L):
+            v = S.y[off + n] * T.ws[off + n]
+            S.ola[g, n] += v
+            S.ola[D, n] -= v
+    for n in range(L):
+        S.ola[D, n] += S.frame[off + n] * T.ws[off + n]
+    for g in range(G):
+        for n in range(H):
+            S.outq[g, n] = S.ola[g, n]
+        for n in range(L - H):
+            S.ola[g, n] = S.ola[g, n + H]
+        for n in range(L - H, L):
+            S.ola[g, n] = 0.0
+
+    # triggers
+    for d in range(D):
+        acc = 0.0
+        for r in range(T.group_start[d], T.group_start[d + 1]):
+            acc += S.h[r]
+        S.act[d] = acc
+    return onsets.detect(S.act, S.h, T.group_start, T.group_start[1:], T.notes, S.fstate,
+                         S.istate, T.floor, P.rel, T.sens, T.retrig, T.reference, P.gamma, P.scan,
+                         P.env_decay, c[C_SAMPLES], P.onset_offset, events, n_events, S.dropped)

@@ -1,0 +1,133 @@
+"""Nonnegative matrix factorisation kernels.
+
+Symbols follow the usual NMF notation: V (K x N) ~= W H with W (K x R) spectral templates and
+H (R x N) activations. Live, W is fixed and each frame v (K,) is explained by
+h = argmin_{h >= 0} D(v | W h), solved by one of three nonnegative iterations:
+
+  METHOD_EUCLIDEAN  multiplicative update h <- h * (W^T v) / (W^T W h)  (Lee and Seung)
+  METHOD_KL         multiplicative update h <- h * (W^T (v / W h)) / (W^T 1)
+  METHOD_PG         projected gradient h <- max(0, h - (W^T W h - W^T v) / L), L = ||W^T W||_2
+
+The frame solvers are Numba-compiled, allocation-free and warm-started by the caller. Batch NMF
+for training works on whole spectrograms with numpy (BLAS does the matrix products).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+METHOD_EUCLIDEAN, METHOD_KL, METHOD_PG = 0, 1, 2
+METHODS = {"euclidean": METHOD_EUCLIDEAN, "kl": METHOD_KL, "projected-gradient": METHOD_PG}
+EPS = 1e-12
+
+
+class SolverTables:
+    """Quantities of a fixed W that every frame solve reuses: W^T W, W^T 1, the PG step."""
+
+    def __init__(self, W: np.ndarray):
+        W = np.ascontiguousarray(W, np.float64)
+        self.W = W
+        self.WtW = np.ascontiguousarray(W.T @ W)
+        self.Wt1 = W.sum(axis=0)
+        self.pg_step = 1.0 / max(np.linalg.eigvalsh(self.WtW).max(), EPS)
+
+
+@njit(cache=True, nogil=True)
+def solve_frame(W, WtW, Wt1, pg_step, v, h, method, n_iter, tol, wh, wtv, num):
+    """Refine h (R,) in place towards argmin_{h>=0} D(v | W h); return the iterations used.
+
+    W (K x R), v (K,), h (R,) the warm start; wh (K,), wtv (R,), num (R,) are scratch arrays.
+    Stops after n_iter iterations or when the relative L1 change of h falls below tol.
+    """
+    K, R = W.shape
+    if method != METHOD_KL:
+        for r in range(R):
+            acc = 0.0
+            for k in range(K):
+                acc += W[k, r] * v[k]
+            wtv[r] = acc
+    it = 0
+    while it < n_iter:
+        it += 1
+        if method == METHOD_KL:
+            for k in range(K):
+                acc = 0.0
+                for r in range(R):
+                    acc += W[k, r] * h[r]
+                wh[k] = v[k] / (acc + EPS)
+            for r in range(R):
+                acc = 0.0
+                for k in range(K):
+                    acc += W[k, r] * wh[k]
+                num[r] = h[r] * acc / (Wt1[r] + EPS)
+        else:
+            for r in range(R):
+                acc = 0.0
+                for q in range(R):
+                    acc += WtW[r, q] * h[q]
+                if method == METHOD_EUCLIDEAN:
+                    num[r] = h[r] * wtv[r] / (acc + EPS)
+                else:
+                    step = h[r] - pg_step * (acc - wtv[r])
+                    num[r] = step if step > 0.0 else 0.0
+        change = 0.0
+        total = 0.0
+        for r in range(R):
+            change += abs(num[r] - h[r])
+            total += num[r]
+            h[r] = num[r]
+        if change <= tol * (total + EPS):
+            break
+    return it
+
+
+def solve_frames(W: np.ndarray, V: np.ndarray, method: str = "kl", n_iter: int = 200,
+                 tol: float = 0.0, H0: np.ndarray | None = None) -> np.ndarray:
+    """Solve every column of V independently (cold start or H0); a reference, not the live path."""
+    t = SolverTables(W)
+    K, R = t.W.shape
+    H = np.full((R, V.shape[1]), 1.0) if H0 is None else np.array(H0, np.float64)
+    wh, wtv, num = np.zeros(K), np.zeros(R), np.zeros(R)
+    for n in range(V.shape[1]):
+        h = np.ascontiguousarray(H[:, n])
+        solve_frame(t.W, t.WtW, t.Wt1, t.pg_step, np.ascontiguousarray(V[:, n], np.float64),
+                    h, METHODS[method], n_iter, tol, wh, wtv, num)
+        H[:, n] = h
+    return H
+
+
+def nmf(V: np.ndarray, R: int, n_iter: int = 200, W0: np.ndarray | None = None,
+        H0: np.ndarray | None = None, fix_W: bool = False, beta: str = "kl",
+        seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Batch NMF V ~= W H by multiplicative updates (KL or Euclidean); returns (W, H).
+
+    Columns of W are normalised to unit L1 norm (H rescaled to keep W H), so templates are
+    comparable across drums and activations are in magnitude units.
+    """
+    V = np.asarray(V, np.float64)
+    K, N = V.shape
+    rng = np.random.default_rng(seed)
+    W = rng.uniform(0.1, 1.0, (K, R)) * V.mean() if W0 is None else np.array(W0, np.float64)
+    H = rng.uniform(0.1, 1.0, (R, N)) if H0 is None else np.array(H0, np.float64)
+    for _ in range(n_iter):
+        if beta == "kl":
+            H *= (W.T @ (V / (W @ H + EPS))) / (W.sum(axis=0)[:, None] + EPS)
+            if not fix_W:
+                W *= ((V / (W @ H + EPS)) @ H.T) / (H.sum(axis=1)[None, :] + EPS)
+        else:
+            H *= (W.T @ V) / (W.T @ W @ H + EPS)
+            if not fix_W:
+                W *= (V @ H.T) / (W @ H @ H.T + EPS)
+        if not fix_W:
+            norms = W.sum(axis=0) + EPS
+            W /= norms
+            H *= norms[:, None]
+    return W, H
+
+
+def kl_divergence(V: np.ndarray, WH: np.ndarray) -> float:
+    """Generalised KL divergence D(V | WH)."""
+    V = np.asarray(V, np.float64)
+    WH = np.asarray(WH, np.float64) + EPS
+    return float(np.sum(V * np.log((V + EPS) / WH) - V + WH))

@@ -1,0 +1,223 @@
+"""Presets: spectral templates plus every setting the engine needs, on disk as two files.
+
+A preset is a folder with
+  preset.toml    human-readable settings (format, version, STFT, solver, masks, triggers, drums,
+                 provenance), and
+  templates.npz  the template matrix W (n_bins x R, float32, nonnegative), loaded without pickle.
+Components (columns of W) are ordered drum by drum as listed in preset.toml, then the residual
+components, which absorb what is not one of the drums (toms, cymbals) and go to the residual stem.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tomllib
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import tomli_w
+
+from .errors import UserError
+from .nmf import METHODS
+from .stft import StftSettings
+
+FORMAT = "rtdrums-preset"
+VERSION = 1
+SETTINGS_FILE, TEMPLATES_FILE = "preset.toml", "templates.npz"
+PRESETS_DIR = Path(os.environ.get("RTDRUMS_PRESETS", Path(__file__).resolve().parent.parent / "presets"))
+GM_NOTES = {"kick": 36, "snare": 38, "hihat": 42, "hihat_open": 46, "hihat_pedal": 44}
+
+
+@dataclass(frozen=True)
+class SolverSettings:
+    method: str = "kl"           # "kl", "euclidean" or "projected-gradient"
+    iterations: int = 20         # budget per frame
+    tolerance: float = 1e-3      # early stop on the relative L1 change of h
+    bands: int = 96              # solve on this many log-spaced bands (0: on every bin)
+    warm_decay: float = 1.0      # previous frame's h times this is the next start
+
+
+@dataclass(frozen=True)
+class TriggerSettings:
+    scan_ms: float = 2.7                   # peak tracking after the threshold is crossed
+    relative: float = 0.15                 # threshold as a fraction of the drum's recent peak
+    envelope_half_life_ms: float = 250.0   # decay of that recent peak
+    velocity_gamma: float = 0.7            # velocity = 127 * (rise / reference) ** gamma
+
+
+@dataclass(frozen=True)
+class DrumSettings:
+    name: str
+    notes: tuple[int, ...]          # MIDI note per component (e.g. closed/open/pedal hi-hat)
+    labels: tuple[str, ...] = ()    # what each component was trained on
+    sensitivity: float = 1.0        # > 1 triggers on softer hits
+    retrigger_ms: float = 30.0      # no second trigger of this drum within this time
+    floor: float = 0.03             # absolute threshold, as a fraction of `reference`
+    reference: float = 1.0          # activation rise of a full-velocity hit (velocity 127)
+
+    @property
+    def components(self) -> int:
+        return len(self.notes)
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    stft: StftSettings
+    drums: tuple[DrumSettings, ...]
+    W: np.ndarray = field(repr=False)        # (n_bins, R)
+    residual_labels: tuple[str, ...] = ()
+    solver: SolverSettings = SolverSettings()
+    trigger: TriggerSettings = TriggerSettings()
+    mask_exponent: float = 2.0
+    description: str = ""
+    provenance: dict = field(default_factory=dict)
+
+    @property
+    def residual_components(self) -> int:
+        return self.W.shape[1] - sum(d.components for d in self.drums)
+
+    @property
+    def drum_names(self) -> tuple[str, ...]:
+        return tuple(d.name for d in self.drums)
+
+    def with_drum(self, name: str, **changes) -> "Preset":
+        """A copy with one drum's settings changed (e.g. sensitivity)."""
+        drums = tuple(replace(d, **changes) if d.name == name else d for d in self.drums)
+        return replace(self, drums=drums)
+
+    def validate(self) -> None:
+        """Raise ValueError with a one-line reason for anything inconsistent."""
+        try:
+            self.stft.validate()
+        except ValueError as e:
+            raise ValueError(f"[stft] {e}") from None
+        W = self.W
+        if W.ndim != 2 or W.shape[0] != self.stft.n_bins:
+            raise ValueError(f"templates have shape {W.shape}, expected ({self.stft.n_bins}, R) "
+                             f"for n_fft {self.stft.n_fft}")
+        if not np.all(np.isfinite(W)) or np.any(W < 0):
+            raise ValueError("templates contain negative, NaN or infinite values")
+        if np.any(W.sum(axis=0) <= 0):
+            raise ValueError("a template column is all zero")
+        if not self.drums:
+            raise ValueError("no drums defined")
+        names = [d.name for d in self.drums]
+        if len(set(names)) != len(names) or "residual" in names:
+            raise ValueError(f"drum names must be unique and not 'residual': {names}")
+        if self.residual_components < 0:
+            raise ValueError(f"drums list {sum(d.components for d in self.drums)} components "
+                             f"but the templates have only {W.shape[1]}")
+        for d in self.drums:
+            if d.components < 1:
+                raise ValueError(f"drum {d.name} has no components (notes is empty)")
+            if any(not 0 <= n <= 127 for n in d.notes):
+                raise ValueError(f"drum {d.name}: MIDI notes must be 0..127, got {list(d.notes)}")
+            for key in ("sensitivity", "reference"):
+                if not getattr(d, key) > 0 or not math.isfinite(getattr(d, key)):
+                    raise ValueError(f"drum {d.name}: {key} must be a positive number")
+            if not (d.retrigger_ms >= 0 and d.floor >= 0):
+                raise ValueError(f"drum {d.name}: retrigger_ms and floor must be >= 0")
+        s = self.solver
+        if s.method not in METHODS:
+            raise ValueError(f"solver method {s.method!r} is not one of {', '.join(METHODS)}")
+        if s.iterations < 1 or s.bands < 0 or not 0 < s.warm_decay <= 1 or s.tolerance < 0:
+            raise ValueError("solver: iterations >= 1, bands >= 0, 0 < warm_decay <= 1, tolerance >= 0")
+        t = self.trigger
+        if t.scan_ms < 0 or not 0 <= t.relative < 1 or t.envelope_half_life_ms <= 0 or t.velocity_gamma <= 0:
+            raise ValueError("trigger: scan_ms >= 0, 0 <= relative < 1, envelope_half_life_ms > 0, velocity_gamma > 0")
+        if not self.mask_exponent > 0:
+            raise ValueError("mask exponent must be > 0")
+
+
+def _settings_dict(p: Preset) -> dict:
+    drums = []
+    for d in p.drums:
+        row = asdict(d)
+        row["notes"], row["labels"] = list(d.notes), list(d.labels)
+        drums.append(row)
+    return {
+        "format": FORMAT, "version": VERSION, "name": p.name, "description": p.description,
+        "stft": asdict(p.stft), "solver": asdict(p.solver), "mask": {"exponent": p.mask_exponent},
+        "trigger": asdict(p.trigger), "drums": drums,
+        "residual": {"components": p.residual_components, "labels": list(p.residual_labels)},
+        "provenance": p.provenance,
+    }
+
+
+def save_preset(p: Preset, folder: str | os.PathLike) -> Path:
+    """Write preset.toml and templates.npz into folder (created if needed); returns the folder."""
+    p.validate()
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp_toml, tmp_npz = folder / (SETTINGS_FILE + ".part"), folder / "templates.part.npz"
+        tmp_toml.write_text(tomli_w.dumps(_settings_dict(p)))
+        np.savez_compressed(tmp_npz, W=p.W.astype(np.float32))
+        os.replace(tmp_npz, folder / TEMPLATES_FILE)
+        os.replace(tmp_toml, folder / SETTINGS_FILE)
+    except OSError as e:
+        raise UserError(f"cannot write preset to {folder}: {e.strerror}; choose a writable folder") from None
+    return folder
+
+
+def resolve_preset(name_or_path: str | os.PathLike) -> Path:
+    """A preset folder from a path, or from the name of a shipped preset."""
+    path = Path(name_or_path)
+    if (path / SETTINGS_FILE).is_file():
+        return path
+    shipped = PRESETS_DIR / str(name_or_path)
+    if (shipped / SETTINGS_FILE).is_file():
+        return shipped
+    available = sorted(p.name for p in PRESETS_DIR.glob("*") if (p / SETTINGS_FILE).is_file())
+    if path.is_dir():
+        raise UserError(f"{path} has no {SETTINGS_FILE}: not a preset folder (train one with `rtdrums train`)")
+    raise UserError(f"no preset {str(name_or_path)!r}: give a preset folder or one of: "
+                    f"{', '.join(available) or '(none shipped)'}")
+
+
+def load_preset(name_or_path: str | os.PathLike = "default") -> Preset:
+    """Load and validate a preset; any problem is a one-line UserError."""
+    folder = resolve_preset(name_or_path)
+    try:
+        with open(folder / SETTINGS_FILE, "rb") as f:
+            cfg = tomllib.load(f)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"corrupt preset settings {folder / SETTINGS_FILE}: {e}") from None
+    try:
+        with np.load(folder / TEMPLATES_FILE, allow_pickle=False) as npz:
+            W = np.array(npz["W"], dtype=np.float64)
+    except FileNotFoundError:
+        raise UserError(f"preset {folder} has no {TEMPLATES_FILE}; retrain it with `rtdrums train`") from None
+    except (KeyError, ValueError, OSError, EOFError) as e:
+        raise UserError(f"corrupt preset templates {folder / TEMPLATES_FILE}: {e}") from None
+    try:
+        preset = _from_settings(cfg, W)
+        preset.validate()
+    except (KeyError, TypeError, ValueError) as e:
+        msg = f"missing setting {e}" if isinstance(e, KeyError) else str(e)
+        raise UserError(f"invalid preset {folder}: {msg}") from None
+    return preset
+
+
+def _from_settings(cfg: dict, W: np.ndarray) -> Preset:
+    if cfg.get("format") != FORMAT:
+        raise ValueError(f"not an rtdrums preset (format = {cfg.get('format')!r})")
+    if cfg.get("version") != VERSION:
+        raise ValueError(f"preset version {cfg.get('version')} is not supported (this rtdrums reads version {VERSION})")
+    drums = tuple(DrumSettings(**{**d, "notes": tuple(d["notes"]), "labels": tuple(d.get("labels", ()))})
+                  for d in cfg["drums"])
+    residual = cfg.get("residual", {})
+    preset = Preset(
+        name=cfg["name"], description=cfg.get("description", ""),
+        stft=StftSettings(**cfg["stft"]), solver=SolverSettings(**cfg.get("solver", {})),
+        trigger=TriggerSettings(**cfg.get("trigger", {})),
+        mask_exponent=float(cfg.get("mask", {}).get("exponent", 2.0)),
+        drums=drums, residual_labels=tuple(residual.get("labels", ())), W=W,
+        provenance=cfg.get("provenance", {}))
+    if "components" in residual and residual["components"] != preset.residual_components:
+        raise ValueError(f"residual.components = {residual['components']} but the templates leave "
+                         f"{preset.residual_components}")
+    return preset

@@ -1,0 +1,183 @@
+"""Learning templates from isolated hits: a Hydrogen kit, or a folder of labelled recordings.
+
+Each hit category (kick, snare, closed/open/pedal hi-hat, toms, cymbals, other) gets its own
+small NMF on the frames the streaming engine would see of its hits; the columns of all these W
+are stacked into the preset's template matrix. Toms, cymbals and anything else become residual
+components: they let the solver explain those sounds without leaking them into a drum. Finally
+every drum's reference (the activation rise of a full-velocity hit, velocity 127) is measured by
+running the real engine over the hits.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from .audio import read_audio, resample, to_mono
+from .errors import UserError
+from .nmf import nmf
+from .preset import GM_NOTES, DrumSettings, Preset
+from .stft import StftSettings, spectrogram
+
+# hit category -> (drum it belongs to or None for residual, MIDI note, components)
+CATEGORIES = {
+    "kick": ("kick", GM_NOTES["kick"], 3),
+    "snare": ("snare", GM_NOTES["snare"], 3),
+    "hihat_closed": ("hihat", GM_NOTES["hihat"], 2),
+    "hihat_open": ("hihat", GM_NOTES["hihat_open"], 1),
+    "hihat_pedal": ("hihat", GM_NOTES["hihat_pedal"], 1),
+    "tom": (None, 0, 2),
+    "cymbal": (None, 0, 2),
+    "other": (None, 0, 1),
+}
+DRUMS = ("kick", "snare", "hihat")
+FOLDER_ALIASES = {"hihat": "hihat_closed", "hh": "hihat_closed", "bd": "kick", "sd": "snare",
+                  "toms": "tom", "cymbals": "cymbal", "residual": "other"}
+HIT_SECONDS = 0.25           # frames of each hit used for training: its first quarter second
+SILENCE_DB = -50.0           # frames this far below a file's loudest are not part of a hit
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".aiff", ".aif"}
+
+Hits = dict[str, list[tuple[np.ndarray, float | None]]]   # category -> [(mono audio, velocity01)]
+
+
+def hits_from_kit(path: str | os.PathLike, sample_rate: int) -> tuple[Hits, dict]:
+    """Every velocity layer of a Hydrogen kit, by category; plus a provenance record."""
+    from .kits import load_kit
+
+    kit = load_kit(path)
+    hits: Hits = {}
+    for category in CATEGORIES:
+        found = kit.hits(category, sample_rate)
+        if found:
+            hits[category] = [(np.asarray(a, np.float32), v) for a, v in found]
+    return hits, {"kit": kit.name, "kit_license": kit.license}
+
+
+def hits_from_folder(path: str | os.PathLike, sample_rate: int) -> tuple[Hits, dict]:
+    """Recordings in sub-folders named by category (kick/, snare/, hihat/, hihat_open/, tom/ ...)."""
+    root = Path(path)
+    if not root.is_dir():
+        raise UserError(f"{root}: no such folder; give a folder with kick/, snare/, hihat/ sub-folders")
+    hits: Hits = {}
+    for sub in sorted(p for p in root.iterdir() if p.is_dir()):
+        category = FOLDER_ALIASES.get(sub.name.lower(), sub.name.lower())
+        if category not in CATEGORIES:
+            continue
+        for f in sorted(sub.iterdir()):
+            if f.suffix.lower() in AUDIO_SUFFIXES:
+                data, rate = read_audio(f)
+                hits.setdefault(category, []).append((resample(to_mono(data), rate, sample_rate), None))
+    known = ", ".join(CATEGORIES)
+    if not hits:
+        raise UserError(f"{root}: no audio files in sub-folders named {known}")
+    return hits, {"hits_folder": root.name}
+
+
+def hit_frames(audio: np.ndarray, settings: StftSettings, single_hit: bool) -> np.ndarray:
+    """Magnitude frames (K x n) that the engine sees of a recording's hits, silence dropped.
+
+    Of a single hit (a kit sample) only the first HIT_SECONDS count: the attack and body that
+    triggers and masks depend on, not a cymbal's long tail.
+    """
+    pad = np.zeros(settings.n_fft, np.float32)
+    V = spectrogram(np.concatenate([audio, pad]), settings)
+    energy = V.sum(axis=0)
+    if energy.max() <= 0:
+        return V[:, :0]
+    keep = energy > energy.max() * 10 ** (SILENCE_DB / 20)
+    if single_hit:
+        keep[int(HIT_SECONDS * settings.sample_rate / settings.hop):] = False
+    return V[:, keep]
+
+
+def learn_templates(hits: Hits, settings: StftSettings, components: dict[str, int] | None = None,
+                    iterations: int = 200, seed: int = 0) -> dict[str, np.ndarray]:
+    """category -> W (K x R_c) learnt by KL-NMF on the frames of that category's hits."""
+    components = {c: n for c, (_, _, n) in CATEGORIES.items()} | (components or {})
+    out = {}
+    for category, items in hits.items():
+        V = np.concatenate([hit_frames(a, settings, v is not None) for a, v in items], axis=1)
+        R = min(components[category], max(V.shape[1], 1))
+        if V.shape[1] == 0 or R == 0:
+            continue
+        W, _ = nmf(V, R, n_iter=iterations, seed=seed)
+        out[category] = W
+    return out
+
+
+def build_preset(templates: dict[str, np.ndarray], settings: StftSettings, name: str,
+                 provenance: dict, base: Preset | None = None) -> Preset:
+    """Stack category templates into a preset (drums kick, snare, hihat, then residual)."""
+    missing = [d for d in DRUMS if not any(CATEGORIES[c][0] == d for c in templates)]
+    if missing:
+        raise UserError(f"no hits found for {', '.join(missing)}: training needs kick, snare and hi-hat hits")
+    columns, drums = [], []
+    for drum in DRUMS:
+        notes, labels = [], []
+        for category, W in templates.items():
+            if CATEGORIES[category][0] == drum:
+                columns.append(W)
+                notes += [CATEGORIES[category][1]] * W.shape[1]
+                labels += [category] * W.shape[1]
+        old = next((d for d in base.drums if d.name == drum), None) if base else None
+        drums.append(replace(old, notes=tuple(notes), labels=tuple(labels)) if old
+                     else DrumSettings(drum, tuple(notes), tuple(labels)))
+    residual = [c for c in templates if CATEGORIES[c][0] is None]
+    columns += [templates[c] for c in residual]
+    labels = tuple(c for c in residual for _ in range(templates[c].shape[1]))
+    W = np.concatenate(columns, axis=1)
+    if base is not None:
+        return replace(base, name=name, stft=settings, drums=tuple(drums), W=W,
+                       residual_labels=labels, provenance=provenance)
+    return Preset(name=name, stft=settings, drums=tuple(drums), W=W, residual_labels=labels,
+                  provenance=provenance,
+                  description="Templates learnt from isolated hits by `rtdrums train`.")
+
+
+def activation_rises(engine, audio: np.ndarray, frames: int = 12) -> np.ndarray:
+    """Largest rise of each drum's activation within the first frames of one hit, from silence."""
+    engine.reset()
+    hop = engine.settings.hop
+    x = np.concatenate([np.zeros(2 * hop, np.float32), audio.astype(np.float32)])
+    trace = []
+    for f in range(min(frames + 2, len(x) // hop)):
+        engine.process(x[f * hop:(f + 1) * hop])
+        trace.append(engine.activations.copy())
+    a = np.array(trace)
+    base = np.minimum(np.vstack([a[:1], a[:-1]]), np.vstack([a[:2], a[:-2]]))
+    return (a - base).max(axis=0)
+
+
+def calibrate_references(preset: Preset, hits: Hits) -> Preset:
+    """Set each drum's reference to the median rise of its loudest hits, measured by the engine."""
+    from .engine import Engine
+
+    engine = Engine(preset, max_block=preset.stft.hop)
+    for d, drum in enumerate(preset.drums):
+        rises, velocities = [], []
+        for category, items in hits.items():
+            if CATEGORIES[category][0] != drum.name or category == "hihat_pedal":
+                continue
+            for audio, velocity in items:
+                rises.append(activation_rises(engine, audio)[d])
+                velocities.append(1.0 if velocity is None else velocity)
+        rises, velocities = np.array(rises), np.array(velocities)
+        loud = rises[velocities >= np.max(velocities) - 1e-9] if velocities.size else rises
+        ref = float(np.median(loud)) if loud.size else 1.0
+        if not ref > 0:
+            raise UserError(f"the {drum.name} hits produce no activation: are the files silent?")
+        preset = preset.with_drum(drum.name, reference=ref)
+    return preset
+
+
+def train(hits: Hits, provenance: dict, name: str, settings: StftSettings | None = None,
+          components: dict[str, int] | None = None, base: Preset | None = None) -> Preset:
+    """Templates and references from hits; settings other than these come from base (or defaults)."""
+    settings = settings or (base.stft if base else StftSettings())
+    templates = learn_templates(hits, settings, components)
+    preset = build_preset(templates, settings, name, provenance, base)
+    preset.validate()
+    return calibrate_references(preset, hits)
