@@ -1,0 +1,69 @@
+"""Shared fixtures: the tiny test kit, the shipped validation grooves, one rendered groove.
+
+fixture_kit        the kit in tests/fixtures/kit (7 instruments of Millo_MultiLayered3, GPL-2)
+validation_grooves the GMD validation-split MIDI files shipped in rtdrums/data/grooves/validation
+rendered_groove    the first 20 s of the first validation groove (a baiao, 95 bpm: kick, snare,
+                   cross-stick, closed/open/pedal hi-hat, toms), rendered with fixture_kit at
+                   48 kHz; mix == sum of stems, onsets exact (see rtdrums.render)
+groove_file        factory: write [(time_s, note, velocity), ...] as a MIDI file, return its path
+kit_copy           factory: copy the fixture kit to a temporary folder, return its path
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from rtdrums.kits import Kit, load_kit
+from rtdrums.render import Render, render_groove, shipped_grooves
+
+FIXTURE_KIT = Path(__file__).parent / "fixtures" / "kit"
+
+
+@pytest.fixture(scope="session")
+def fixture_kit() -> Kit:
+    return load_kit(FIXTURE_KIT)
+
+
+@pytest.fixture(scope="session")
+def validation_grooves() -> list[Path]:
+    return shipped_grooves("validation")
+
+
+@pytest.fixture(scope="session")
+def rendered_groove(fixture_kit, validation_grooves) -> Render:
+    return render_groove(validation_grooves[0], fixture_kit, sample_rate=48000, max_seconds=20.0)
+
+
+@pytest.fixture
+def groove_file(tmp_path):
+    """Write notes (time_s, note, velocity) as a type-0 MIDI file at 120 bpm; return the path."""
+    import mido
+
+    def write(notes, name="groove.mid"):
+        mid = mido.MidiFile(type=0, ticks_per_beat=480)        # 960 ticks per second
+        track = mido.MidiTrack()
+        mid.tracks.append(track)
+        events = sorted([(round(t * 960), 1, n, v) for t, n, v in notes]
+                        + [(round(t * 960) + 48, 0, n, 0) for t, n, v in notes])
+        now = 0
+        for tick, _, note, vel in events:
+            track.append(mido.Message("note_on", channel=9, note=note, velocity=vel,
+                                      time=tick - now))
+            now = tick
+        path = tmp_path / name
+        mid.save(path)
+        return path
+
+    return write
+
+
+@pytest.fixture
+def kit_copy(tmp_path):
+    """Copy the fixture kit to a fresh folder (edit its drumkit.xml freely); return the folder."""
+    def copy(name="kit"):
+        return Path(shutil.copytree(FIXTURE_KIT, tmp_path / name))
+
+    return copy
