@@ -1,0 +1,200 @@
+"""Live settings: defaults, then a TOML file, then command-line flags (flags win).
+
+TOML layout (every key optional; see the README for a full example):
+
+    preset = "default"
+    sample_rate = 48000
+    block = 128
+    duration = 0               # seconds; 0 = until Ctrl-C
+    host_api = "jack"          # restrict device matching to one host API
+    client_name = "rtdrums"    # JACK client name (MIDI client: <name>-midi)
+    [input]
+    device = "Scarlett"        # index or part of the name; "" = default device
+    channels = [1]             # 1-based; two channels = a stereo pair, mixed to mono
+    [output]
+    device = ""
+    kick = [1]                 # output channels for each source; several sources on one
+    snare = [2]                # channel are summed
+    hihat = [3]
+    residual = [4]
+    dry = []                   # the (mixed) input itself
+    [midi]
+    enabled = true
+    backend = "auto"           # "jack", "alsa", or auto: JACK when the audio runs on JACK
+    port = ""                  # "" = a virtual port; else (part of) an existing port's name
+    [record]
+    folder = ""                # "" = no recording; else a session folder is made inside
+    format = "wav"             # or "flac"
+    buffer_s = 10.0
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from ..errors import UserError
+
+SOURCES = ("kick", "snare", "hihat", "residual", "dry")
+STEM_SOURCES = SOURCES[:4]
+
+
+@dataclass
+class LiveConfig:
+    preset: str = "default"
+    sample_rate: int = 48000
+    block: int = 128
+    duration: float = 0.0
+    host_api: str | None = None
+    client_name: str = "rtdrums"
+    input_device: str | None = None
+    input_channels: list[int] = field(default_factory=lambda: [1])
+    output_device: str | None = None
+    route: dict[str, list[int]] | None = None      # None = the default routing
+    midi: bool = True
+    midi_backend: str = "auto"
+    midi_port: str | None = None
+    midi_path: str = "callback"
+    record: str | None = None
+    record_format: str = "wav"
+    record_buffer_s: float = 10.0
+    view: str = "auto"                            # auto, full, plain, off
+
+    def with_default_route(self, n_out: int) -> dict[str, list[int]]:
+        """The routing to use: the configured one, or the stems on the first outputs in order."""
+        if self.route is not None:
+            return self.route
+        return {s: [i + 1] for i, s in enumerate(STEM_SOURCES[:n_out])}
+
+
+# TOML key -> LiveConfig field, per table ("" = top level)
+_TOML = {
+    "": {"preset": "preset", "sample_rate": "sample_rate", "block": "block",
+         "duration": "duration", "host_api": "host_api", "client_name": "client_name",
+         "view": "view"},
+    "input": {"device": "input_device", "channels": "input_channels"},
+    "output": {"device": "output_device"},
+    "midi": {"enabled": "midi", "backend": "midi_backend", "port": "midi_port",
+             "path": "midi_path"},
+    "record": {"folder": "record", "format": "record_format", "buffer_s": "record_buffer_s"},
+}
+
+
+def _channels(value, what: str) -> list[int]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = [value]
+    if isinstance(value, str):
+        value = [v for v in value.replace("+", ",").split(",") if v.strip()]
+    try:
+        out = [int(v) for v in value]
+    except (TypeError, ValueError):
+        raise UserError(f"{what}: expected channel numbers like 1 or 1,2, got {value!r}") from None
+    if any(c < 1 for c in out):
+        raise UserError(f"{what}: channels are counted from 1, got {value!r}")
+    return out
+
+
+def parse_route(specs: list[str]) -> dict[str, list[int]]:
+    """['kick=1,snare=2', 'dry=5+6'] -> {'kick': [1], 'snare': [2], 'dry': [5, 6]}; 'none' = {}."""
+    route: dict[str, list[int]] = {}
+    for spec in specs:
+        for item in spec.split(","):
+            item = item.strip()
+            if not item or item.lower() == "none":
+                continue
+            src, sep, chans = item.partition("=")
+            src = src.strip().lower()
+            if not sep or src not in SOURCES:
+                raise UserError(f"route {item!r}: expected SOURCE=CHANNEL with SOURCE one of "
+                                f"{', '.join(SOURCES)} (e.g. kick=1,snare=2,dry=5+6)")
+            route.setdefault(src, []).extend(_channels(chans, f"route {item!r}"))
+    return route
+
+
+def load_toml(path: str | Path) -> dict:
+    """Read a settings file into LiveConfig field values; unknown keys are errors."""
+    p = Path(path).expanduser()
+    try:
+        doc = tomllib.loads(p.read_text())
+    except FileNotFoundError:
+        raise UserError(f"config file not found: {p}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise UserError(f"config file {p}: {e}") from None
+    out: dict = {}
+    for key, value in doc.items():
+        if isinstance(value, dict):
+            if key not in _TOML or key == "":
+                raise UserError(f"config file {p}: unknown table [{key}] "
+                                f"(known: {', '.join(k for k in _TOML if k)})")
+            for k, v in value.items():
+                if key == "output" and k in SOURCES:
+                    out.setdefault("route", {})[k] = _channels(v, f"[output] {k}")
+                elif k in _TOML[key]:
+                    out[_TOML[key][k]] = v
+                else:
+                    known = list(_TOML[key]) + (list(SOURCES) if key == "output" else [])
+                    raise UserError(f"config file {p}: unknown key {k!r} in [{key}] "
+                                    f"(known: {', '.join(known)})")
+        elif key in _TOML[""]:
+            out[_TOML[""][key]] = value
+        else:
+            raise UserError(f"config file {p}: unknown key {key!r} (known: "
+                            f"{', '.join(_TOML[''])}, and tables {', '.join(k for k in _TOML if k)})")
+    if "input_channels" in out:
+        out["input_channels"] = _channels(out["input_channels"], "[input] channels")
+    for k in ("input_device", "output_device", "midi_port", "record", "host_api"):
+        if out.get(k) == "":
+            out[k] = None
+    return out
+
+
+def resolve(args) -> LiveConfig:
+    """Defaults < TOML file (args.config) < flags that were given (not None)."""
+    values: dict = {}
+    if getattr(args, "config", None):
+        values.update(load_toml(args.config))
+    flag_map = {"preset": "preset", "rate": "sample_rate", "block": "block",
+                "duration": "duration", "host_api": "host_api", "client_name": "client_name",
+                "input_device": "input_device", "output_device": "output_device",
+                "midi_backend": "midi_backend", "midi_port": "midi_port",
+                "midi_path": "midi_path", "record": "record", "record_format": "record_format",
+                "view": "view"}
+    for flag, name in flag_map.items():
+        v = getattr(args, flag, None)
+        if v is not None:
+            values[name] = v
+    if getattr(args, "input_channels", None):
+        values["input_channels"] = _channels(args.input_channels, "--input-channels")
+    if getattr(args, "route", None):
+        values["route"] = parse_route(args.route)
+    if getattr(args, "no_midi", False):
+        values["midi"] = False
+    if getattr(args, "no_record", False):
+        values["record"] = None
+    known = {f.name for f in fields(LiveConfig)}
+    cfg = LiveConfig(**{k: v for k, v in values.items() if k in known})
+    _check(cfg)
+    return cfg
+
+
+def _check(cfg: LiveConfig) -> None:
+    if len(cfg.input_channels) not in (1, 2):
+        raise UserError(f"input channels: give one channel (a mic) or two (a stereo pair), "
+                        f"got {cfg.input_channels}")
+    for name in ("sample_rate", "block"):
+        v = getattr(cfg, name)
+        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+            raise UserError(f"{name.replace('_', ' ')} must be a positive whole number, got {v!r}")
+    if not isinstance(cfg.duration, (int, float)) or cfg.duration < 0:
+        raise UserError(f"duration must be >= 0 seconds, got {cfg.duration!r}")
+    if cfg.midi_backend not in ("auto", "jack", "alsa"):
+        raise UserError(f"MIDI backend must be auto, jack or alsa, got {cfg.midi_backend!r}")
+    if cfg.midi_path not in ("callback", "thread"):
+        raise UserError(f"MIDI path must be callback or thread, got {cfg.midi_path!r}")
+    if cfg.record_format not in ("wav", "flac"):
+        raise UserError(f"recording format must be wav or flac, got {cfg.record_format!r}")
+    if cfg.view not in ("auto", "full", "plain", "off"):
+        raise UserError(f"view must be auto, full, plain or off, got {cfg.view!r}")
+    if not isinstance(cfg.midi, bool):
+        raise UserError(f"[midi] enabled must be true or false, got {cfg.midi!r}")

@@ -1,0 +1,118 @@
+"""A JACK client that plays a signal into the live host and records what comes back.
+
+Used by the end-to-end test and the benchmark. It has audio outputs (to the host's inputs),
+audio inputs (from the host's outputs) and a MIDI input (from the host's MIDI port). Every
+received MIDI message is stamped with its JACK frame time, so latencies are exact in samples:
+position p of the played signal leaves the harness at frame `start_frame + p`.
+Needs the JACK-Client package (pip install JACK-Client).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+
+class Harness:
+    def __init__(self, name: str = "harness", n_out: int = 1, n_in: int = 5, midi: bool = True):
+        import jack
+        self.jack = jack
+        self.client = jack.Client(name, no_start_server=True)
+        self.name = self.client.name
+        self.outs = [self.client.outports.register(f"out_{c}") for c in range(n_out)]
+        self.ins = [self.client.inports.register(f"in_{c}") for c in range(n_in)]
+        self.midi_in = self.client.midi_inports.register("midi_in") if midi else None
+        self.rate = self.client.samplerate
+        self.armed, self.done = threading.Event(), threading.Event()
+        self.stim = np.zeros((0, n_out), np.float32)
+        self.rec = np.zeros((0, n_in), np.float32)
+        self.pos = 0
+        self.start_frame = None
+        self.midi: list[tuple[int, bytes]] = []       # (JACK frame time, message)
+        self.xruns = 0
+        # a process callback is required: a connected client without one stalls the graph
+        self.client.set_process_callback(self._process)
+        self.client.set_xrun_callback(self._on_xrun)
+        self.client.activate()
+
+    def _on_xrun(self, delayed_usecs) -> None:
+        self.xruns += 1
+
+    def _process(self, frames: int) -> None:
+        ft = self.client.last_frame_time
+        if self.midi_in is not None:
+            for offset, data in self.midi_in.incoming_midi_events():
+                self.midi.append((ft + offset, bytes(data)))
+        if not self.armed.is_set() or self.done.is_set():
+            for p in self.outs:
+                p.get_array()[:] = 0
+            return
+        p = self.pos
+        if p == 0:
+            self.start_frame = ft
+        for c, port in enumerate(self.outs):
+            chunk = self.stim[p:p + frames, c]
+            buf = port.get_array()
+            buf[:len(chunk)] = chunk
+            buf[len(chunk):] = 0
+        m = min(frames, len(self.rec) - p)
+        for c, port in enumerate(self.ins):
+            self.rec[p:p + m, c] = port.get_array()[:m]
+        self.pos = p + frames
+        if self.pos >= len(self.rec):
+            self.done.set()
+
+    def connect(self, src: str, dst: str) -> None:
+        try:
+            self.client.connect(src, dst)
+        except self.jack.JackErrorCode:
+            pass                                       # already connected
+
+    def wire(self, host: str, n_in: int, out_channels: list[int], midi_port: str | None) -> None:
+        """Harness out_c -> host:in_c, host:out_k -> harness in_i, host MIDI -> harness MIDI.
+
+        PortAudio's own auto-connections of the host to system:* are removed first.
+        """
+        for port in self.client.get_ports(f"{host}:.*"):
+            for other in self.client.get_all_connections(port):
+                if other.name.startswith("system:"):
+                    try:
+                        self.client.disconnect(port, other)
+                    except self.jack.JackError:
+                        pass
+        for c in range(n_in):
+            self.connect(self.outs[c % len(self.outs)].name, f"{host}:in_{c}")
+        for i, k in enumerate(out_channels):
+            self.connect(f"{host}:out_{k}", self.ins[i].name)
+        if midi_port and self.midi_in is not None:
+            self.connect(midi_port, self.midi_in.name)
+
+    def play(self, stim: np.ndarray, extra_s: float = 0.5, timeout: float | None = None) -> np.ndarray:
+        """Play stim (n,) or (n, n_out); returns the recorded inputs (n + extra, n_in)."""
+        stim = np.asarray(stim, np.float32)
+        if stim.ndim == 1:
+            stim = stim[:, None]
+        self.stim = np.zeros((len(stim), len(self.outs)), np.float32)
+        self.stim[:, :stim.shape[1]] = stim
+        self.rec = np.zeros((len(stim) + int(extra_s * self.rate), len(self.ins)), np.float32)
+        self.pos, self.start_frame, self.xruns = 0, None, 0
+        self.done.clear()
+        self.armed.set()
+        if timeout is None:
+            timeout = 5 + 3 * len(self.rec) / self.rate
+        ok = self.done.wait(timeout)
+        self.armed.clear()
+        if not ok:
+            raise TimeoutError("the harness did not finish playing (JACK graph stalled?)")
+        return self.rec
+
+    def notes(self, since_frame: int | None = None) -> list[tuple[int, int, int]]:
+        """Note-ons received as (position relative to the played signal, note, velocity)."""
+        base = self.start_frame if since_frame is None else since_frame
+        return [(ft - base, d[1], d[2]) for ft, d in list(self.midi)
+                if len(d) == 3 and d[0] & 0xF0 == 0x90 and d[2] > 0 and ft >= base]
+
+    def close(self) -> None:
+        self.client.deactivate()
+        self.client.close()

@@ -1,0 +1,316 @@
+"""A live session: engine + audio stream + MIDI + recorder + view, and the audio callback.
+
+The callback (see `LiveSession._process`) obeys the real-time rules: per block it mixes the
+input into a preallocated mono buffer, makes one `engine.process_into` call, adds the routed
+sources into the output, updates meters, and hands the events to the MIDI sender and the block
+to the recorder ring. No allocation beyond NumPy views, no I/O, no locks, no logging. The
+engine is compiled and warmed before the stream opens.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+
+import numpy as np
+
+from ..errors import UserError
+from ..events import EVENT_DTYPE
+from . import audio, midi
+from .config import SOURCES, LiveConfig
+from .recorder import Recorder, new_session_folder
+
+TIMING_RING = 1 << 18          # callback durations kept for the statistics (~11 min at 128)
+SWITCH_INTERVAL_S = 2e-4       # GIL hand-over: well under the shortest block (64 = 1.3 ms)
+
+
+def load_engine(preset_name: str, sample_rate: int, block: int):
+    """Engine for the preset, compiled and warmed, state reset to stream position 0."""
+    from ..engine import Engine
+    from ..preset import load_preset
+    preset = load_preset(preset_name)
+    eng = Engine(preset, sample_rate=sample_rate, max_block=block)
+    eng.warm()
+    eng.reset()
+    return preset, eng
+
+
+def _midi_backend(cfg: LiveConfig, hostapi_name: str) -> str:
+    if cfg.midi_backend != "auto":
+        return cfg.midi_backend
+    if "jack" in hostapi_name.lower():
+        return "jack"
+    if sys.platform.startswith("linux"):
+        return "alsa" if midi.backend_problem("alsa") is None else "jack"
+    return "jack"
+
+
+class LiveSession:
+    """Set up with `prepare()`, then `run()`; `stats()` gives the counters at any time."""
+
+    def __init__(self, cfg: LiveConfig, out=None):
+        self.cfg = cfg
+        self.out = out or sys.stdout
+        self.stop_event = threading.Event()
+        self.stop_reason = "stopped"
+        self.stream = self.engine = self.midi_out = self.sender = self.recorder = None
+        self.stream_latency = (0.0, 0.0)
+        self.cpu_load = self.cpu_max = 0.0
+
+    # -- setup ---------------------------------------------------------------------------------
+    def prepare(self) -> None:
+        cfg = self.cfg
+        sd = self.sd = audio.load_sounddevice(cfg.client_name)
+        self.in_dev = audio.find_device(sd, cfg.input_device, "input", cfg.host_api)
+        self.out_dev = audio.find_device(sd, cfg.output_device, "output",
+                                         cfg.host_api or self.in_dev["hostapi_name"])
+        audio.check_channels(self.in_dev, cfg.input_channels, "input")
+        self.route = cfg.with_default_route(self.out_dev["max_output_channels"])
+        out_chans = sorted({c for chans in self.route.values() for c in chans})
+        audio.check_channels(self.out_dev, out_chans, "output")
+        self.n_in = max(cfg.input_channels)
+        self.n_out = max(out_chans) if out_chans else 0
+        audio.check_stream(sd, self.in_dev, self.n_in, self.out_dev, max(self.n_out, 1),
+                           cfg.sample_rate, cfg.block)
+
+        self.preset, self.engine = load_engine(cfg.preset, cfg.sample_rate, cfg.block)
+        eng = self.engine
+        self.stem_names, self.drum_names = tuple(eng.stem_names), tuple(eng.drum_names)
+        self.stem_latency = int(eng.stem_latency)
+        self._alloc()
+
+        if cfg.midi:
+            backend = _midi_backend(cfg, self.in_dev["hostapi_name"])
+            self.midi_out = midi.MidiOutput(backend, cfg.midi_port, f"{cfg.client_name}-midi")
+            self.sender = midi.NoteSender(self.midi_out.send, cfg.sample_rate, cfg.midi_path)
+
+        if cfg.record:
+            try:
+                folder = new_session_folder(os.path.expanduser(cfg.record))
+                self.recorder = Recorder(
+                    folder, cfg.sample_rate, cfg.block, self.stem_names, self.drum_names,
+                    self.stem_latency, cfg.record_format, cfg.record_buffer_s,
+                    info={"preset": cfg.preset, "input_device": self.in_dev["name"],
+                          "input_channels": cfg.input_channels,
+                          "input_mix": "mean of the pair" if len(cfg.input_channels) == 2 else "mono",
+                          "output_device": self.out_dev["name"], "route": self.route})
+                self.recorder.start()
+            except OSError as e:
+                self.close_midi()
+                raise UserError(f"cannot record to {cfg.record}: {e.strerror or e}") from None
+
+    def _alloc(self) -> None:
+        b, cfg = self.cfg.block, self.cfg
+        self.mono = np.zeros(b, np.float32)
+        self.stems = np.zeros((b, len(self.stem_names)), np.float32)
+        self.events = np.zeros(256, EVENT_DTYPE)
+        self.absbuf = np.zeros((b, 5), np.float32)
+        self.blockpk = np.zeros(5, np.float32)
+        self.peaks = np.zeros(5, np.float32)          # kick snare hihat residual dry
+        nd = len(self.drum_names)
+        self.hits = np.zeros(nd, np.int64)
+        self.last_vel = np.zeros(nd, np.int32)
+        self.last_pos = np.full(nd, -(1 << 40), np.int64)
+        self.delay_sum = 0                               # sum of emitted - onset (samples)
+        self.timings = np.zeros(TIMING_RING, np.int64)
+        self.callbacks = self.pos = 0
+        self.max_ns = 0
+        self.in_overflow = self.out_underflow = self.cb_errors = 0
+        self.cb_error: str | None = None
+        self.chans = [c - 1 for c in cfg.input_channels]
+        idx = {s: i for i, s in enumerate(SOURCES)}
+        # (source column in 0..4 with 4 = dry, output channel 0-based)
+        self.routes = [(idx[s], c - 1) for s, chans in self.route.items() for c in chans]
+        self.total_frames = int(round(cfg.duration * cfg.sample_rate)) if cfg.duration else 0
+
+    # -- the audio callback --------------------------------------------------------------------
+    def _callback(self, indata, outdata, frames, time_info, status) -> None:
+        t0 = time.perf_counter_ns()
+        if status:
+            if status.input_overflow:
+                self.in_overflow += 1
+            if status.output_underflow:
+                self.out_underflow += 1
+        try:
+            b = self.cfg.block
+            if frames == b:
+                self._process(indata, outdata, 0, frames)
+            else:                                       # never with a fixed blocksize; be safe
+                for off in range(0, frames, b):
+                    self._process(indata, outdata, off, min(b, frames - off))
+        except Exception as e:                          # keep the stage alive; report later
+            self.cb_errors += 1
+            if self.cb_error is None:
+                self.cb_error = f"{type(e).__name__}: {e}"
+            if outdata is not None:
+                outdata.fill(0)
+        dt = time.perf_counter_ns() - t0
+        self.timings[self.callbacks & (TIMING_RING - 1)] = dt
+        if dt > self.max_ns:
+            self.max_ns = dt
+        self.callbacks += 1
+        if self.total_frames and self.pos >= self.total_frames:
+            self.stop_reason = "duration reached"
+            self.stop_event.set()
+
+    def _process(self, indata, outdata, off: int, n: int) -> None:
+        b = self.cfg.block
+        full = n == b
+        mono = self.mono if full else self.mono[:n]
+        stems = self.stems if full else self.stems[:n]
+        x = indata if (off == 0 and full) else indata[off:off + n]
+        if len(self.chans) == 2:
+            np.add(x[:, self.chans[0]], x[:, self.chans[1]], out=mono)
+            mono *= 0.5
+        else:
+            mono[:] = x[:, self.chans[0]]
+        ne = self.engine.process_into(mono, stems, self.events)
+        if outdata is not None:
+            o = outdata if (off == 0 and full) else outdata[off:off + n]
+            o.fill(0)
+            for src, ch in self.routes:
+                col = o[:, ch]
+                col += mono if src == 4 else stems[:, src]
+        a = self.absbuf if full else self.absbuf[:n]
+        np.abs(stems, out=a[:, :4])
+        np.abs(mono, out=a[:, 4])
+        np.max(a, axis=0, out=self.blockpk)
+        np.maximum(self.peaks, self.blockpk, out=self.peaks)
+        pos = self.pos
+        if self.sender is not None:
+            self.sender.on_block(self.events, ne, pos + n)
+        if self.recorder is not None:
+            self.recorder.push(mono, stems, self.events, ne, pos)
+        for i in range(ne):
+            e = self.events[i]
+            d = e["drum"]
+            self.hits[d] += 1
+            self.last_vel[d] = e["velocity"]
+            self.last_pos[d] = pos + n
+            self.delay_sum += int(e["emitted"] - e["onset"])
+        self.pos = pos + n
+
+    # -- run -----------------------------------------------------------------------------------
+    def open_stream(self):
+        cfg, sd = self.cfg, self.sd
+        kw = dict(samplerate=cfg.sample_rate, blocksize=cfg.block, dtype="float32",
+                  latency="low")
+        try:
+            if self.n_out:
+                return sd.Stream(device=(self.in_dev["index"], self.out_dev["index"]),
+                                 channels=(self.n_in, self.n_out), callback=self._callback, **kw)
+            return sd.InputStream(device=self.in_dev["index"], channels=self.n_in,
+                                  callback=lambda i, f, t, s: self._callback(i, None, f, t, s),
+                                  **kw)
+        except sd.PortAudioError as e:
+            raise UserError(f"could not open the audio stream on {self.in_dev['name']} / "
+                            f"{self.out_dev['name']}: {e}") from None
+
+    def _on_signal(self, signum, frame) -> None:
+        self.stop_reason = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}.get(
+            signum, signal.Signals(signum).name)
+        self.stop_event.set()
+
+    def run(self, view=None) -> dict:
+        """Stream until Ctrl-C, SIGTERM or the duration; then close everything. Returns stats."""
+        # Another Python thread (recorder, view) may hold the GIL for up to the switch interval
+        # before the audio callback gets it: 5 ms by default, longer than a 128-sample block.
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
+        old = {}
+        sigs = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+        if threading.current_thread() is threading.main_thread():
+            for s in sigs:
+                old[s] = signal.signal(s, self._on_signal)
+        try:
+            self.stream = self.open_stream()
+            self.stream_latency = tuple(self.stream.latency) if self.n_out else \
+                (float(self.stream.latency), 0.0)
+            with self.stream:
+                if view:
+                    view.started()
+                while not self.stop_event.wait(view.interval if view else 0.1):
+                    self._sample_cpu()
+                    if self.recorder is not None:
+                        self.recorder.poll()
+                    if view:
+                        view.update()
+                    if not self.stream.active:
+                        self.stop_reason = "the audio stream stopped"
+                        break
+                self._sample_cpu()
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+            sys.setswitchinterval(switch)
+            self.close_midi()
+            if self.recorder is not None:
+                self.recorder.stop(extra={"stats": self.stats()})
+        return self.stats()
+
+    def close_midi(self) -> None:
+        if self.sender is not None:
+            self.sender.close()
+        if self.midi_out is not None:
+            self.midi_out.close()
+            self.midi_out = None
+
+    def _sample_cpu(self) -> None:
+        try:
+            self.cpu_load = float(self.stream.cpu_load)
+        except Exception:
+            return
+        self.cpu_max = max(self.cpu_max, self.cpu_load)
+
+    # -- numbers -------------------------------------------------------------------------------
+    def latency(self) -> dict:
+        """Latencies in ms: stems + block + interface (PortAudio's reported in + out)."""
+        sr = self.cfg.sample_rate
+        lin, lout = self.stream_latency
+        stem = 1e3 * self.stem_latency / sr
+        block = 1e3 * self.cfg.block / sr
+        iface = 1e3 * (lin + lout)
+        nh = int(self.hits.sum())
+        trig = 1e3 * self.delay_sum / nh / sr if nh else None
+        return {"stems_ms": round(stem, 3), "block_ms": round(block, 3),
+                "interface_ms": round(iface, 3), "input_ms": round(1e3 * lin, 3),
+                "output_ms": round(1e3 * lout, 3), "total_ms": round(stem + block + iface, 3),
+                "trigger_detect_ms": None if trig is None else round(trig, 3)}
+
+    def callback_times(self, recent: int | None = None) -> dict:
+        """Median, p99 and max of the callback's duration (over the last `recent` blocks)."""
+        n = min(self.callbacks, TIMING_RING)
+        if n == 0:
+            return {"callbacks": 0}
+        if recent and recent < n:
+            i = self.callbacks & (TIMING_RING - 1)
+            idx = (np.arange(i - recent, i)) & (TIMING_RING - 1)
+            t, n = np.sort(self.timings[idx]) / 1e6, recent
+        else:
+            t = np.sort(self.timings[:n]) / 1e6
+        return {"callbacks": self.callbacks, "median_ms": round(float(t[n // 2]), 4),
+                "p99_ms": round(float(t[min(n - 1, int(0.99 * n))]), 4),
+                "max_ms": round(self.max_ns / 1e6, 4),
+                "budget_ms": round(1e3 * self.cfg.block / self.cfg.sample_rate, 4)}
+
+    def stats(self, recent: int | None = None) -> dict:
+        rec = self.recorder
+        return {
+            "seconds": round(self.pos / self.cfg.sample_rate, 3), "frames": self.pos,
+            "stop_reason": self.stop_reason,
+            "sample_rate": self.cfg.sample_rate, "block": self.cfg.block,
+            "hits": {d: int(h) for d, h in zip(self.drum_names, self.hits)},
+            "midi_sent": self.sender.sent if self.sender else 0,
+            "midi_errors": self.sender.errors if self.sender else 0,
+            "midi_path": self.cfg.midi_path if self.sender else None,
+            "input_overflows": self.in_overflow, "output_underflows": self.out_underflow,
+            "cpu_load": round(self.cpu_load, 4), "cpu_load_max": round(self.cpu_max, 4),
+            "callback": self.callback_times(recent), "callback_errors": self.cb_errors,
+            "callback_error": self.cb_error,
+            "latency": self.latency(),
+            "recording": None if rec is None else {
+                "folder": str(rec.folder), "dropped_blocks": rec.dropped, "error": rec.error},
+        }
