@@ -1,0 +1,10 @@
+"""Evaluation of rtdrums on rendered mixtures and annotated recordings, with baselines.
+
+metrics      onset P/R/F (mir_eval), trigger latency, velocity correlation, SDR and SI-SDR
+annotations  `time label` onset files of real recordings
+baselines    non-causal NMF upper bound, libnmfd NMFD, naive band-energy trigger
+protocol     which preset a run uses: generic, calibrated, leave-one-kit-out
+run          evaluate a kit (or one annotated recording): every number in one dict
+report       Markdown table, JSON, PNG figures
+speed        time per frame of the engine's frame solver against libnmfd and scikit-learn
+"""

@@ -1,0 +1,74 @@
+"""Which templates an evaluation uses.
+
+generic      a given preset (default: the shipped 'default'), trained on other material;
+calibrated   templates trained from the evaluated kit's own isolated samples first (a drummer
+             calibrating on their own kit);
+left out     the generic protocol made fair on the allowed kits: a preset trained on the allowed
+             acoustic kits other than the evaluated one (leave one kit out).
+Trained presets take every other setting (solver, triggers, masks) from the base preset: the
+shipped 'default' when there is one, else rtdrums' defaults.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import UserError
+from ..preset import Preset, load_preset, resolve_preset
+
+KITS_ROOT = Path("/usr/share/hydrogen/data/drumkits")
+ACOUSTIC_KITS = ("ForzeeStereo", "Millo_MultiLayered2", "Millo_MultiLayered3",
+                 "ColomboAcousticDrumkit", "rumpf_kit_z01_h2")
+ELECTRONIC_KITS = ("ElectricEmpireKit", "HardElectro1", "VariBreaks")
+ALLOWED_KITS = ACOUSTIC_KITS + ELECTRONIC_KITS
+
+
+def base_preset() -> Preset | None:
+    """The shipped 'default' preset, or None when none is shipped."""
+    try:
+        resolve_preset("default")
+    except UserError:
+        return None
+    return load_preset("default")
+
+
+def generic(preset: str) -> Preset:
+    return load_preset(preset)
+
+
+def trained_on(kit_dirs: list[Path], sample_rate: int, name: str, base: Preset | None = None) -> Preset:
+    """A preset trained on the isolated samples of every kit in kit_dirs, at sample_rate."""
+    from ..stft import StftSettings
+    from ..train import hits_from_kit, train
+
+    hits: dict = {}
+    sources = []
+    for path in kit_dirs:
+        h, prov = hits_from_kit(path, sample_rate)
+        for category, items in h.items():
+            hits.setdefault(category, []).extend(items)
+        sources.append(prov)
+    settings = (base.stft if base else StftSettings()).scaled_to(sample_rate)
+    provenance = {"trained_on": [s.get("kit") for s in sources],
+                  "licenses": sorted({str(s.get("kit_license")) for s in sources})}
+    return train(hits, provenance, name, settings=settings, base=base)
+
+
+def calibrated(kit_dir: Path, sample_rate: int, base: Preset | None = None) -> Preset:
+    """Templates from the evaluated kit's own samples."""
+    return trained_on([Path(kit_dir)], sample_rate, f"calibrated-{Path(kit_dir).name}", base)
+
+
+def left_out_kits(kit_name: str, root: Path = KITS_ROOT) -> list[Path]:
+    """The allowed acoustic kits other than kit_name."""
+    return [root / k for k in ACOUSTIC_KITS if k != kit_name]
+
+
+def left_out(kit_name: str, sample_rate: int, base: Preset | None = None,
+             root: Path = KITS_ROOT) -> Preset:
+    """A preset trained on the allowed acoustic kits other than kit_name."""
+    kits = left_out_kits(kit_name, root)
+    missing = [str(k) for k in kits if not k.is_dir()]
+    if missing:
+        raise UserError(f"training kits not found: {', '.join(missing)} (apt-get install hydrogen-drumkits)")
+    return trained_on(kits, sample_rate, f"without-{kit_name}", base)

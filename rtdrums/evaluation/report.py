@@ -1,0 +1,138 @@
+"""Writing a run's results: results.md (tables), results.json (every number), PNG figures."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+
+METHOD_TITLES = {"rtdrums": "rtdrums (causal, live)", "nmf_offline": "NMF offline, same templates",
+                 "libnmfd_nmfd": "libnmfd NMFD (drum demo)", "band_trigger": "band-energy trigger"}
+
+
+def fmt(v, digits: int = 2) -> str:
+    """A number for a table cell: '-' for None/NaN, fixed digits otherwise."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if isinstance(v, float) and math.isinf(v):
+        return "-inf" if v < 0 else "inf"
+    return f"{v:.{digits}f}"
+
+
+def method_table(results: dict) -> str:
+    """One row per method and drum: onset P/R/F, latency, velocity r, SDR, SI-SDR."""
+    head = ("| method | drum | F 50 ms | P | R | F 20 ms | latency median / p95 / max (ms) | "
+            "velocity r | SDR (dB) | SI-SDR (dB) |")
+    lines = [head, "|" + "---|" * 10]
+    for m, res in results["methods"].items():
+        for d, s in res["drums"].items():
+            lat = s.get("latency_ms")
+            lat_s = " / ".join(fmt(lat[k], 1) for k in ("median", "p95", "max")) if lat else "-"
+            lines.append(f"| {METHOD_TITLES.get(m, m)} | {d} | {fmt(s['f_50ms'])} | {fmt(s['p_50ms'])} | "
+                         f"{fmt(s['r_50ms'])} | {fmt(s['f_20ms'])} | {lat_s} | {fmt(s['velocity_r'])} | "
+                         f"{fmt(s['sdr_db'], 1)} | {fmt(s['si_sdr_db'], 1)} |")
+    return "\n".join(lines)
+
+
+def time_table(results: dict) -> str:
+    lines = ["| method | processing time (s) | audio (s) | seconds per 30 s of audio |", "|---|---|---|---|"]
+    for m, res in results["methods"].items():
+        lines.append(f"| {METHOD_TITLES.get(m, m)} | {fmt(res['seconds'])} | {fmt(res['audio_seconds'], 1)} | "
+                     f"{fmt(res['seconds_per_30s_audio'])} |")
+    return "\n".join(lines)
+
+
+def markdown(results: dict) -> str:
+    what = results.get("kit") or results.get("audio", "")
+    p = results["preset"]
+    lines = [f"# rtdrums eval: {what}", "",
+             f"Preset `{p['name']}` ({p['templates']} templates"
+             + (f", trained on {', '.join(p['provenance']['trained_on'])}" if p["provenance"].get("trained_on") else "")
+             + f"); protocol: {results.get('protocol', '-')}; {results['sample_rate']} Hz, "
+             f"blocks of {results['block']} samples ({fmt(results['block_latency_ms'])} ms); "
+             f"stem latency {fmt(results['stem_latency_ms'])} ms."]
+    if results.get("grooves"):
+        lines.append(f"{len(results['grooves'])} grooves, at most {fmt(results['seconds_per_groove'], 0)} s each.")
+    lines += ["", method_table(results), "", time_table(results), "",
+              "Latency: emitted note-on minus true onset, of hits matched within 50 ms. "
+              "SDR/SI-SDR: mean over grooves. Baselines other than the trigger are offline."]
+    return "\n".join(lines) + "\n"
+
+
+def _clean(v):
+    if isinstance(v, dict):
+        return {str(k): _clean(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_clean(x) for x in v]
+    if isinstance(v, (np.floating, float)):
+        v = float(v)
+        return v if math.isfinite(v) else None
+    if isinstance(v, np.integer):
+        return int(v)
+    return v
+
+
+def write(results: dict, figure: dict, out: Path) -> list[Path]:
+    """Write results.md, results.json, activations.png and latency.png into out."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        paths = [out / "results.md", out / "results.json", out / "activations.png", out / "latency.png"]
+        paths[0].write_text(markdown(results))
+        paths[1].write_text(json.dumps(_clean(results), indent=1) + "\n")
+    except OSError as e:
+        raise UserError(f"cannot write results to {out}: {e.strerror}") from None
+    plot_activations(figure, paths[2])
+    plot_latency(figure, paths[3])
+    return paths
+
+
+def plot_activations(fig_data: dict, path: Path) -> None:
+    """Each drum's activation over time with true (green) and detected (red) onsets."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    acts, names = fig_data["activations"], fig_data["names"]
+    t = (np.arange(len(acts)) + 1) / fig_data["frame_rate"]
+    end = t[-1] if len(t) else 1.0
+    fig, axes = plt.subplots(len(names), 1, figsize=(12, 2.2 * len(names)), sharex=True)
+    for ax, (d, name) in zip(np.atleast_1d(axes), enumerate(names)):
+        ax.plot(t, acts[:, d], lw=0.8, color="0.2")
+        for x in np.asarray(fig_data["true"].get(name, [])):
+            if x <= end:
+                ax.axvline(x, color="tab:green", lw=1.2, alpha=0.6)
+        top = acts[:, d].max() if len(acts) else 1.0
+        det = [x for x in np.asarray(fig_data["detected"].get(name, [])) if x <= end]
+        ax.plot(det, [top * 1.05] * len(det), "v", color="tab:red", ms=5)
+        ax.set_ylabel(name)
+    np.atleast_1d(axes)[0].set_title(f"activations, {fig_data['groove']}: true onsets (green lines), "
+                                     "detected (red triangles)")
+    np.atleast_1d(axes)[-1].set_xlabel("time (s)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def plot_latency(fig_data: dict, path: Path) -> None:
+    """Histogram of trigger latency (emitted minus true onset) per drum."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lat = fig_data["latency_ms"]
+    fig, axes = plt.subplots(1, len(lat), figsize=(4 * len(lat), 3), sharey=True, squeeze=False)
+    for ax, (d, v) in zip(axes[0], lat.items()):
+        v = np.asarray(v, float)
+        if v.size:
+            ax.hist(v, bins=np.arange(np.floor(v.min()) - 0.5, np.ceil(v.max()) + 1.5, 1.0), color="tab:blue")
+            ax.axvline(np.median(v), color="k", ls="--", lw=1)
+        ax.set_title(f"{d} (n={v.size})")
+        ax.set_xlabel("latency (ms)")
+    axes[0][0].set_ylabel("hits")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

@@ -1,0 +1,223 @@
+"""Evaluating the engine and the baselines: every number of a run in one dict.
+
+evaluate_kit renders each groove with the kit (exact stems and onsets), runs the engine block by
+block exactly as live (rtdrums.offline.separate) and the baselines on the same mixture, and pools
+the scores: onset counts and latencies over all grooves, SDR and SI-SDR as means over grooves.
+evaluate_audio scores the engine (and the naive trigger) on an annotated recording.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..engine import Engine
+from ..offline import separate
+from ..preset import Preset
+from . import baselines, metrics
+
+DRUMS = ("kick", "snare", "hihat")
+BASELINES = ("nmf_offline", "libnmfd_nmfd", "band_trigger")
+FIGURE_SECONDS = 8.0
+
+
+class Tally:
+    """Scores of one method on one drum, accumulated over files."""
+
+    def __init__(self):
+        self.counts = {w: np.zeros(3, np.int64) for w in metrics.WINDOWS}
+        self.latency: list[float] = []
+        self.velocity: list[tuple[float, float]] = []
+        self.sdr: list[float | None] = []
+        self.si_sdr: list[float | None] = []
+
+    def add_onsets(self, ref, est, emitted=None, ref_vel=None, est_vel=None) -> dict:
+        for w in metrics.WINDOWS:
+            s = metrics.onset_scores(ref, est, w)
+            self.counts[w] += [s["ref"], s["est"], s["matched"]]
+        order = np.argsort(est)
+        est = np.asarray(est)[order]
+        if emitted is not None:
+            self.latency += list(metrics.latencies_ms(ref, est, np.asarray(emitted)[order]))
+        if ref_vel is not None and est_vel is not None:
+            pairs = metrics.match(ref, est)
+            est_vel = np.asarray(est_vel)[order]
+            self.velocity += [(float(ref_vel[i]), float(est_vel[j])) for i, j in pairs]
+        return metrics.onset_scores(ref, est, metrics.WINDOWS[0])
+
+    def add_stem(self, ref, est) -> tuple[float | None, float | None]:
+        sdr, si = metrics.sdr(ref, est), metrics.si_sdr(ref, est)
+        self.sdr.append(sdr)
+        self.si_sdr.append(si)
+        return sdr, si
+
+    def summary(self) -> dict:
+        out = {}
+        for w, (n_ref, n_est, n_match) in self.counts.items():
+            prf = metrics.counts_to_prf(n_ref, n_est, n_match)
+            key = f"{round(w * 1000)}ms"
+            out[f"f_{key}"], out[f"p_{key}"], out[f"r_{key}"] = prf["f"], prf["precision"], prf["recall"]
+            out["ref"], out[f"matched_{key}"], out["est"] = prf["ref"], prf["matched"], prf["est"]
+        out["latency_ms"] = metrics.latency_summary(self.latency) if self.latency else None
+        v = np.array(self.velocity).reshape(-1, 2)
+        out["velocity_r"] = metrics.correlation(v[:, 0], v[:, 1]) if len(v) else None
+        out["sdr_db"] = metrics.summarise(self.sdr)
+        out["si_sdr_db"] = metrics.summarise(self.si_sdr)
+        return out
+
+
+class MethodTally:
+    def __init__(self, drums=DRUMS):
+        self.drums = {d: Tally() for d in drums}
+        self.seconds = 0.0
+        self.audio_seconds = 0.0
+
+    def summary(self) -> dict:
+        a = self.audio_seconds
+        return {"drums": {d: t.summary() for d, t in self.drums.items()},
+                "seconds": self.seconds, "audio_seconds": a,
+                "seconds_per_30s_audio": self.seconds / a * 30 if a else None}
+
+
+def _events_by_drum(events, names, sample_rate):
+    out = {}
+    for d, name in enumerate(names):
+        e = events[events["drum"] == d]
+        out[name] = (e["onset"] / sample_rate, e["emitted"] / sample_rate, e["velocity"].astype(float))
+    return out
+
+
+def activation_trace(engine: Engine, x: np.ndarray, seconds: float = FIGURE_SECONDS) -> np.ndarray:
+    """Per-drum activations (frames x drums) of the first `seconds` of x, one frame per hop."""
+    engine.reset()
+    hop = engine.settings.hop
+    n = min(len(x), int(seconds * engine.sample_rate)) // hop
+    trace = np.zeros((n, len(engine.drum_names)))
+    for m in range(n):
+        engine.process(np.ascontiguousarray(x[m * hop:(m + 1) * hop], np.float32))
+        trace[m] = engine.activations
+    engine.reset()
+    return trace
+
+
+def _kit_hits_44k(kit) -> dict[str, list[np.ndarray]]:
+    roles = {"kick": ("kick",), "snare": ("snare",), "hihat": ("hihat_closed",)}
+    return {d: [np.asarray(a, np.float32) for r in rs for a, _ in kit.hits(r, baselines.LIBNMFD_RATE)]
+            for d, rs in roles.items()}
+
+
+def evaluate_kit(kit_dir: str | Path, preset: Preset, grooves: list[Path], seconds: float | None = 30.0,
+                 sample_rate: int = 48000, block: int = 128, methods: tuple[str, ...] = BASELINES,
+                 progress: Callable[[str], None] | None = None) -> tuple[dict, dict]:
+    """Scores of the engine and the baselines on renders of grooves with a kit.
+
+    Returns (results, figure_data). progress(step) is called after each step; there are
+    steps_per_groove(methods) steps per groove.
+    """
+    from ..kits import load_kit
+    from ..render import render_groove
+
+    kit = load_kit(kit_dir)
+    engine = Engine(preset, sample_rate, max_block=max(block, 8192))
+    engine.warm()
+    names = engine.drum_names
+    tallies = {m: MethodTally() for m in ("rtdrums",) + tuple(methods)}
+    per_groove, figure = [], {}
+    hits44 = _kit_hits_44k(kit) if "libnmfd_nmfd" in methods else None
+    tick = progress or (lambda step: None)
+    for gi, groove in enumerate(grooves):
+        r = render_groove(groove, kit, sample_rate, max_seconds=seconds)
+        row = {"groove": Path(groove).name, "audio_seconds": len(r.mix) / sample_rate}
+        ref_vel = {d: np.array([o.velocity for o in r.onsets if o.drum == d], float) for d in DRUMS}
+        engine.reset()
+        t0 = time.perf_counter()
+        sep = separate(engine, r.mix, block)
+        tallies["rtdrums"].seconds += time.perf_counter() - t0
+        ev = _events_by_drum(sep.events, names, sample_rate)
+        row["rtdrums"] = {}
+        for d in DRUMS:
+            t = tallies["rtdrums"].drums[d]
+            est, emitted, vel = ev.get(d, (np.zeros(0),) * 3)
+            f = t.add_onsets(r.times(d), est, emitted, ref_vel[d], vel)["f"]
+            sdr, si = t.add_stem(r.stems[d], sep.stems[:, names.index(d)]) if d in names else (None, None)
+            row["rtdrums"][d] = {"f_50ms": f, "sdr_db": sdr, "si_sdr_db": si}
+        tick("rtdrums")
+        if gi == 0:
+            figure = {"groove": row["groove"], "frame_rate": sample_rate / engine.settings.hop,
+                      "names": names, "activations": activation_trace(engine, r.mix),
+                      "true": {d: r.times(d) for d in DRUMS}, "detected": {d: ev[d][0] for d in ev}}
+        for m in methods:
+            x, ref = r.mix, r
+            if m == "nmf_offline":
+                res = baselines.offline_nmf(r.mix, engine)
+            elif m == "libnmfd_nmfd":
+                ref = render_groove(groove, kit, baselines.LIBNMFD_RATE, max_seconds=seconds)
+                x = ref.mix
+                res = baselines.libnmfd_nmfd(x, hits44)
+            else:
+                res = baselines.band_trigger(r.mix, sample_rate, block)
+            tallies[m].seconds += res.seconds
+            tallies[m].audio_seconds += len(x) / ref.sample_rate
+            row[m] = {}
+            for d in DRUMS:
+                t = tallies[m].drums[d]
+                f = t.add_onsets(ref.times(d), res.onsets[d], res.emitted[d] if res.emitted else None)["f"]
+                sdr, si = t.add_stem(ref.stems[d], res.stems[d]) if res.stems else (None, None)
+                row[m][d] = {"f_50ms": f, "sdr_db": sdr, "si_sdr_db": si}
+            tick(m)
+        tallies["rtdrums"].audio_seconds += len(r.mix) / sample_rate
+        per_groove.append(row)
+    figure["latency_ms"] = {d: list(tallies["rtdrums"].drums[d].latency) for d in DRUMS}
+    s = engine.settings
+    results = {
+        "kit": kit.name, "kit_dir": str(kit_dir), "preset": _preset_info(preset),
+        "sample_rate": sample_rate, "block": block, "seconds_per_groove": seconds,
+        "stft": {"n_fft": s.n_fft, "hop": s.hop, "synthesis": s.synthesis, "taper": s.taper},
+        "stem_latency_ms": engine.stem_latency / sample_rate * 1000,
+        "block_latency_ms": block / sample_rate * 1000,
+        "grooves": [Path(g).name for g in grooves],
+        "methods": {m: t.summary() for m, t in tallies.items()}, "per_groove": per_groove,
+    }
+    return results, figure
+
+
+def steps_per_groove(methods: tuple[str, ...] = BASELINES) -> int:
+    return 1 + len(methods)
+
+
+def _preset_info(preset: Preset) -> dict:
+    return {"name": preset.name, "provenance": preset.provenance,
+            "templates": int(preset.W.shape[1]), "sample_rate": preset.stft.sample_rate}
+
+
+def evaluate_audio(x: np.ndarray, sample_rate: int, annotations: dict[str, np.ndarray],
+                   preset: Preset, block: int = 128, name: str = "") -> tuple[dict, dict]:
+    """Onset scores and latency of the engine and the naive trigger on an annotated recording."""
+    engine = Engine(preset, sample_rate, max_block=max(block, 8192))
+    engine.warm()
+    drums = tuple(d for d in DRUMS if d in annotations)
+    tallies = {"rtdrums": MethodTally(drums), "band_trigger": MethodTally(drums)}
+    t0 = time.perf_counter()
+    sep = separate(engine, x, block)
+    tallies["rtdrums"].seconds = time.perf_counter() - t0
+    ev = _events_by_drum(sep.events, engine.drum_names, sample_rate)
+    bt = baselines.band_trigger(x, sample_rate, block)
+    tallies["band_trigger"].seconds = bt.seconds
+    for d in drums:
+        est, emitted, _ = ev.get(d, (np.zeros(0),) * 3)
+        tallies["rtdrums"].drums[d].add_onsets(annotations[d], est, emitted)
+        tallies["band_trigger"].drums[d].add_onsets(annotations[d], bt.onsets[d], bt.emitted[d])
+    for t in tallies.values():
+        t.audio_seconds = len(x) / sample_rate
+    results = {"audio": name, "preset": _preset_info(preset), "sample_rate": sample_rate,
+               "block": block, "stem_latency_ms": engine.stem_latency / sample_rate * 1000,
+               "block_latency_ms": block / sample_rate * 1000,
+               "methods": {m: t.summary() for m, t in tallies.items()}}
+    figure = {"groove": name, "frame_rate": sample_rate / engine.settings.hop, "names": engine.drum_names,
+              "activations": activation_trace(engine, x), "true": annotations,
+              "detected": {d: ev[d][0] for d in ev},
+              "latency_ms": {d: list(tallies["rtdrums"].drums[d].latency) for d in drums}}
+    return results, figure
