@@ -1,0 +1,150 @@
+"""End to end: `rtdrums live` on a real JACK server (dummy backend), fed a rendered real-kit
+groove by an independent JACK client, MIDI received by that client and by jack_midi_dump.
+
+One live process serves the whole test; a take is retaken only when JACK reported an xrun
+during it (a dropped cycle may legitimately shift the loopback). Every assertion compares with
+the offline engine on the input the host recorded, so nothing is tuned to pass.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from jackrig import PERIOD, SR, LiveProcess, MidiDump, find_take, wait_ports
+
+pytest_plugins = ["jackrig"]
+pytestmark = pytest.mark.jack
+
+GROOVE_S = 12.0
+HOST = "rtdrums-e2e"
+ROUTE = ["kick", "snare", "hihat", "residual", "dry"]        # to host outputs 1..5
+TAKES = 3
+
+
+@pytest.fixture(scope="module")
+def groove(fixture_kit, validation_grooves):
+    from rtdrums.render import render_groove
+    return render_groove(validation_grooves[0], fixture_kit, sample_rate=SR, max_seconds=GROOVE_S)
+
+
+def _offline(preset_dir, x: np.ndarray):
+    from rtdrums.engine import Engine
+    from rtdrums.offline import run_blocks
+    from rtdrums.preset import load_preset
+    eng = Engine(load_preset(preset_dir), sample_rate=SR, max_block=1000)
+    return eng, *run_blocks(eng, x, block=1000)      # other block size on purpose
+
+
+def _f_measure(ref_s: np.ndarray, est_s: np.ndarray, window: float = 0.05) -> float:
+    import mir_eval
+    return mir_eval.onset.f_measure(np.sort(ref_s), np.sort(est_s), window=window)[0]
+
+
+def test_live_on_jack(jack_server, harness, fixture_preset, groove, tmp_path):
+    rec_parent = tmp_path / "rec"
+    live = LiveProcess(["--host-api", "jack", "--client-name", HOST, "--preset", str(fixture_preset),
+                        "--rate", str(SR), "--block", "128",
+                        "--route", ",".join(f"{s}={i + 1}" for i, s in enumerate(ROUTE)),
+                        "--midi-backend", "jack", "--record", str(rec_parent), "--view", "plain"],
+                       env=jack_server.env)
+    dump = MidiDump()
+    try:
+        wait_ports(harness.client, f"{HOST}:out_.*", len(ROUTE))
+        midi_port = wait_ports(harness.client, f"{HOST}-midi:.*", 1)[0]
+        harness.wire(HOST, n_in=1, out_channels=list(range(len(ROUTE))), midi_port=midi_port)
+        harness.connect(midi_port, dump.port(harness.client))
+        stim = groove.mix
+        for take in range(TAKES):
+            first_midi = len(harness.midi)
+            captured = harness.play(stim, extra_s=0.3)
+            if harness.xruns == 0:
+                break
+        else:
+            pytest.fail(f"{TAKES} takes in a row were disturbed by JACK xruns")
+        start_frame = harness.start_frame
+        received = [(ft - start_frame, d[1], d[2]) for ft, d in harness.midi[first_midi:]
+                    if d[0] & 0xF0 == 0x90 and d[2] > 0]
+    finally:
+        rc = live.stop(signal.SIGINT)
+        dumped = dump.stop()
+    out = live.output
+    assert rc == 0, out
+    assert "rtdrums live: stopped (Ctrl-C)" in out, out
+
+    # -- the recording is complete and valid after SIGINT --------------------------------------
+    folder = next(rec_parent.iterdir())
+    meta = json.loads((folder / "session.json").read_text())
+    assert meta["status"] == "complete" and meta["dropped_blocks"] == 0 and not meta["gaps"], meta
+    lat = meta["stem_latency_samples"]
+    x, sr = sf.read(folder / "input.wav", dtype="float32")
+    assert sr == SR and len(x) == meta["frames"] == meta["stats"]["frames"]
+    rec_stems = np.stack([sf.read(folder / f"{s}.wav", dtype="float32")[0]
+                          for s in ROUTE[:4]], axis=1)
+    assert rec_stems.shape == (len(x), 4)
+
+    # the host received exactly what the harness played (float path, no conversion)
+    offsets = find_take(x, stim)
+    assert offsets, "the played groove is not in the recorded input"
+    p0 = offsets[-1]                                    # the accepted (last) take
+
+    # -- recorded stems and triggers equal the offline engine on the recorded input ------------
+    eng, off_stems, off_events = _offline(fixture_preset, x)
+    assert lat == eng.stem_latency
+    np.testing.assert_array_equal(rec_stems, off_stems)
+    from rtdrums.events import read_csv
+    rows = read_csv(folder / "triggers.csv")
+    assert [(r["note"], r["velocity"], round(r["onset_s"] * SR)) for r in rows] == \
+           [(int(e["note"]), int(e["velocity"]), int(e["onset"])) for e in off_events]
+
+    # -- captured outputs equal the offline stems, shifted by the fixed I/O delay --------------
+    q = find_take(captured[:, 4], stim)                 # dry output: the loopback delay
+    assert len(q) == 1, "dry input did not come back unchanged"
+    q = q[0]
+    n = len(stim) - q
+    expect = off_stems[p0 - q:p0 - q + len(captured)]
+    np.testing.assert_array_equal(captured[q:q + n, :4], expect[q:q + n])
+
+    # -- MIDI: the engine's events of this take, received by both clients ---------------------
+    take_ev = off_events[(off_events["emitted"] > p0) & (off_events["emitted"] <= p0 + len(stim))]
+    assert [(n_, v) for _, n_, v in received] == \
+           [(int(e["note"]), int(e["velocity"])) for e in take_ev]
+    assert dumped[-len(received):] == [(n_, v) for _, n_, v in received]
+    # -- against the groove's ground truth ----------------------------------------------------
+    from rtdrums.preset import load_preset
+    preset = load_preset(fixture_preset)
+    drum_of = {nt: d.name for d in preset.drums for nt in d.notes}
+    problems = []
+    for drum in ("kick", "snare", "hihat"):
+        ref = groove.times(drum)
+        got = np.array([t / SR for t, nt, _ in received if drum_of.get(nt) == drum])
+        assert set(nt for _, nt, _ in received if drum_of.get(nt) == drum) <= \
+            set(next(d.notes for d in preset.drums if d.name == drum))
+        f = _f_measure(ref, got)
+        if f < 0.9:
+            problems.append(f"{drum}: F = {f:.3f} ({len(got)} notes for {len(ref)} onsets)")
+        # hit-to-note latency: from the hit leaving the player to the note-on arriving at it
+        lat = [g - r for r in ref for g in got if 0 <= g - r < 0.05]
+        assert lat and max(lat) < 0.05
+        print(f"{drum}: F {f:.3f}, hit-to-note median {1e3 * np.median(lat):.1f} ms, "
+              f"max {1e3 * max(lat):.1f} ms")
+        # velocities rise with the rendered velocities (rank correlation over matched hits)
+        vel_ref = np.array([o.velocity for o in groove.onsets if o.drum == drum])
+        pairs = []
+        for t, v in zip(ref, vel_ref):
+            near = [(abs(g - t), gv) for g, nt, gv in
+                    ((tt / SR, nn, vv) for tt, nn, vv in received) if drum_of.get(nt) == drum
+                    and abs(g - t) < 0.05]
+            if near:
+                pairs.append((v, min(near)[1]))
+        if len({v for v, _ in pairs}) > 2:
+            from scipy.stats import spearmanr
+            rho = spearmanr(*zip(*pairs))[0]
+            print(f"{drum}: velocity rank correlation {rho:.2f} over {len(pairs)} hits")
+            if not rho > 0.5:
+                problems.append(f"{drum}: velocity rank correlation {rho:.2f} over {len(pairs)} hits")
+    assert not problems, "; ".join(problems)
