@@ -18,6 +18,7 @@ Writes results.md, results.json, activations.png and latency.png into --out.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from ..errors import UserError
@@ -126,12 +127,11 @@ def run(args) -> int:
         return _run_audio(args)
     grooves = _grooves(args.grooves)
     methods = _baselines(args.baselines)
-    total = 1 + len(grooves) * ev.steps_per_groove(methods)
+    if args.calibrate or args.train_kits:
+        print("training templates from the kit samples ...", file=sys.stderr)
+    preset, protocol_name = _preset(args)
+    total = len(grooves) * ev.steps_per_groove(methods)
     with tqdm(total=total, desc="eval", unit="step") as bar:
-        bar.set_postfix_str("preset")
-        preset, protocol_name = _preset(args)
-        bar.update(1)
-
         def step(name):
             bar.set_postfix_str(name)
             bar.update(1)
