@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
-import threading
 import time
 
 import numpy as np
 import pytest
 
+from rtdrums.host.harness import LiveProcess  # noqa: F401  (re-exported for the tests)
 from rtdrums.host.jackserver import INSTALL_HINT, JackServer, missing_tools
 
 SR = 48000
@@ -27,7 +26,6 @@ SR = 48000
 # callbacks wait for the interpreter lock); with 512 the takes were clean. The period-sized
 # latency numbers come from `rtdrums.host.bench`, which runs period == block.
 PERIOD = 512
-LIVE = [sys.executable, "-m", "rtdrums.cli", "live"]
 DEVICES = [sys.executable, "-m", "rtdrums.cli", "devices"]
 
 
@@ -74,53 +72,6 @@ def harness(jack_server):
     h = Harness("harness", n_out=2, n_in=5)
     yield h
     h.close()
-
-
-class LiveProcess:
-    """`rtdrums live` as a subprocess: started, waited for, interrupted; output collected."""
-
-    READY = "rtdrums live: running"
-
-    def __init__(self, args: list[str], env: dict, timeout: float = 60.0):
-        self.proc = subprocess.Popen(LIVE + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, env=env)
-        self.lines: list[str] = []
-        self.err: list[str] = []
-        self.ready = threading.Event()
-        self.readers = [threading.Thread(target=self._read, args=a, daemon=True)
-                        for a in ((self.proc.stdout, self.lines), (self.proc.stderr, self.err))]
-        for t in self.readers:
-            t.start()
-        deadline = time.monotonic() + timeout
-        while not self.ready.wait(0.1):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.proc.kill()
-                self.proc.wait()
-                for t in self.readers:
-                    t.join(5)
-                raise AssertionError(f"rtdrums live did not start (rc {self.proc.returncode}):\n"
-                                     + self.output)
-
-    def _read(self, stream, sink) -> None:
-        for line in stream:
-            sink.append(line.rstrip("\n"))
-            if line.startswith(self.READY):
-                self.ready.set()
-
-    @property
-    def output(self) -> str:
-        return "\n".join(self.lines + self.err)
-
-    def stop(self, sig=signal.SIGINT, timeout: float = 20.0) -> int:
-        self.proc.send_signal(sig)
-        try:
-            rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            raise AssertionError(f"rtdrums live did not stop on {sig!r}:\n{self.output}")
-        for t in self.readers:                 # let the readers take the last lines
-            t.join(5)
-        return rc
 
 
 class MidiDump:

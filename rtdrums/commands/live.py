@@ -42,6 +42,7 @@ def add_arguments(p) -> None:
     r.add_argument("--no-record", action="store_true", help="do not record (overrides the file)")
     r.add_argument("--record-format", choices=["wav", "flac"], help="default wav (32-bit float)")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--stats-json", metavar="FILE", help="write the final statistics as JSON")
     p.add_argument("--view", choices=["auto", "full", "plain", "off"],
                    help="terminal view (default auto: full on a terminal, else a line every 5 s)")
 
@@ -57,6 +58,10 @@ def run(args) -> int:
     view = LiveView(session, sys.stdout, cfg.view)
     stats = session.run(view)
     print(view.summary(stats), flush=True)
+    if args.stats_json:
+        import json
+        with open(args.stats_json, "w") as f:
+            json.dump(stats, f, indent=2)
     rec = stats["recording"]
     if stats["callback_errors"]:
         return 1

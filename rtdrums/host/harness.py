@@ -9,9 +9,15 @@ Needs the JACK-Client package (pip install JACK-Client).
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import threading
+import time
 
 import numpy as np
+
+LIVE = [sys.executable, "-m", "rtdrums.cli", "live"]
 
 
 class Harness:
@@ -116,3 +122,50 @@ class Harness:
     def close(self) -> None:
         self.client.deactivate()
         self.client.close()
+
+
+class LiveProcess:
+    """`rtdrums live` as a subprocess: started, waited for, interrupted; output collected."""
+
+    READY = "rtdrums live: running"
+
+    def __init__(self, args: list[str], env: dict, timeout: float = 60.0):
+        self.proc = subprocess.Popen(LIVE + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, env=env)
+        self.lines: list[str] = []
+        self.err: list[str] = []
+        self.ready = threading.Event()
+        self.readers = [threading.Thread(target=self._read, args=a, daemon=True)
+                        for a in ((self.proc.stdout, self.lines), (self.proc.stderr, self.err))]
+        for t in self.readers:
+            t.start()
+        deadline = time.monotonic() + timeout
+        while not self.ready.wait(0.1):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.proc.kill()
+                self.proc.wait()
+                for t in self.readers:
+                    t.join(5)
+                raise AssertionError(f"rtdrums live did not start (rc {self.proc.returncode}):\n"
+                                     + self.output)
+
+    def _read(self, stream, sink) -> None:
+        for line in stream:
+            sink.append(line.rstrip("\n"))
+            if line.startswith(self.READY):
+                self.ready.set()
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines + self.err)
+
+    def stop(self, sig=signal.SIGINT, timeout: float = 20.0) -> int:
+        self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise AssertionError(f"rtdrums live did not stop on {sig!r}:\n{self.output}")
+        for t in self.readers:                 # let the readers take the last lines
+            t.join(5)
+        return rc

@@ -42,6 +42,7 @@ from ..events import EVENT_DTYPE, write_csv, write_midi
 
 FORMATS = {"wav": ("WAV", "FLOAT"), "flac": ("FLAC", "PCM_24")}
 MAX_EVENTS_PER_BLOCK = 32
+JSON_RESERVE = 16384                      # bytes session.json starts with (see write_json)
 _SFC_UPDATE_HEADER_NOW = 0x1060           # libsndfile: rewrite the header with the current length
 # control words shared by the callback (writes HEAD, DROPPED) and the writer (the rest)
 HEAD, TAIL, DROPPED, FRAMES, ACTIVE, N_EVENTS = range(6)
@@ -370,7 +371,8 @@ class _Writer:
             free = st.f_bavail * st.f_frsize
         except OSError:
             free = -1
-        why = "disk full" if 0 <= free < (1 << 20) else f"write failed ({type(e).__name__}: {e})"
+        detail = str(e) or ("short write" if isinstance(e, AssertionError) else type(e).__name__)
+        why = "disk full" if 0 <= free < (1 << 20) else f"write failed ({detail})"
         self.error = (f"recording stopped at {self.frames / self.sr:.1f} s: {why}; "
                       f"audio and MIDI go on")
         self.ctl[ACTIVE] = 0
@@ -383,9 +385,13 @@ class _Writer:
         ev = self.all_events()
         csv_path = self.folder / "triggers.csv"
         tmp = Path(str(csv_path) + ".part")
-        write_csv(tmp, ev, self.sr, self.drum_names)
-        os.replace(tmp, csv_path)
-        write_midi(self.folder / "triggers.mid", ev, self.sr)
+        try:
+            write_csv(tmp, ev, self.sr, self.drum_names)
+            os.replace(tmp, csv_path)
+            write_midi(self.folder / "triggers.mid", ev, self.sr)
+        finally:
+            for t in (tmp, Path(str(self.folder / "triggers.mid") + ".part")):
+                t.unlink(missing_ok=True)
 
     def close(self) -> None:
         for f in self.files:
@@ -417,9 +423,18 @@ class _Writer:
             "events": self.n_events, "dropped_blocks": int(self.ctl[DROPPED]), "gaps": self.gaps,
             **self.info, **self.extra,
         }
-        tmp = self.folder / "session.json.part"
-        tmp.write_text(json.dumps(doc, indent=2) + "\n")
-        os.replace(tmp, self.folder / "session.json")
+        text = json.dumps(doc, indent=2) + "\n"
+        path, tmp = self.folder / "session.json", self.folder / "session.json.part"
+        if status == "recording":                # reserve room for the final rewrite: on a
+            text += " " * max(0, JSON_RESERVE - len(text))   # full disk that rewrite is in place
+        try:
+            tmp.write_text(text)
+            os.replace(tmp, path)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            with open(path, "r+") as f:          # overwrite the reserved bytes: no new blocks
+                f.write(text)
+                f.truncate()
 
 
 if __name__ == "__main__":

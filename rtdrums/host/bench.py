@@ -1,0 +1,145 @@
+"""Live benchmarks on a private JACK server (dummy backend, realtime scheduling when allowed):
+callback processing time and hit-to-note latency, per block size and MIDI sending path.
+
+For each block size a server runs with period == block; `rtdrums live` runs on it as a
+subprocess; a JACK client plays a groove rendered from a kit into its input and receives its
+MIDI. Hit-to-note latency = the JACK frame at which a note-on arrived minus the frame at which
+the hit's true onset left the player client (matched to the latest onset at most 50 ms before).
+Callback time is measured by the host around each callback (its --stats-json).
+
+    python -m rtdrums.host.bench --preset PRESET --kit KIT_FOLDER [--blocks 64 128] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .harness import Harness, LiveProcess
+from .jackserver import JackServer
+
+SR = 48000
+ROUTE = "kick=1,snare=2,hihat=3,residual=4"
+
+
+def _stimulus(kit: str | os.PathLike, seconds: float) -> tuple[np.ndarray, np.ndarray]:
+    from ..kits import load_kit
+    from ..render import render_groove, shipped_grooves
+    r = render_groove(shipped_grooves("validation")[0], load_kit(kit), SR, max_seconds=seconds)
+    return r.mix, np.sort(r.samples())
+
+
+def hit_to_note(arrivals: list[int], onsets: np.ndarray, window: int = SR // 20) -> np.ndarray:
+    """Samples from the latest true onset to each note-on arrival (notes with none: left out)."""
+    out = []
+    for t in arrivals:
+        i = np.searchsorted(onsets, t, side="right") - 1
+        if i >= 0 and t - onsets[i] < window:
+            out.append(t - onsets[i])
+    return np.array(out, np.int64)
+
+
+def _stats(x: np.ndarray) -> dict:
+    if len(x) == 0:
+        return {"n": 0}
+    ms = x / SR * 1e3
+    return {"n": int(len(x)), "median_ms": round(float(np.median(ms)), 3),
+            "p99_ms": round(float(np.percentile(ms, 99)), 3), "max_ms": round(float(ms.max()), 3)}
+
+
+def run_one(preset: str, stim: np.ndarray, onsets: np.ndarray, block: int, path: str,
+            realtime: bool = True) -> dict:
+    """One server (period == block), one live host, one take."""
+    name = f"rtdrums-bench-{os.getpid()}-{block}-{path}"
+    with tempfile.TemporaryDirectory() as tmp, \
+            JackServer(name, SR, block, capture=2, playback=4, realtime=realtime,
+                       log=Path(tmp) / "jackd.log") as server:
+        stats_file = Path(tmp) / "stats.json"
+        live = LiveProcess(["--host-api", "jack", "--client-name", "rtbench", "--preset", preset,
+                            "--rate", str(SR), "--block", str(block), "--route", ROUTE,
+                            "--midi-backend", "jack", "--midi-path", path, "--view", "off",
+                            "--no-record", "--stats-json", str(stats_file)], env=server.env)
+        harness = Harness("bench", n_out=1, n_in=4)
+        try:
+            deadline = time.monotonic() + 10
+            while not harness.client.get_ports("rtbench-midi:.*") and time.monotonic() < deadline:
+                time.sleep(0.05)
+            harness.wire("rtbench", 1, [0, 1, 2, 3], "rtbench-midi:out")
+            time.sleep(0.5)
+            harness.play(stim, extra_s=0.3)
+            xruns = harness.xruns
+            notes = harness.notes()
+        finally:
+            live.stop(signal.SIGINT)
+            harness.close()
+        st = json.loads(stats_file.read_text())
+    lat = hit_to_note([t for t, _, _ in notes], onsets)
+    return {"block": block, "midi_path": path, "period": block, "realtime_jack": realtime,
+            "callback": st["callback"], "cpu_load_max": st["cpu_load_max"],
+            "xruns_during_take": xruns, "notes": len(notes), "hit_to_note": _stats(lat),
+            "latency_reported": st["latency"], "_notes": notes}
+
+
+def run(preset: str, kit: str, blocks=(64, 128), paths=("callback", "thread"),
+        seconds: float = 10.0, realtime: bool = True, out=print) -> list[dict]:
+    stim, onsets = _stimulus(kit, seconds)
+    results = []
+    for block in blocks:
+        for path in paths:
+            r = run_one(preset, stim, onsets, block, path, realtime)
+            results.append(r)
+            cb, hn = r["callback"], r["hit_to_note"]
+            out(f"block {block:4d} ({1e3 * block / SR:.2f} ms)  MIDI from {path:8s}  callback "
+                f"median {cb['median_ms']:.3f} p99 {cb['p99_ms']:.3f} max {cb['max_ms']:.3f} ms  "
+                f"hit-to-note median {hn.get('median_ms', float('nan')):.2f} p99 "
+                f"{hn.get('p99_ms', float('nan')):.2f} max {hn.get('max_ms', float('nan')):.2f} ms "
+                f"({hn['n']} notes)  xruns {r['xruns_during_take']}")
+        by_path = {r["midi_path"]: r for r in results if r["block"] == block}
+        if {"callback", "thread"} <= set(by_path):
+            a, b = by_path["callback"]["_notes"], by_path["thread"]["_notes"]
+            if [n[1:] for n in a] == [n[1:] for n in b]:      # same notes: compare note by note
+                d = np.array([tb - ta for (ta, _, _), (tb, _, _) in zip(a, b)]) / SR * 1e3
+                summary = {"block": block, "thread_minus_callback_ms": {
+                    "median": round(float(np.median(d)), 3), "mean": round(float(d.mean()), 3),
+                    "min": round(float(d.min()), 3), "max": round(float(d.max()), 3),
+                    "later_notes": int((d > 0).sum()), "earlier_notes": int((d < 0).sum()),
+                    "notes": len(d)}}
+            else:
+                summary = {"block": block, "thread_minus_callback_ms": None,
+                           "note": "the two runs produced different notes (xruns?)"}
+            results.append(summary)
+            out(f"block {block:4d}  thread path minus callback path, note by note: "
+                f"{summary['thread_minus_callback_ms']}")
+    for r in results:
+        r.pop("_notes", None)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m rtdrums.host.bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", default="default")
+    p.add_argument("--kit", default=str(Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "kit"),
+                   help="Hydrogen kit folder the groove is rendered with")
+    p.add_argument("--blocks", type=int, nargs="+", default=[64, 128])
+    p.add_argument("--paths", nargs="+", default=["callback", "thread"], choices=["callback", "thread"])
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--no-realtime", action="store_true", help="run jackd without SCHED_FIFO")
+    p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    a = p.parse_args(argv)
+    res = run(a.preset, a.kit, a.blocks, a.paths, a.seconds, not a.no_realtime)
+    if a.json:
+        Path(a.json).write_text(json.dumps(res, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
