@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from jackrig import PERIOD, SR, LiveProcess, MidiDump, find_take, wait_ports
+from jackrig import SR, LiveProcess, MidiDump, find_take, wait_ports
 
 pytest_plugins = ["jackrig"]
 pytestmark = pytest.mark.jack
@@ -148,3 +148,38 @@ def test_live_on_jack(jack_server, harness, fixture_preset, groove, tmp_path):
             if not rho > 0.5:
                 problems.append(f"{drum}: velocity rank correlation {rho:.2f} over {len(pairs)} hits")
     assert not problems, "; ".join(problems)
+
+
+def test_block_64_sigterm(jack_server, harness, fixture_preset, groove, tmp_path):
+    """Block 64, stereo pair input (both channels fed the same), SIGTERM: outputs and recording
+    still equal the offline engine."""
+    rec_parent = tmp_path / "rec"
+    live = LiveProcess(["--host-api", "jack", "--client-name", HOST, "--preset", str(fixture_preset),
+                        "--block", "64", "--input-channels", "1,2", "--route", "kick=1,dry=2",
+                        "--no-midi", "--record", str(rec_parent), "--view", "off"],
+                       env=jack_server.env)
+    try:
+        wait_ports(harness.client, f"{HOST}:out_.*", 2)
+        harness.wire(HOST, n_in=2, out_channels=[0, 1], midi_port=None)
+        stim = groove.mix[:3 * SR]
+        for _ in range(TAKES):
+            captured = harness.play(np.stack([stim, stim], axis=1), extra_s=0.3)
+            if harness.xruns == 0:
+                break
+        else:
+            pytest.fail(f"{TAKES} takes in a row were disturbed by JACK xruns")
+    finally:
+        rc = live.stop(signal.SIGTERM)
+    assert rc == 0 and "rtdrums live: stopped (SIGTERM)" in live.output, live.output
+    assert "block 64" in live.output
+    folder = next(rec_parent.iterdir())
+    meta = json.loads((folder / "session.json").read_text())
+    assert meta["status"] == "complete" and meta["block"] == 64 and meta["dropped_blocks"] == 0
+    x = sf.read(folder / "input.wav", dtype="float32")[0]
+    kick = sf.read(folder / "kick.wav", dtype="float32")[0]
+    p0 = find_take(x, stim)[-1]                  # (a + a) * 0.5 == a exactly in float32
+    _, off_stems, _ = _offline(fixture_preset, x)
+    np.testing.assert_array_equal(kick, off_stems[:, 0])
+    q = find_take(captured[:, 1], stim)[0]
+    n = len(stim) - q
+    np.testing.assert_array_equal(captured[q:q + n, 0], off_stems[p0:p0 + n, 0])

@@ -76,15 +76,19 @@ class LiveSession:
         audio.check_stream(sd, self.in_dev, self.n_in, self.out_dev, max(self.n_out, 1),
                            cfg.sample_rate, cfg.block)
 
-        self.preset, self.engine = load_engine(cfg.preset, cfg.sample_rate, cfg.block)
+        if cfg.midi:                    # before the engine: a MIDI problem is reported at once
+            backend = _midi_backend(cfg, self.in_dev["hostapi_name"])
+            self.midi_out = midi.MidiOutput(backend, cfg.midi_port, f"{cfg.client_name}-midi")
+        try:
+            self.preset, self.engine = load_engine(cfg.preset, cfg.sample_rate, cfg.block)
+        except BaseException:
+            self.close_midi()
+            raise
         eng = self.engine
         self.stem_names, self.drum_names = tuple(eng.stem_names), tuple(eng.drum_names)
         self.stem_latency = int(eng.stem_latency)
         self._alloc()
-
-        if cfg.midi:
-            backend = _midi_backend(cfg, self.in_dev["hostapi_name"])
-            self.midi_out = midi.MidiOutput(backend, cfg.midi_port, f"{cfg.client_name}-midi")
+        if self.midi_out is not None:
             self.sender = midi.NoteSender(self.midi_out.send, cfg.sample_rate, cfg.midi_path)
 
         if cfg.record:

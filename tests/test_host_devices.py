@@ -1,0 +1,89 @@
+"""`rtdrums devices` and the one-line errors of `rtdrums live`, on a real JACK server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from jackrig import DEVICES, SR
+from rtdrums.host.harness import LIVE
+
+pytest_plugins = ["jackrig"]
+
+
+def _run(cmd, env, timeout=120):
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+
+
+@pytest.mark.jack
+def test_devices_lists_jack_audio_and_midi(jack_server):
+    r = _run(DEVICES, jack_server.env)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "system" in out and "JACK Audio Connection Kit" in out and "2 in   8 out" in out
+    assert f"{SR} Hz" in out
+    assert "JACK:" in out and "ALSA:" in out
+    if not os.path.exists("/dev/snd/seq"):
+        assert "ALSA: unavailable: ALSA sequencer unavailable" in out
+
+
+def test_devices_without_jack_server_still_lists(monkeypatch):
+    env = {**os.environ, "JACK_DEFAULT_SERVER": f"none-{os.getpid()}", "JACK_NO_START_SERVER": "1"}
+    r = _run(DEVICES, env)
+    assert r.returncode == 0, r.stderr
+    assert "JACK: unavailable: no JACK server is running" in r.stdout
+
+
+ERRORS = [
+    (["--input-device", "nosuch"], "no input device matches 'nosuch'; input devices: [0] system"),
+    (["--input-channels", "3"], "input channel 3 is out of range: system has input channels 1..2"),
+    (["--input-channels", "1,2,3"], "give one channel (a mic) or two (a stereo pair)"),
+    (["--route", "kick=9"], "output channel 9 is out of range: system has output channels 1..8"),
+    (["--rate", "44100"], "sample rate 44100 Hz does not work"),
+    (["--block", "100"], "block size 100 is not supported; use one of 32, 64, 128"),
+    (["--host-api", "asio"], "no host API matches 'asio'; available:"),
+    (["--preset", "/no/such/preset"], "preset"),
+]
+
+
+@pytest.mark.jack
+@pytest.mark.parametrize("args, expect", ERRORS, ids=[" ".join(a) for a, _ in ERRORS])
+def test_live_errors_are_one_line(jack_server, args, expect):
+    base = [] if args[0] == "--host-api" else ["--host-api", "jack"]
+    r = _run(LIVE + base + ["--no-midi", *args], jack_server.env)
+    assert r.returncode == 1, r.stdout + r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("rtdrums live:")]
+    assert len(lines) == 1 and lines[0].startswith("rtdrums live: error: "), r.stderr
+    assert expect in lines[0], lines[0]
+    assert "Traceback" not in r.stderr
+
+
+@pytest.mark.jack
+def test_rate_error_lists_what_works(jack_server):
+    r = _run(LIVE + ["--host-api", "jack", "--no-midi", "--rate", "44100"], jack_server.env)
+    assert "supported: 48000" in r.stderr
+
+
+@pytest.mark.jack
+@pytest.mark.skipif(os.path.exists("/dev/snd/seq"), reason="this machine has an ALSA sequencer")
+def test_midi_backend_unavailable(jack_server, fixture_preset):
+    r = _run(LIVE + ["--host-api", "jack", "--preset", str(fixture_preset), "--midi-backend",
+                     "alsa", "--duration", "1"], jack_server.env)
+    assert r.returncode == 1
+    assert "MIDI backend ALSA unavailable" in r.stderr and "--no-midi" in r.stderr
+    r = _run(LIVE + ["--host-api", "jack", "--preset", str(fixture_preset), "--no-midi",
+                     "--duration", "1", "--view", "off"], jack_server.env)
+    assert r.returncode == 0, r.stderr
+    assert "rtdrums live: stopped (duration reached)" in r.stdout and "MIDI: off" in r.stdout
+
+
+def test_no_portaudio_names_the_package(monkeypatch):
+    from rtdrums.errors import UserError
+    from rtdrums.host import audio
+    monkeypatch.delitem(sys.modules, "sounddevice", raising=False)
+    monkeypatch.setattr(audio, "find_library", lambda name: None)
+    with pytest.raises(UserError, match="libportaudio2"):
+        audio.load_sounddevice()
