@@ -6,3 +6,30 @@ causal peak picker turns the activations into MIDI triggers.
 """
 
 __version__ = "0.1.0"
+
+
+def _configure_numba_cache() -> None:
+    """Keep compiled kernels in a cache folder named by a hash of the kernel sources.
+
+    Numba checks only the timestamp of a cached function's own file, not of the modules it calls
+    into, so an edited helper kernel could run against stale machine code. A fresh folder per
+    source hash rules that out. NUMBA_CACHE_DIR, if set, is left alone.
+    """
+    import hashlib
+    import os
+    from pathlib import Path
+
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return
+    here = Path(__file__).resolve().parent
+    digest = hashlib.sha1()
+    for name in ("fft.py", "nmf.py", "onsets.py", "engine.py"):
+        try:
+            digest.update((here / name).read_bytes())
+        except OSError:
+            pass
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rtdrums" / "numba"
+    os.environ["NUMBA_CACHE_DIR"] = str(base / digest.hexdigest()[:16])
+
+
+_configure_numba_cache()

@@ -41,7 +41,10 @@ class Tables(NamedTuple):
     floor: np.ndarray         # (D,) absolute trigger thresholds
     sens: np.ndarray          # (D,)
     retrig: np.ndarray        # (D,) retrigger time in samples
-    reference: np.ndarray     # (D,) full-velocity rise
+    reference: np.ndarray     # (D + 1,) full-velocity rise of each drum, then the residual
+    leak: np.ndarray          # (D + 1, D) cross-talk: rise of drum d per unit rise of group g
+    rel: np.ndarray           # (D,) relative thresholds
+    lookback: np.ndarray      # (D + 1,) frames over which rises are measured
     fft_bitrev: np.ndarray
     fft_twiddle: np.ndarray
     fft_split: np.ndarray
@@ -56,10 +59,13 @@ class Params(NamedTuple):
     pg_step: float
     mask_exp: float
     warm_decay: float
+    h_floor: float
     scan: int
-    rel: float
     env_decay: float
     gamma: float
+    crosstalk: float
+    jump: float
+    flux_gate: float
     onset_offset: int
 
 
@@ -74,16 +80,18 @@ class State(NamedTuple):
     fft_work: np.ndarray
     mag: np.ndarray           # (K,)
     vb: np.ndarray            # (B,) banded magnitudes
+    vb_prev: np.ndarray       # (2, B) banded magnitudes of the two frames before
     h: np.ndarray             # (R,) activations of the current frame
     wh: np.ndarray            # (B,) solver scratch
     wtv: np.ndarray           # (R,)
     num: np.ndarray           # (R,)
     model: np.ndarray         # (G, K) per-group model spectra, then masks
-    act: np.ndarray           # (D,) drum activations
+    act: np.ndarray           # (D + 1,) drum activations, then the residual's
     ola: np.ndarray           # (D + 1, L) overlap-add accumulators
     outq: np.ndarray          # (D + 1, hop) finished output samples
-    fstate: np.ndarray        # (D, 5) detector state
+    fstate: np.ndarray        # (D, N_FSTATE) detector state
     istate: np.ndarray        # (D, 4)
+    history: np.ndarray       # (D + 1, lookback) recent activations for the trigger detector
     dropped: np.ndarray       # (1,) events that did not fit the output array
 
 
@@ -100,6 +108,12 @@ def map_templates(W: np.ndarray, source: StftSettings, target: StftSettings) -> 
     f_src, f_dst = source.bin_freqs, target.bin_freqs
     out = np.stack([np.interp(f_dst, f_src, W[:, r], right=0.0) for r in range(W.shape[1])], axis=1)
     return out / np.maximum(out.sum(axis=0, keepdims=True), 1e-12)
+
+
+def lookback_frames(p: Preset, s: StftSettings) -> np.ndarray:
+    """Frames each drum's rise is measured over; the residual uses the longest."""
+    frames = [max(1, round(d.lookback_ms / 1000 * s.sample_rate / s.hop)) for d in p.drums]
+    return np.array(frames + [max(frames)], np.int64)
 
 
 def band_edges(settings: StftSettings, n_bands: int, f_min: float = 30.0) -> np.ndarray:
@@ -136,7 +150,8 @@ class Engine:
         self.stem_names = self.drum_names + ("residual",)
         self.stem_latency = s.stem_latency
         self.tables, self.params = self._build_tables(preset, s), self._build_params(preset, s)
-        self.state = self._alloc_state(s, len(self.drum_names), self.tables)
+        self.state = self._alloc_state(s, len(self.drum_names), self.tables,
+                                       int(self.tables.lookback.max()))
         self._stems = np.zeros((self.max_block, len(self.stem_names)), np.float32)
         self._events = np.zeros(max_events, EVENT_DTYPE)
         self.reset()
@@ -150,16 +165,18 @@ class Engine:
         solver = nmf.SolverTables(Wb)
         sizes = [d.components for d in p.drums] + [p.residual_components]
         plan = fft.make_plan(s.n_fft)
-        ref = np.array([d.reference for d in p.drums])
+        ref = np.array([d.reference for d in p.drums] + [p.residual_reference])
         return Tables(
             wa=analysis_window(s), ws=synthesis_window(s), W=np.ascontiguousarray(W),
             Wb=solver.W, WtW=solver.WtW, Wt1=solver.Wt1, band_edges=edges,
             group_start=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
             notes=np.array([n for d in p.drums for n in d.notes] + [0] * p.residual_components, np.int64),
-            floor=np.array([d.floor for d in p.drums]) * ref,
+            floor=np.array([d.floor for d in p.drums]) * ref[:-1],
             sens=np.array([d.sensitivity for d in p.drums], np.float64),
             retrig=np.array([round(d.retrigger_ms * s.sample_rate / 1000) for d in p.drums], np.int64),
-            reference=ref, fft_bitrev=plan.bitrev, fft_twiddle=plan.twiddle, fft_split=plan.split)
+            reference=ref, leak=np.array([d.leak for d in p.drums], np.float64).T.copy(),
+            rel=np.array([d.relative for d in p.drums], np.float64), lookback=lookback_frames(p, s),
+            fft_bitrev=plan.bitrev, fft_twiddle=plan.twiddle, fft_split=plan.split)
 
     @staticmethod
     def _build_params(p: Preset, s: StftSettings) -> Params:
@@ -170,22 +187,23 @@ class Engine:
             n_iter=p.solver.iterations, tol=p.solver.tolerance,
             pg_step=nmf.SolverTables(np.add.reduceat(map_templates(p.W, p.stft, s),
                                                      band_edges(s, p.solver.bands)[:-1], axis=0)).pg_step,
-            mask_exp=p.mask_exponent, warm_decay=p.solver.warm_decay,
-            scan=int(round(t.scan_ms / 1000 / frame_s)), rel=t.relative,
+            mask_exp=p.mask_exponent, warm_decay=p.solver.warm_decay, h_floor=p.solver.floor,
+            scan=int(round(t.scan_ms / 1000 / frame_s)),
             env_decay=0.5 ** (frame_s * 1000 / t.envelope_half_life_ms), gamma=t.velocity_gamma,
+            crosstalk=t.crosstalk, jump=t.jump, flux_gate=t.flux_gate,
             onset_offset=s.hop // 2 + s.taper // 2)
 
     @staticmethod
-    def _alloc_state(s: StftSettings, D: int, t: Tables) -> State:
+    def _alloc_state(s: StftSettings, D: int, t: Tables, lookback: int) -> State:
         N, K, B, R = s.n_fft, s.n_bins, t.Wb.shape[0], t.W.shape[1]
         return State(
             counters=np.zeros(7, np.int64), ring=np.zeros(N), frame=np.zeros(N),
             spec=np.zeros(K, np.complex128), masked=np.zeros(K, np.complex128), y=np.zeros(N),
-            fft_work=np.zeros(N // 2, np.complex128), mag=np.zeros(K), vb=np.zeros(B),
+            fft_work=np.zeros(N // 2, np.complex128), mag=np.zeros(K), vb=np.zeros(B), vb_prev=np.zeros((2, B)),
             h=np.zeros(R), wh=np.zeros(B), wtv=np.zeros(R), num=np.zeros(R),
-            model=np.zeros((D + 1, K)), act=np.zeros(D), ola=np.zeros((D + 1, s.synthesis)),
-            outq=np.zeros((D + 1, s.hop)), fstate=np.zeros((D, 5)),
-            istate=np.zeros((D, 4), np.int64), dropped=np.zeros(1, np.int64))
+            model=np.zeros((D + 1, K)), act=np.zeros(D + 1), ola=np.zeros((D + 1, s.synthesis)),
+            outq=np.zeros((D + 1, s.hop)), fstate=np.zeros((D + 1, onsets.N_FSTATE)),
+            istate=np.zeros((D, 4), np.int64), history=np.zeros((D + 1, lookback)), dropped=np.zeros(1, np.int64))
 
     # -- streaming ------------------------------------------------------------------------
     def reset(self) -> None:
@@ -240,7 +258,7 @@ class Engine:
 
     @property
     def activations(self) -> np.ndarray:
-        """Per-drum activations of the latest frame (a view)."""
+        """Activations of the latest frame per drum, then the residual's (a view)."""
         return self.state.act
 
 
@@ -283,7 +301,7 @@ def process_block(x, stems, events, T, P, S):
 def _frame(T, P, S, events, n_events):
     N = S.ring.shape[0]
     K = S.spec.shape[0]
-    D = S.act.shape[0]
+    D = S.istate.shape[0]
     R = S.h.shape[0]
     L = P.synthesis
     H = P.hop
@@ -304,7 +322,7 @@ def _frame(T, P, S, events, n_events):
             acc += S.mag[k]
         S.vb[b] = acc
         level += acc
-    floor = 1e-6 * level / R + 1e-20
+    floor = P.h_floor * level / R + 1e-20
     for r in range(R):
         h = S.h[r] * P.warm_decay
         S.h[r] = h if h > floor else floor
@@ -355,11 +373,18 @@ def _frame(T, P, S, events, n_events):
             S.ola[g, n] = 0.0
 
     # triggers
-    for d in range(D):
+    flux = 0.0
+    for b in range(S.vb.shape[0]):
+        rise = S.vb[b] - min(S.vb_prev[0, b], S.vb_prev[1, b])
+        if rise > 0.0:
+            flux += rise
+        S.vb_prev[1, b] = S.vb_prev[0, b]
+        S.vb_prev[0, b] = S.vb[b]
+    for g in range(G):
         acc = 0.0
-        for r in range(T.group_start[d], T.group_start[d + 1]):
+        for r in range(T.group_start[g], T.group_start[g + 1]):
             acc += S.h[r]
-        S.act[d] = acc
+        S.act[g] = acc
     return onsets.detect(S.act, S.h, T.group_start, T.group_start[1:], T.notes, S.fstate,
-                         S.istate, T.floor, P.rel, T.sens, T.retrig, T.reference, P.gamma, P.scan,
-                         P.env_decay, c[C_SAMPLES], P.onset_offset, events, n_events, S.dropped)
+                         S.istate, S.history, T.lookback, T.floor, T.rel, T.sens, T.retrig, T.reference, T.leak, P.gamma, P.scan,
+                         P.env_decay, P.crosstalk, P.jump, flux, P.flux_gate, c[C_SAMPLES], P.hop, P.onset_offset, events, n_events, S.dropped)

@@ -1,11 +1,21 @@
 """Causal trigger detection on per-drum activations.
 
 Each frame, a drum's activation a (the sum of its components' h, in magnitude units) is compared
-with its level one and two frames before. A rise above the drum's threshold opens a short scan
+with its lowest level over the drum's own lookback (a hit's energy can take several milliseconds
+to build up, a hi-hat's more than a kick's). A rise above the drum's threshold opens a short scan
 (as a hardware trigger module does): for `scan` frames the peak is tracked, then the note-on is
 emitted with a velocity from the rise height. The threshold adapts: it is the larger of an
 absolute floor and a fraction of a decaying peak envelope of the drum's own activation, divided
-by the drum's sensitivity. After a trigger the drum is masked for its retrigger time.
+by the drum's sensitivity, and the activation must also jump to `jump` times its level before
+(a hi-hat ringing under a cymbal's leakage still jumps when it is struck). Cross-talk: a snare's
+body moves the kick's activation a little, its wires the hi-hat's, a cymbal the hi-hat's. Training
+measures how much a hit of each group (the drums, then the residual: toms, cymbals) raises each
+drum (`leak`, relative to full-velocity references); a rise no larger than `crosstalk` times the
+leak expected from the other groups' recent rises is not a hit. Groups that do not leak into a
+drum (a kick under a hi-hat) do not mask it. A rise that the input's spectral flux does not
+account for (new energy in the frame, in the same units) is the solver redistributing a decaying
+sound among templates, not a new hit: the flux gate rejects it. After a trigger the drum is masked for its
+retrigger time.
 """
 
 from __future__ import annotations
@@ -13,7 +23,9 @@ from __future__ import annotations
 from numba import njit
 
 # columns of the per-drum float state
-ST_ENV, ST_PREV1, ST_PREV2, ST_PEAK, ST_BASE = 0, 1, 2, 3, 4
+ST_ENV, ST_PEAK, ST_BASE, ST_HELD = 0, 1, 2, 3
+N_FSTATE = 4
+HELD_DECAY = 0.7     # per frame: another drum's rise masks cross-talk for a few frames
 # columns of the per-drum int state
 SI_PENDING, SI_ONSET, SI_LAST, SI_COMP = 0, 1, 2, 3
 NEVER = -(1 << 60)
@@ -34,19 +46,35 @@ def velocity_from_rise(rise, reference, gamma):
 
 
 @njit(cache=True, nogil=True)
-def detect(act, h, comp_start, comp_end, notes, fstate, istate, floor, rel, sens, retrig,
-           reference, gamma, scan, env_decay, frame_end, onset_offset, events, n_events, dropped):
+def detect(act, h, comp_start, comp_end, notes, fstate, istate, history, lookback, floor, rel, sens,
+           retrig,
+           reference, leak, gamma, scan, env_decay, crosstalk, jump, flux, flux_gate, frame_end, frame_hop,
+           onset_offset, events, n_events, dropped):
     """Update the detector with one frame's activations; append finished events.
 
-    act (D,) activations, h (R,) component activations, frame_end the stream index one past the
+    history (G, L) holds the previous activations (a ring indexed by frame count), lookback (G,)
+    how many of them each group's rise is measured over (<= L), rel (D,) each drum's relative
+    threshold,
+    act (G,) activations of the drums then the residual, reference (G,), leak (G, D) the rise of
+    each drum per unit rise of each group, h (R,) component activations, flux the frame's positive spectral change
+    over the same two-frame span, frame_end the stream index one past the
     frame's newest sample. Events get onset, drum, note and velocity; the caller sets emitted.
     Returns the new number of events; overflow beyond the events array is counted in dropped[0].
     """
-    D = act.shape[0]
+    G = act.shape[0]
+    D = G - 1
+    slot = frame_end // max(1, frame_hop) % history.shape[1]
+    for g in range(G):                 # recent rise of each group, relative to its reference
+        rise = (act[g] - _lowest(history, g, slot, lookback[g])) / reference[g]
+        fstate[g, ST_HELD] = max(rise, fstate[g, ST_HELD] * HELD_DECAY)
     for d in range(D):
         a = act[d]
-        base = min(fstate[d, ST_PREV1], fstate[d, ST_PREV2])
-        threshold = max(floor[d], rel * fstate[d, ST_ENV]) / sens[d]
+        base = _lowest(history, d, slot, lookback[d])
+        expected = 0.0
+        for g in range(G):
+            if g != d:
+                expected += leak[g, d] * fstate[g, ST_HELD]
+        threshold = max(floor[d], rel[d] * fstate[d, ST_ENV], crosstalk * expected * reference[d]) / sens[d]
         emit = False
         if istate[d, SI_PENDING] > 0:
             if a > fstate[d, ST_PEAK]:
@@ -54,7 +82,7 @@ def detect(act, h, comp_start, comp_end, notes, fstate, istate, floor, rel, sens
                 istate[d, SI_COMP] = _strongest(h, comp_start[d], comp_end[d])
             istate[d, SI_PENDING] -= 1
             emit = istate[d, SI_PENDING] == 0
-        elif a - base > threshold and frame_end - istate[d, SI_LAST] >= retrig[d]:
+        elif a - base > threshold and a > jump * base and flux >= flux_gate * (a - base) and frame_end - istate[d, SI_LAST] >= retrig[d]:
             istate[d, SI_PENDING] = scan
             istate[d, SI_ONSET] = frame_end - onset_offset
             istate[d, SI_LAST] = frame_end
@@ -76,9 +104,21 @@ def detect(act, h, comp_start, comp_end, notes, fstate, istate, floor, rel, sens
                 dropped[0] += 1
         env = fstate[d, ST_ENV] * env_decay
         fstate[d, ST_ENV] = a if a > env else env
-        fstate[d, ST_PREV2] = fstate[d, ST_PREV1]
-        fstate[d, ST_PREV1] = a
+    for g in range(G):
+        history[g, slot] = act[g]
     return n_events
+
+
+@njit(cache=True, nogil=True)
+def _lowest(history, g, slot, count):
+    """Lowest of the `count` activations before the one that will be stored at `slot`."""
+    L = history.shape[1]
+    low = history[g, (slot - 1) % L]
+    for i in range(2, count + 1):
+        v = history[g, (slot - i) % L]
+        if v < low:
+            low = v
+    return low
 
 
 @njit(cache=True, nogil=True)

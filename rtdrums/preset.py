@@ -27,6 +27,9 @@ FORMAT = "rtdrums-preset"
 VERSION = 1
 SETTINGS_FILE, TEMPLATES_FILE = "preset.toml", "templates.npz"
 PRESETS_DIR = Path(os.environ.get("RTDRUMS_PRESETS", Path(__file__).resolve().parent.parent / "presets"))
+# trigger settings that differ by drum: a hi-hat's energy builds up over ~10 ms and its accents
+# vary more, so its rises are measured further back against a lower relative threshold
+DRUM_DEFAULTS = {"hihat": {"relative": 0.1, "lookback_ms": 10.7}}
 GM_NOTES = {"kick": 36, "snare": 38, "hihat": 42, "hihat_open": 46, "hihat_pedal": 44}
 
 
@@ -37,14 +40,18 @@ class SolverSettings:
     tolerance: float = 1e-3      # early stop on the relative L1 change of h
     bands: int = 96              # solve on this many log-spaced bands (0: on every bin)
     warm_decay: float = 1.0      # previous frame's h times this is the next start
+    floor: float = 1e-2          # start h at least at this share of the frame's level, so that
+                                 # a newly struck drum has a start its updates can grow from
 
 
 @dataclass(frozen=True)
 class TriggerSettings:
     scan_ms: float = 2.7                   # peak tracking after the threshold is crossed
-    relative: float = 0.15                 # threshold as a fraction of the drum's recent peak
-    envelope_half_life_ms: float = 250.0   # decay of that recent peak
+    envelope_half_life_ms: float = 300.0   # decay of that recent peak
     velocity_gamma: float = 0.7            # velocity = 127 * (rise / reference) ** gamma
+    crosstalk: float = 2.0                 # margin on the cross-talk expected from other groups
+    jump: float = 1.3                      # and the activation must grow by this factor
+    flux_gate: float = 0.0                 # a rise needs this much new spectral energy (0: off)
 
 
 @dataclass(frozen=True)
@@ -53,9 +60,12 @@ class DrumSettings:
     notes: tuple[int, ...]          # MIDI note per component (e.g. closed/open/pedal hi-hat)
     labels: tuple[str, ...] = ()    # what each component was trained on
     sensitivity: float = 1.0        # > 1 triggers on softer hits
-    retrigger_ms: float = 30.0      # no second trigger of this drum within this time
-    floor: float = 0.03             # absolute threshold, as a fraction of `reference`
+    retrigger_ms: float = 50.0      # no second trigger of this drum within this time
+    relative: float = 0.2           # threshold as a fraction of the drum's recent peak
+    lookback_ms: float = 5.4        # a rise is measured from the lowest level this far back
+    floor: float = 0.0              # absolute threshold, as a fraction of `reference`
     reference: float = 1.0          # activation rise of a full-velocity hit (velocity 127)
+    leak: tuple[float, ...] = ()    # rise of this drum per unit rise of each drum, then the residual
 
     @property
     def components(self) -> int:
@@ -72,6 +82,7 @@ class Preset:
     solver: SolverSettings = SolverSettings()
     trigger: TriggerSettings = TriggerSettings()
     mask_exponent: float = 2.0
+    residual_reference: float = 1.0          # residual activation rise of a loud tom or cymbal
     description: str = ""
     provenance: dict = field(default_factory=dict)
 
@@ -118,16 +129,21 @@ class Preset:
             for key in ("sensitivity", "reference"):
                 if not getattr(d, key) > 0 or not math.isfinite(getattr(d, key)):
                     raise ValueError(f"drum {d.name}: {key} must be a positive number")
-            if not (d.retrigger_ms >= 0 and d.floor >= 0):
-                raise ValueError(f"drum {d.name}: retrigger_ms and floor must be >= 0")
+            if len(d.leak) != len(self.drums) + 1 or any(not 0 <= x < 1e3 for x in d.leak):
+                raise ValueError(f"drum {d.name}: leak needs {len(self.drums) + 1} values >= 0 "
+                                 f"(one per drum, then the residual)")
+            if not (d.retrigger_ms >= 0 and d.floor >= 0 and d.lookback_ms >= 0 and 0 <= d.relative < 1):
+                raise ValueError(f"drum {d.name}: retrigger_ms, floor, lookback_ms >= 0 and 0 <= relative < 1")
         s = self.solver
         if s.method not in METHODS:
             raise ValueError(f"solver method {s.method!r} is not one of {', '.join(METHODS)}")
-        if s.iterations < 1 or s.bands < 0 or not 0 < s.warm_decay <= 1 or s.tolerance < 0:
-            raise ValueError("solver: iterations >= 1, bands >= 0, 0 < warm_decay <= 1, tolerance >= 0")
+        if s.iterations < 1 or s.bands < 0 or not 0 < s.warm_decay <= 1 or s.tolerance < 0 or not 0 < s.floor < 1:
+            raise ValueError("solver: iterations >= 1, bands >= 0, 0 < warm_decay <= 1, tolerance >= 0, 0 < floor < 1")
         t = self.trigger
-        if t.scan_ms < 0 or not 0 <= t.relative < 1 or t.envelope_half_life_ms <= 0 or t.velocity_gamma <= 0:
-            raise ValueError("trigger: scan_ms >= 0, 0 <= relative < 1, envelope_half_life_ms > 0, velocity_gamma > 0")
+        if t.scan_ms < 0 or t.envelope_half_life_ms <= 0 or t.velocity_gamma <= 0 \
+                or t.crosstalk < 0 or t.flux_gate < 0 or t.jump < 1:
+            raise ValueError("trigger: scan_ms >= 0, envelope_half_life_ms > 0, "
+                             "velocity_gamma > 0, crosstalk >= 0, jump >= 1, flux_gate >= 0")
         if not self.mask_exponent > 0:
             raise ValueError("mask exponent must be > 0")
 
@@ -136,13 +152,14 @@ def _settings_dict(p: Preset) -> dict:
     drums = []
     for d in p.drums:
         row = asdict(d)
-        row["notes"], row["labels"] = list(d.notes), list(d.labels)
+        row["notes"], row["labels"], row["leak"] = list(d.notes), list(d.labels), list(d.leak)
         drums.append(row)
     return {
         "format": FORMAT, "version": VERSION, "name": p.name, "description": p.description,
         "stft": asdict(p.stft), "solver": asdict(p.solver), "mask": {"exponent": p.mask_exponent},
         "trigger": asdict(p.trigger), "drums": drums,
-        "residual": {"components": p.residual_components, "labels": list(p.residual_labels)},
+        "residual": {"components": p.residual_components, "labels": list(p.residual_labels),
+                     "reference": p.residual_reference},
         "provenance": p.provenance,
     }
 
@@ -207,7 +224,8 @@ def _from_settings(cfg: dict, W: np.ndarray) -> Preset:
         raise ValueError(f"not an rtdrums preset (format = {cfg.get('format')!r})")
     if cfg.get("version") != VERSION:
         raise ValueError(f"preset version {cfg.get('version')} is not supported (this rtdrums reads version {VERSION})")
-    drums = tuple(DrumSettings(**{**d, "notes": tuple(d["notes"]), "labels": tuple(d.get("labels", ()))})
+    drums = tuple(DrumSettings(**{**d, "notes": tuple(d["notes"]), "labels": tuple(d.get("labels", ())),
+                                  "leak": tuple(d.get("leak", [0.0] * (len(cfg["drums"]) + 1)))})
                   for d in cfg["drums"])
     residual = cfg.get("residual", {})
     preset = Preset(
@@ -216,6 +234,7 @@ def _from_settings(cfg: dict, W: np.ndarray) -> Preset:
         trigger=TriggerSettings(**cfg.get("trigger", {})),
         mask_exponent=float(cfg.get("mask", {}).get("exponent", 2.0)),
         drums=drums, residual_labels=tuple(residual.get("labels", ())), W=W,
+        residual_reference=float(residual.get("reference", 1.0)),
         provenance=cfg.get("provenance", {}))
     if "components" in residual and residual["components"] != preset.residual_components:
         raise ValueError(f"residual.components = {residual['components']} but the templates leave "

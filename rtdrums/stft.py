@@ -28,7 +28,7 @@ class StftSettings:
     n_fft: int = 2048          # analysis window length, a power of two
     hop: int = 128             # frame advance: a hit is seen within one hop
     synthesis: int = 256       # synthesis window length: stem latency = synthesis - 1
-    taper: int = 32            # falling edge of the analysis window
+    taper: int = 128           # falling edge of the analysis window
 
     def validate(self) -> None:
         """Raise ValueError with a one-line reason if the geometry cannot work."""

@@ -4,8 +4,8 @@ Each hit category (kick, snare, closed/open/pedal hi-hat, toms, cymbals, other) 
 small NMF on the frames the streaming engine would see of its hits; the columns of all these W
 are stacked into the preset's template matrix. Toms, cymbals and anything else become residual
 components: they let the solver explain those sounds without leaking them into a drum. Finally
-every drum's reference (the activation rise of a full-velocity hit, velocity 127) is measured by
-running the real engine over the hits.
+every drum's reference (the activation rise of a full-velocity hit, velocity 127) and the cross-talk
+between drums are measured by running the real engine over the hits.
 """
 
 from __future__ import annotations
@@ -19,14 +19,14 @@ import numpy as np
 from .audio import read_audio, resample, to_mono
 from .errors import UserError
 from .nmf import nmf
-from .preset import GM_NOTES, DrumSettings, Preset
+from .preset import DRUM_DEFAULTS, GM_NOTES, DrumSettings, Preset
 from .stft import StftSettings, spectrogram
 
 # hit category -> (drum it belongs to or None for residual, MIDI note, components)
 CATEGORIES = {
-    "kick": ("kick", GM_NOTES["kick"], 3),
-    "snare": ("snare", GM_NOTES["snare"], 3),
-    "hihat_closed": ("hihat", GM_NOTES["hihat"], 2),
+    "kick": ("kick", GM_NOTES["kick"], 4),
+    "snare": ("snare", GM_NOTES["snare"], 6),
+    "hihat_closed": ("hihat", GM_NOTES["hihat"], 3),
     "hihat_open": ("hihat", GM_NOTES["hihat_open"], 1),
     "hihat_pedal": ("hihat", GM_NOTES["hihat_pedal"], 1),
     "tom": (None, 0, 2),
@@ -123,8 +123,10 @@ def build_preset(templates: dict[str, np.ndarray], settings: StftSettings, name:
                 notes += [CATEGORIES[category][1]] * W.shape[1]
                 labels += [category] * W.shape[1]
         old = next((d for d in base.drums if d.name == drum), None) if base else None
-        drums.append(replace(old, notes=tuple(notes), labels=tuple(labels)) if old
-                     else DrumSettings(drum, tuple(notes), tuple(labels)))
+        unmeasured = (0.0,) * (len(DRUMS) + 1)       # calibrate() measures references and leaks
+        drums.append(replace(old, notes=tuple(notes), labels=tuple(labels), leak=unmeasured) if old
+                     else DrumSettings(drum, tuple(notes), tuple(labels), leak=unmeasured,
+                                       **DRUM_DEFAULTS.get(drum, {})))
     residual = [c for c in templates if CATEGORIES[c][0] is None]
     columns += [templates[c] for c in residual]
     labels = tuple(c for c in residual for _ in range(templates[c].shape[1]))
@@ -138,39 +140,68 @@ def build_preset(templates: dict[str, np.ndarray], settings: StftSettings, name:
 
 
 def activation_rises(engine, audio: np.ndarray, frames: int = 12) -> np.ndarray:
-    """Largest rise of each drum's activation within the first frames of one hit, from silence."""
+    """Largest rise of each group's activation over the first frames of one hit, from silence.
+
+    The rise is measured as the trigger detector measures it: from the lowest activation over
+    the detector's lookback.
+    """
     engine.reset()
     hop = engine.settings.hop
-    x = np.concatenate([np.zeros(2 * hop, np.float32), audio.astype(np.float32)])
+    lookback = engine.tables.lookback
+    x = np.concatenate([np.zeros(lookback.max() * hop, np.float32), audio.astype(np.float32)])
     trace = []
-    for f in range(min(frames + 2, len(x) // hop)):
+    for f in range(min(frames + lookback.max(), len(x) // hop)):
         engine.process(x[f * hop:(f + 1) * hop])
         trace.append(engine.activations.copy())
     a = np.array(trace)
-    base = np.minimum(np.vstack([a[:1], a[:-1]]), np.vstack([a[:2], a[:-2]]))
-    return (a - base).max(axis=0)
+    rises = np.zeros(a.shape[1])
+    for g, k in enumerate(lookback):
+        rises[g] = max(a[t, g] - a[max(0, t - k):t, g].min() for t in range(1, len(a)))
+    return rises
 
 
-def calibrate_references(preset: Preset, hits: Hits) -> Preset:
-    """Set each drum's reference to the median rise of its loudest hits, measured by the engine."""
+LEAK_PERCENTILE = 90      # cross-talk a drum must tolerate: from all but the worst tenth of hits
+
+
+def calibrate(preset: Preset, hits: Hits) -> Preset:
+    """Measure, with the real engine, each group's full-velocity rise and the cross-talk matrix.
+
+    Groups are the drums, then the residual. reference[g] is the median rise of group g's loudest
+    hits; leak[g, d] is how far drum d rises, relative to its reference, per unit relative rise of
+    group g when only g is struck (the LEAK_PERCENTILE-th percentile over g's hits).
+    """
     from .engine import Engine
 
+    names = list(preset.drum_names) + ["residual"]
+    G = len(names)
     engine = Engine(preset, max_block=preset.stft.hop)
-    for d, drum in enumerate(preset.drums):
-        rises, velocities = [], []
-        for category, items in hits.items():
-            if CATEGORIES[category][0] != drum.name or category == "hihat_pedal":
-                continue
-            for audio, velocity in items:
-                rises.append(activation_rises(engine, audio)[d])
-                velocities.append(1.0 if velocity is None else velocity)
-        rises, velocities = np.array(rises), np.array(velocities)
-        loud = rises[velocities >= np.max(velocities) - 1e-9] if velocities.size else rises
-        ref = float(np.median(loud)) if loud.size else 1.0
+    rises = {g: [] for g in range(G)}
+    loud = {g: [] for g in range(G)}
+    for category, items in hits.items():
+        g = names.index(CATEGORIES[category][0] or "residual")
+        for audio, velocity in items:
+            rises[g].append(activation_rises(engine, audio))
+            loud[g].append((1.0 if velocity is None else velocity) if category != "hihat_pedal" else -1.0)
+    reference = np.ones(G)
+    for g in range(G):
+        if not rises[g]:
+            continue
+        r, v = np.array(rises[g])[:, g], np.array(loud[g])
+        ref = float(np.median(r[v >= v.max() - 1e-9]))
         if not ref > 0:
-            raise UserError(f"the {drum.name} hits produce no activation: are the files silent?")
-        preset = preset.with_drum(drum.name, reference=ref)
-    return preset
+            raise UserError(f"the {names[g]} hits produce no activation: are the files silent?")
+        reference[g] = ref
+    leak = np.zeros((G, G - 1))
+    for g in range(G):
+        if rises[g]:
+            r = np.array(rises[g]) / reference
+            own = np.maximum(r[:, g:g + 1], 1e-3)
+            leak[g] = np.percentile(r[:, :G - 1] / own, LEAK_PERCENTILE, axis=0)
+            if g < G - 1:
+                leak[g, g] = 0.0
+    drums = tuple(replace(d, reference=float(reference[i]), leak=tuple(float(x) for x in leak[:, i]))
+                  for i, d in enumerate(preset.drums))
+    return replace(preset, drums=drums, residual_reference=float(reference[-1]))
 
 
 def train(hits: Hits, provenance: dict, name: str, settings: StftSettings | None = None,
@@ -180,4 +211,4 @@ def train(hits: Hits, provenance: dict, name: str, settings: StftSettings | None
     templates = learn_templates(hits, settings, components)
     preset = build_preset(templates, settings, name, provenance, base)
     preset.validate()
-    return calibrate_references(preset, hits)
+    return calibrate(preset, hits)

@@ -1,0 +1,100 @@
+"""Measure the engine's speed: per-block processing time and real-time factor on one core.
+
+Two settings: the low-latency default (48 kHz, hop 128, 128-sample blocks) and the standard
+NMF setting (2048/512 symmetric windows, 512-sample blocks). The input is a rendered drum groove,
+so the solver works as hard as it does on real drums. Numbers vary with the machine's load: quote
+medians and ratios from one run. --solvers adds the per-frame solver comparison with
+scikit-learn and libnmfd; --live adds the live host's callback and MIDI measurements (JACK).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import replace
+
+import numpy as np
+
+from ..engine import Engine
+from ..preset import load_preset
+from ..stft import StftSettings
+
+help = "measure processing time per block and real-time factor"
+
+SETTINGS = {
+    "low-latency": (StftSettings(48000, 2048, 128, 256, 128), 128),
+    "standard": (StftSettings(48000, 2048, 512, 2048, 1024), 512),
+}
+
+
+def add_arguments(p):
+    p.add_argument("--preset", default="default", help="preset to time (default: %(default)s)")
+    p.add_argument("--seconds", type=float, default=20.0, help="audio per setting (default: %(default)s)")
+    p.add_argument("--solvers", action="store_true", help="also compare the frame solver with scikit-learn and libnmfd")
+    p.add_argument("--live", action="store_true", help="also measure the live host on a JACK dummy server")
+
+
+def bench_input(seconds: float, rate: int = 48000) -> np.ndarray:
+    """A rendered groove from the test fixture kit if available, else decaying noise bursts."""
+    rng = np.random.default_rng(0)
+    n = int(seconds * rate)
+    x = np.zeros(n, np.float32)
+    for start in range(0, n, rate // 8):
+        length = min(rate // 8, n - start)
+        x[start:start + length] = rng.standard_normal(length) * np.exp(-np.arange(length) / (0.02 * rate)) * 0.3
+    return x
+
+
+def time_blocks(engine: Engine, x: np.ndarray, block: int) -> np.ndarray:
+    """Seconds spent in each process_into call (the allocation-free live path)."""
+    stems = np.zeros((block, len(engine.stem_names)), np.float32)
+    events = np.zeros(64, engine._events.dtype)
+    engine.warm()
+    times = np.empty(len(x) // block)
+    for i in range(len(times)):
+        chunk = x[i * block:(i + 1) * block]
+        t = time.perf_counter()
+        engine.process_into(chunk, stems, events)
+        times[i] = time.perf_counter() - t
+    return times
+
+
+def bench_engine(preset, seconds: float) -> list[dict]:
+    x = bench_input(seconds)
+    rows = []
+    for name, (settings, block) in SETTINGS.items():
+        p = replace(preset, stft=settings) if settings.n_fft == preset.stft.n_fft else preset
+        p = replace(p, stft=settings)
+        engine = Engine(p, settings.sample_rate, max_block=block)
+        t = time_blocks(engine, x, block) * 1e6
+        budget = block / settings.sample_rate * 1e6
+        rows.append({"setting": name, "n_fft": settings.n_fft, "hop": settings.hop, "block": block,
+                     "templates": p.W.shape[1], "median_us": float(np.median(t)),
+                     "p99_us": float(np.percentile(t, 99)), "max_us": float(t.max()),
+                     "budget_us": budget, "rtf": float(t.sum() / (len(t) * budget)),
+                     "iterations": engine.mean_iterations,
+                     "stem_latency_ms": engine.stem_latency / settings.sample_rate * 1000})
+    return rows
+
+
+def run(args) -> int:
+    try:
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})     # one core, as promised
+    except (AttributeError, OSError):
+        pass
+    preset = load_preset(args.preset)
+    print(f"rtdrums bench: preset {preset.name}, {preset.W.shape[1]} templates, {args.seconds:.0f} s of audio per setting, one core")
+    print(f"{'setting':<12} {'n_fft/hop':>10} {'block':>6} {'median':>9} {'p99':>9} {'max':>9} {'budget':>9} {'RTF':>7} {'iters':>6} {'stem lat':>9}")
+    for r in bench_engine(preset, args.seconds):
+        print(f"{r['setting']:<12} {r['n_fft']:>5}/{r['hop']:<4} {r['block']:>6} {r['median_us']:>7.0f}us "
+              f"{r['p99_us']:>7.0f}us {r['max_us']:>7.0f}us {r['budget_us']:>7.0f}us {r['rtf']:>7.3f} "
+              f"{r['iterations']:>6.1f} {r['stem_latency_ms']:>7.1f}ms")
+    if args.solvers:
+        from ..evaluation.speed import compare_solvers
+
+        compare_solvers(preset, print_table=True)
+    if args.live:
+        from ..host.bench import run_live_bench
+
+        run_live_bench(preset_name=args.preset)
+    return 0
