@@ -33,5 +33,18 @@ test: $(STAMP) sysdeps
 bench: $(STAMP)
 	$(VENV)/bin/rtdrums bench
 
+# README Results tables: rtdrums eval over the allowed Hydrogen kits in both protocols, with the
+# baselines (about 15-20 minutes on 2 cores). Installs hydrogen-drumkits when run as root.
+KITS_DIR     := /usr/share/hydrogen/data/drumkits
+RESULTS_ARGS ?= --seconds 15 --jobs 2
+results: $(STAMP)
+	@if [ ! -d $(KITS_DIR)/ForzeeStereo ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			(DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends hydrogen-drumkits >/dev/null 2>&1 || \
+			 (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends hydrogen-drumkits >/dev/null)); \
+		else echo "install hydrogen-drumkits (apt-get install hydrogen-drumkits) for make results"; exit 1; fi; \
+	fi
+	$(PY) -m rtdrums.evaluation.results --out results $(RESULTS_ARGS)
+
 clean:
 	rm -rf $(VENV) build *.egg-info
