@@ -9,6 +9,7 @@ Needs the JACK-Client package (pip install JACK-Client).
 
 from __future__ import annotations
 
+import gc
 import signal
 import subprocess
 import sys
@@ -104,11 +105,18 @@ class Harness:
         self.rec = np.zeros((len(stim) + int(extra_s * self.rate), len(self.ins)), np.float32)
         self.pos, self.start_frame, self.xruns = 0, None, 0
         self.done.clear()
-        self.armed.set()
         if timeout is None:
             timeout = 5 + 3 * len(self.rec) / self.rate
-        ok = self.done.wait(timeout)
-        self.armed.clear()
+        # no full garbage collection inside the JACK callback during the take (see session.py)
+        gc.collect()
+        gc.freeze()
+        gc.disable()
+        try:
+            self.armed.set()
+            ok = self.done.wait(timeout)
+            self.armed.clear()
+        finally:
+            gc.enable()
         if not ok:
             raise TimeoutError("the harness did not finish playing (JACK graph stalled?)")
         return self.rec

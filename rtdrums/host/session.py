@@ -9,6 +9,7 @@ engine is compiled and warmed before the stream opens.
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -46,6 +47,23 @@ def _midi_backend(cfg: LiveConfig, hostapi_name: str) -> str:
     if sys.platform.startswith("linux"):
         return "alsa" if midi.backend_problem("alsa") is None else "jack"
     return "jack"
+
+
+def _raise_main_thread():
+    """Put this (main) thread on the lowest real-time priority where that is allowed.
+
+    The view and housekeeping run here and briefly hold the interpreter lock; if a busy
+    machine preempts this thread while it holds the lock, the real-time audio callback waits
+    for it. Returns the previous (policy, param) to restore, or None if nothing changed.
+    """
+    if not hasattr(os, "sched_setscheduler"):
+        return None
+    try:
+        old = (os.sched_getscheduler(0), os.sched_getparam(0))
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+        return old
+    except (OSError, AttributeError):
+        return None
 
 
 class LiveSession:
@@ -224,6 +242,14 @@ class LiveSession:
         # before the audio callback gets it: 5 ms by default, longer than a 128-sample block.
         switch = sys.getswitchinterval()
         sys.setswitchinterval(SWITCH_INTERVAL_S)
+        # A full garbage collection walks every object (numba, numpy, scipy: hundreds of
+        # thousands) and would run in whichever thread allocates, possibly the audio callback.
+        # Everything alive now is frozen out of collection and the collector is off while
+        # streaming: the callback makes only short-lived, acyclic objects freed by refcount.
+        gc.collect()
+        gc.freeze()
+        gc.disable()
+        main_policy = _raise_main_thread()
         old = {}
         sigs = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
         if threading.current_thread() is threading.main_thread():
@@ -250,6 +276,12 @@ class LiveSession:
             for s, h in old.items():
                 signal.signal(s, h)
             sys.setswitchinterval(switch)
+            gc.enable()
+            if main_policy is not None:
+                try:
+                    os.sched_setscheduler(0, *main_policy)
+                except OSError:
+                    pass
             self.close_midi()
             if self.recorder is not None:
                 self.recorder.stop(extra={"stats": self.stats()})
