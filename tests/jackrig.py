@@ -20,12 +20,13 @@ from rtdrums.host.harness import LiveProcess  # noqa: F401  (re-exported for the
 from rtdrums.host.jackserver import INSTALL_HINT, JackServer, missing_tools
 
 SR = 48000
-# The server runs 512-frame periods and the host 128 (or 64) sample blocks: PortAudio calls the
-# callback 4 (8) times per period. With 128-frame periods, other heavy processes on a 2-core
-# machine caused JACK xruns in most 12 s takes even with SCHED_FIFO (the clients' Python
-# callbacks wait for the interpreter lock); with 512 the takes were clean. The period-sized
-# latency numbers come from `rtdrums.host.bench`, which runs period == block.
-PERIOD = 512
+# The server runs 1024-frame periods and the host 128 (or 64) sample blocks: PortAudio calls
+# the callback 8 (16) times per period. Measured on a 2-core machine shared with other heavy
+# processes: with 128-frame periods most 12 s takes had JACK xruns even with SCHED_FIFO (the
+# Python clients, host and harness alike, wait for their interpreter lock); with 512 and 1024
+# many 4-6 s takes were clean. The period-sized latency numbers come from rtdrums.host.bench,
+# which runs period == block.
+PERIOD = 1024
 DEVICES = [sys.executable, "-m", "rtdrums.cli", "devices"]
 
 

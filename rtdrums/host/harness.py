@@ -103,14 +103,16 @@ class Harness:
         self.stim = np.zeros((len(stim), len(self.outs)), np.float32)
         self.stim[:, :stim.shape[1]] = stim
         self.rec = np.zeros((len(stim) + int(extra_s * self.rate), len(self.ins)), np.float32)
-        self.pos, self.start_frame, self.xruns = 0, None, 0
+        self.pos, self.start_frame = 0, None
         self.done.clear()
         if timeout is None:
             timeout = 5 + 3 * len(self.rec) / self.rate
         # no full garbage collection inside the JACK callback during the take (see session.py)
-        gc.collect()
-        gc.freeze()
+        gc.collect()           # holds the interpreter lock for a while: may itself cause an xrun,
+        gc.freeze()            # so xruns are counted from here on
         gc.disable()
+        time.sleep(0.05)
+        self.xruns = 0
         try:
             self.armed.set()
             ok = self.done.wait(timeout)
