@@ -42,7 +42,7 @@ class Tables(NamedTuple):
     sens: np.ndarray          # (D,)
     retrig: np.ndarray        # (D,) retrigger time in samples
     reference: np.ndarray     # (D + 1,) full-velocity rise of each drum, then the residual
-    leak: np.ndarray          # (D + 1, D) cross-talk: rise of drum d per unit rise of group g
+    leak: np.ndarray          # (D + 1, D + 1) cross-talk: rise of group j per unit rise of group g
     rel: np.ndarray           # (D,) relative thresholds
     lookback: np.ndarray      # (D + 1,) frames over which rises are measured
     fft_bitrev: np.ndarray
@@ -174,7 +174,7 @@ class Engine:
             floor=np.array([d.floor for d in p.drums]) * ref[:-1],
             sens=np.array([d.sensitivity for d in p.drums], np.float64),
             retrig=np.array([round(d.retrigger_ms * s.sample_rate / 1000) for d in p.drums], np.int64),
-            reference=ref, leak=np.array([d.leak for d in p.drums], np.float64).T.copy(),
+            reference=ref, leak=np.array([d.leak for d in p.drums] + [p.residual_leak], np.float64).T.copy(),
             rel=np.array([d.relative for d in p.drums], np.float64), lookback=lookback_frames(p, s),
             fft_bitrev=plan.bitrev, fft_twiddle=plan.twiddle, fft_split=plan.split)
 

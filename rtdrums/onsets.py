@@ -12,7 +12,8 @@ body moves the kick's activation a little, its wires the hi-hat's, a cymbal the 
 measures how much a hit of each group (the drums, then the residual: toms, cymbals) raises each
 drum (`leak`, relative to full-velocity references); a rise no larger than `crosstalk` times the
 leak expected from the other groups' recent rises is not a hit. Groups that do not leak into a
-drum (a kick under a hi-hat) do not mask it. A rise that the input's spectral flux does not
+drum (a kick under a hi-hat) do not mask it, and a group's rise counts only beyond what the drum's
+own rise explains (a snare's hit also moves the tom templates; that must not mask the snare). A rise that the input's spectral flux does not
 account for (new energy in the frame, in the same units) is the solver redistributing a decaying
 sound among templates, not a new hit: the flux gate rejects it. After a trigger the drum is masked for its
 retrigger time.
@@ -55,8 +56,8 @@ def detect(act, h, comp_start, comp_end, notes, fstate, istate, history, lookbac
     history (G, L) holds the previous activations (a ring indexed by frame count), lookback (G,)
     how many of them each group's rise is measured over (<= L), rel (D,) each drum's relative
     threshold,
-    act (G,) activations of the drums then the residual, reference (G,), leak (G, D) the rise of
-    each drum per unit rise of each group, h (R,) component activations, flux the frame's positive spectral change
+    act (G,) activations of the drums then the residual, reference (G,), leak (G, G) the rise of
+    group j per unit rise of group g (relative to their references), h (R,) component activations, flux the frame's positive spectral change
     over the same two-frame span, frame_end the stream index one past the
     frame's newest sample. Events get onset, drum, note and velocity; the caller sets emitted.
     Returns the new number of events; overflow beyond the events array is counted in dropped[0].
@@ -71,9 +72,12 @@ def detect(act, h, comp_start, comp_end, notes, fstate, istate, history, lookbac
         a = act[d]
         base = _lowest(history, d, slot, lookback[d])
         expected = 0.0
+        own = fstate[d, ST_HELD] if fstate[d, ST_HELD] > 0.0 else 0.0
         for g in range(G):
             if g != d:
-                expected += leak[g, d] * fstate[g, ST_HELD]
+                excess = fstate[g, ST_HELD] - leak[d, g] * own
+                if excess > 0.0:
+                    expected += leak[g, d] * excess
         threshold = max(floor[d], rel[d] * fstate[d, ST_ENV], crosstalk * expected * reference[d]) / sens[d]
         emit = False
         if istate[d, SI_PENDING] > 0:

@@ -83,6 +83,7 @@ class Preset:
     trigger: TriggerSettings = TriggerSettings()
     mask_exponent: float = 2.0
     residual_reference: float = 1.0          # residual activation rise of a loud tom or cymbal
+    residual_leak: tuple[float, ...] = ()    # rise of the residual per unit rise of each group
     description: str = ""
     provenance: dict = field(default_factory=dict)
 
@@ -118,6 +119,8 @@ class Preset:
         names = [d.name for d in self.drums]
         if len(set(names)) != len(names) or "residual" in names:
             raise ValueError(f"drum names must be unique and not 'residual': {names}")
+        if len(self.residual_leak) != len(self.drums) + 1 or any(not 0 <= x < 1e3 for x in self.residual_leak):
+            raise ValueError(f"residual leak needs {len(self.drums) + 1} values >= 0")
         if self.residual_components < 0:
             raise ValueError(f"drums list {sum(d.components for d in self.drums)} components "
                              f"but the templates have only {W.shape[1]}")
@@ -159,7 +162,7 @@ def _settings_dict(p: Preset) -> dict:
         "stft": asdict(p.stft), "solver": asdict(p.solver), "mask": {"exponent": p.mask_exponent},
         "trigger": asdict(p.trigger), "drums": drums,
         "residual": {"components": p.residual_components, "labels": list(p.residual_labels),
-                     "reference": p.residual_reference},
+                     "reference": p.residual_reference, "leak": list(p.residual_leak)},
         "provenance": p.provenance,
     }
 
@@ -235,6 +238,7 @@ def _from_settings(cfg: dict, W: np.ndarray) -> Preset:
         mask_exponent=float(cfg.get("mask", {}).get("exponent", 2.0)),
         drums=drums, residual_labels=tuple(residual.get("labels", ())), W=W,
         residual_reference=float(residual.get("reference", 1.0)),
+        residual_leak=tuple(residual.get("leak", [0.0] * (len(drums) + 1))),
         provenance=cfg.get("provenance", {}))
     if "components" in residual and residual["components"] != preset.residual_components:
         raise ValueError(f"residual.components = {residual['components']} but the templates leave "

@@ -115,6 +115,7 @@ def build_preset(templates: dict[str, np.ndarray], settings: StftSettings, name:
     if missing:
         raise UserError(f"no hits found for {', '.join(missing)}: training needs kick, snare and hi-hat hits")
     columns, drums = [], []
+    unmeasured = (0.0,) * (len(DRUMS) + 1)       # calibrate() measures references and leaks
     for drum in DRUMS:
         notes, labels = [], []
         for category, W in templates.items():
@@ -123,7 +124,6 @@ def build_preset(templates: dict[str, np.ndarray], settings: StftSettings, name:
                 notes += [CATEGORIES[category][1]] * W.shape[1]
                 labels += [category] * W.shape[1]
         old = next((d for d in base.drums if d.name == drum), None) if base else None
-        unmeasured = (0.0,) * (len(DRUMS) + 1)       # calibrate() measures references and leaks
         drums.append(replace(old, notes=tuple(notes), labels=tuple(labels), leak=unmeasured) if old
                      else DrumSettings(drum, tuple(notes), tuple(labels), leak=unmeasured,
                                        **DRUM_DEFAULTS.get(drum, {})))
@@ -133,9 +133,9 @@ def build_preset(templates: dict[str, np.ndarray], settings: StftSettings, name:
     W = np.concatenate(columns, axis=1)
     if base is not None:
         return replace(base, name=name, stft=settings, drums=tuple(drums), W=W,
-                       residual_labels=labels, provenance=provenance)
+                       residual_labels=labels, residual_leak=unmeasured, provenance=provenance)
     return Preset(name=name, stft=settings, drums=tuple(drums), W=W, residual_labels=labels,
-                  provenance=provenance,
+                  residual_leak=unmeasured, provenance=provenance,
                   description="Templates learnt from isolated hits by `rtdrums train`.")
 
 
@@ -191,17 +191,17 @@ def calibrate(preset: Preset, hits: Hits) -> Preset:
         if not ref > 0:
             raise UserError(f"the {names[g]} hits produce no activation: are the files silent?")
         reference[g] = ref
-    leak = np.zeros((G, G - 1))
+    leak = np.zeros((G, G))
     for g in range(G):
         if rises[g]:
             r = np.array(rises[g]) / reference
             own = np.maximum(r[:, g:g + 1], 1e-3)
-            leak[g] = np.percentile(r[:, :G - 1] / own, LEAK_PERCENTILE, axis=0)
-            if g < G - 1:
-                leak[g, g] = 0.0
+            leak[g] = np.percentile(r / own, LEAK_PERCENTILE, axis=0)
+            leak[g, g] = 0.0
     drums = tuple(replace(d, reference=float(reference[i]), leak=tuple(float(x) for x in leak[:, i]))
                   for i, d in enumerate(preset.drums))
-    return replace(preset, drums=drums, residual_reference=float(reference[-1]))
+    return replace(preset, drums=drums, residual_reference=float(reference[-1]),
+                   residual_leak=tuple(float(x) for x in leak[:, -1]))
 
 
 def train(hits: Hits, provenance: dict, name: str, settings: StftSettings | None = None,
