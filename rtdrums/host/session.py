@@ -204,7 +204,7 @@ class LiveSession:
         pos = self.pos
         if self.sender is not None:
             self.sender.on_block(self.events, ne, pos + n)
-        if self.recorder is not None:
+        if self.recorder is not None and not (self.total_frames and pos >= self.total_frames):
             self.recorder.push(mono, stems, self.events, ne, pos)
         for i in range(ne):
             e = self.events[i]
