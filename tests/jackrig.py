@@ -56,8 +56,12 @@ def jack_server(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def fixture_preset(tmp_path_factory, fixture_kit):
-    """A preset trained from the tiny fixture kit, saved to a folder (the path is returned)."""
+def live_preset(request, tmp_path_factory, fixture_kit):
+    """Folder of a preset trained from the tiny fixture kit (the shared one when conftest has it)."""
+    try:
+        return request.getfixturevalue("fixture_preset_dir")
+    except pytest.FixtureLookupError:
+        pass
     from rtdrums.preset import save_preset
     from rtdrums.train import hits_from_kit, train
 

@@ -69,12 +69,12 @@ def test_rate_error_lists_what_works(jack_server):
 
 @pytest.mark.jack
 @pytest.mark.skipif(os.path.exists("/dev/snd/seq"), reason="this machine has an ALSA sequencer")
-def test_midi_backend_unavailable(jack_server, fixture_preset):
-    r = _run(LIVE + ["--host-api", "jack", "--preset", str(fixture_preset), "--midi-backend",
+def test_midi_backend_unavailable(jack_server, live_preset):
+    r = _run(LIVE + ["--host-api", "jack", "--preset", str(live_preset), "--midi-backend",
                      "alsa", "--duration", "1"], jack_server.env)
     assert r.returncode == 1
     assert "MIDI backend ALSA unavailable" in r.stderr and "--no-midi" in r.stderr
-    r = _run(LIVE + ["--host-api", "jack", "--preset", str(fixture_preset), "--no-midi",
+    r = _run(LIVE + ["--host-api", "jack", "--preset", str(live_preset), "--no-midi",
                      "--duration", "1", "--view", "off"], jack_server.env)
     assert r.returncode == 0, r.stderr
     assert "rtdrums live: stopped (duration reached)" in r.stdout and "MIDI: off" in r.stdout

@@ -68,9 +68,9 @@ def _take(harness, stim):
     pytest.fail(f"{TAKES} takes in a row were disturbed by JACK xruns")
 
 
-def test_live_on_jack(jack_server, harness, fixture_preset, groove, tmp_path):
+def test_live_on_jack(jack_server, harness, live_preset, groove, tmp_path):
     rec_parent = tmp_path / "rec"
-    live = LiveProcess(["--host-api", "jack", "--client-name", HOST, "--preset", str(fixture_preset),
+    live = LiveProcess(["--host-api", "jack", "--client-name", HOST, "--preset", str(live_preset),
                         "--rate", str(SR), "--block", "128",
                         "--route", ",".join(f"{s}={i + 1}" for i, s in enumerate(ROUTE)),
                         "--midi-backend", "jack", "--record", str(rec_parent), "--view", "plain"],
@@ -104,7 +104,7 @@ def test_live_on_jack(jack_server, harness, fixture_preset, groove, tmp_path):
     assert rec_stems.shape == (len(x), 4)
 
     # -- recorded stems and triggers equal the offline engine on the recorded input ------------
-    eng, off_stems, off_events = _offline(fixture_preset, x)
+    eng, off_stems, off_events = _offline(live_preset, x)
     assert meta["stem_latency_samples"] == eng.stem_latency
     np.testing.assert_array_equal(rec_stems, off_stems)
     from rtdrums.events import read_csv
@@ -130,7 +130,7 @@ def test_live_on_jack(jack_server, harness, fixture_preset, groove, tmp_path):
 
     # -- against the groove's ground truth ----------------------------------------------------
     from rtdrums.preset import load_preset
-    preset = load_preset(fixture_preset)
+    preset = load_preset(live_preset)
     drum_of = {nt: d.name for d in preset.drums for nt in d.notes}
     problems = []
     for drum in ("kick", "snare", "hihat"):
@@ -162,11 +162,11 @@ def test_live_on_jack(jack_server, harness, fixture_preset, groove, tmp_path):
     assert not problems, "; ".join(problems)
 
 
-def test_block_64_sigterm(jack_server, harness, fixture_preset, groove, tmp_path):
+def test_block_64_sigterm(jack_server, harness, live_preset, groove, tmp_path):
     """Block 64, stereo pair input (both channels fed the same), SIGTERM: outputs and recording
     still equal the offline engine."""
     rec_parent = tmp_path / "rec"
-    live = LiveProcess(["--host-api", "jack", "--client-name", HOST, "--preset", str(fixture_preset),
+    live = LiveProcess(["--host-api", "jack", "--client-name", HOST, "--preset", str(live_preset),
                         "--block", "64", "--input-channels", "1,2", "--route", "kick=1,dry=2",
                         "--no-midi", "--record", str(rec_parent), "--view", "off"],
                        env=jack_server.env)
@@ -185,7 +185,7 @@ def test_block_64_sigterm(jack_server, harness, fixture_preset, groove, tmp_path
     x = sf.read(folder / "input.wav", dtype="float32")[0]
     kick = sf.read(folder / "kick.wav", dtype="float32")[0]
     p0 = find_take(x, stim)[-1]                  # (a + a) * 0.5 == a exactly in float32
-    _, off_stems, _ = _offline(fixture_preset, x)
+    _, off_stems, _ = _offline(live_preset, x)
     np.testing.assert_array_equal(kick, off_stems[:, 0])
     q = find_take(captured[:, 1], stim)[0]
     n = len(stim) - q
