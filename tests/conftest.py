@@ -67,3 +67,31 @@ def kit_copy(tmp_path):
         return Path(shutil.copytree(FIXTURE_KIT, tmp_path / name))
 
     return copy
+
+
+def _one_blas_thread():
+    """Batch NMF runs many small BLAS products: on a busy 2-core machine threads only thrash."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:                       # pragma: no cover - threadpoolctl comes with the test deps
+        import contextlib
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+@pytest.fixture(scope="session")
+def fixture_preset():
+    """A preset trained with default settings (48 kHz) on every hit of the fixture kit."""
+    from rtdrums.train import hits_from_kit, train
+
+    with _one_blas_thread():
+        hits, provenance = hits_from_kit(FIXTURE_KIT, 48000)
+        return train(hits, provenance, "fixture")
+
+
+@pytest.fixture(scope="session")
+def fixture_preset_dir(fixture_preset, tmp_path_factory):
+    """fixture_preset saved as a preset folder (preset.toml + templates.npz)."""
+    from rtdrums.preset import save_preset
+
+    return save_preset(fixture_preset, tmp_path_factory.mktemp("presets") / "fixture")

@@ -1,0 +1,181 @@
+"""Training templates from isolated hits: a Hydrogen kit (the fixture kit) and a folder of
+labelled recordings built from the fixture kit's FLAC files; the `rtdrums train` command."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from rtdrums.errors import UserError
+from rtdrums.preset import load_preset
+from rtdrums.stft import StftSettings
+from rtdrums.train import CATEGORIES, hits_from_folder, hits_from_kit, train
+
+KIT = Path(__file__).parent / "fixtures" / "kit"
+RTDRUMS = Path(sys.executable).parent / "rtdrums"
+ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+RATE16 = 16000                               # the folder is trained at 16 kHz: same code, 1/8 the work
+
+
+def _blas1():
+    from threadpoolctl import threadpool_limits
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _cli(*args, timeout=120):
+    return subprocess.run([str(RTDRUMS), *map(str, args)], capture_output=True, text=True, env=ENV,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def hits_dir(tmp_path_factory):
+    """kick/, snare/, hihat/ with the fixture kit's closed-hat, kick and snare FLAC files."""
+    root = tmp_path_factory.mktemp("hits")
+    for sub, pattern in [("kick", "bd_*.flac"), ("snare", "sd_*.flac"), ("hihat", "hh_0*.flac")]:
+        (root / sub).mkdir()
+        for f in sorted(KIT.glob(pattern)):
+            shutil.copy(f, root / sub / f.name)
+    (root / "notes").mkdir()                                  # not a category: ignored
+    (root / "notes" / "readme.wav").write_text("ignored folder")
+    (root / "kick" / "info.txt").write_text("not audio: ignored")
+    return root
+
+
+def _check_preset(p, rate, expect_notes):
+    W = p.W
+    assert W.shape[0] == p.stft.n_bins and p.stft.sample_rate == rate
+    assert np.all(np.isfinite(W)) and np.all(W >= 0)
+    np.testing.assert_allclose(W.sum(axis=0), 1.0, rtol=1e-6)
+    assert p.drum_names == ("kick", "snare", "hihat")
+    for d in p.drums:
+        assert set(d.notes) == expect_notes[d.name], (d.name, d.notes)
+        assert d.reference > 0 and np.isfinite(d.reference)
+        assert len(d.leak) == 4 and all(np.isfinite(x) and x >= 0 for x in d.leak)
+    leak = np.array([d.leak for d in p.drums])               # leak[d, g]: rise of d per rise of g
+    assert np.all(np.diag(leak[:, :3]) == 0)                   # a drum does not leak into itself
+    assert leak.sum() > 0                                      # but cross-talk was measured
+    p.validate()
+
+
+def test_hits_from_kit(fixture_kit):
+    hits, prov = hits_from_kit(KIT, 48000)
+    assert set(hits) == {"kick", "snare", "hihat_closed", "hihat_open", "hihat_pedal", "tom", "cymbal"}
+    assert {c: len(v) for c, v in hits.items()} == {"kick": 3, "snare": 3, "hihat_closed": 3,
+                                                    "hihat_open": 2, "hihat_pedal": 1, "tom": 2, "cymbal": 2}
+    for items in hits.values():
+        for audio, velocity in items:
+            assert audio.dtype == np.float32 and audio.ndim == 1 and np.max(np.abs(audio)) > 0
+            assert 0 < velocity <= 1
+    assert prov["kit"] == fixture_kit.name and prov["kit_license"] == "GPL-2"
+
+
+def test_train_from_kit(fixture_preset):
+    p = fixture_preset
+    _check_preset(p, 48000, {"kick": {36}, "snare": {38}, "hihat": {42, 46, 44}})
+    counts = {d.name: d.components for d in p.drums}
+    per = {c: n for c, (_, _, n) in CATEGORIES.items()}
+    assert counts == {"kick": per["kick"], "snare": per["snare"],
+                      "hihat": per["hihat_closed"] + per["hihat_open"] + per["hihat_pedal"]}
+    hat = p.drums[2]
+    assert dict(zip(hat.labels, hat.notes)) == {"hihat_closed": 42, "hihat_open": 46, "hihat_pedal": 44}
+    assert p.residual_components > 0 and set(p.residual_labels) == {"tom", "cymbal"}
+    assert p.provenance["kit"] == "rtdrums test kit"
+
+
+def test_hits_from_folder(hits_dir):
+    hits, prov = hits_from_folder(hits_dir, RATE16)
+    assert {c: len(v) for c, v in hits.items()} == {"kick": 3, "snare": 3, "hihat_closed": 3}
+    for category, files in [("kick", "bd_*.flac"), ("snare", "sd_*.flac"), ("hihat_closed", "hh_0*.flac")]:
+        for (audio, velocity), f in zip(hits[category], sorted(KIT.glob(files))):
+            assert velocity is None
+            assert abs(len(audio) - sf.info(f).frames * RATE16 / 44100) <= 2   # resampled to 16 kHz
+    assert prov == {"hits_folder": hits_dir.name}
+
+
+def test_train_from_folder(hits_dir, tmp_path):
+    hits, prov = hits_from_folder(hits_dir, RATE16)
+    with _blas1():
+        p = train(hits, prov, "folder", settings=StftSettings().scaled_to(RATE16))
+    _check_preset(p, RATE16, {"kick": {36}, "snare": {38}, "hihat": {42}})
+    assert {d.name: d.components for d in p.drums} == {"kick": CATEGORIES["kick"][2],
+                                                       "snare": CATEGORIES["snare"][2],
+                                                       "hihat": CATEGORIES["hihat_closed"][2]}
+    assert p.residual_components == 0
+
+
+def test_missing_hihat_is_a_one_line_error(hits_dir, tmp_path):
+    root = shutil.copytree(hits_dir, tmp_path / "no-hats")
+    shutil.rmtree(root / "hihat")
+    hits, prov = hits_from_folder(root, RATE16)
+    with pytest.raises(UserError) as err, _blas1():
+        train(hits, prov, "x", settings=StftSettings().scaled_to(RATE16))
+    assert "\n" not in str(err.value) and "hi-hat" in str(err.value).replace("hihat", "hi-hat")
+
+
+@pytest.mark.parametrize("layout", ["missing", "empty", "no-audio"])
+def test_bad_hits_folder(tmp_path, layout):
+    root = tmp_path / "hits"
+    if layout != "missing":
+        root.mkdir()
+    if layout == "no-audio":
+        (root / "kick").mkdir()
+        (root / "kick" / "a.txt").write_text("x")
+    with pytest.raises(UserError) as err:
+        hits_from_folder(root, RATE16)
+    assert "\n" not in str(err.value)
+
+
+def test_cli_train_from_kit(tmp_path):
+    out = tmp_path / "mykit"
+    r = _cli("train", "--kit", KIT, "--out", out)
+    assert r.returncode == 0, r.stderr
+    assert sorted(os.listdir(out)) == ["preset.toml", "templates.npz"]
+    p = load_preset(out)
+    assert p.name == "mykit"
+    _check_preset(p, p.stft.sample_rate, {"kick": {36}, "snare": {38}, "hihat": {42, 46, 44}})
+    assert "wrote" in r.stdout and str(out / "preset.toml") in r.stdout
+
+
+def test_cli_train_missing_hihat(hits_dir, tmp_path):
+    root = shutil.copytree(hits_dir, tmp_path / "no-hats")
+    shutil.rmtree(root / "hihat")
+    out = tmp_path / "out"
+    r = _cli("train", "--hits", root, "--out", out, "--sample-rate", RATE16)
+    assert r.returncode != 0
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.parametrize("args", [[], ["--kit", "/nonexistent/kit"], ["--hits", "/nonexistent/hits"],
+                                  ["--kit", KIT, "--components", "kick=x"]])
+def test_cli_train_bad_arguments(tmp_path, args, capsys):
+    from rtdrums.cli import main
+
+    code = main(["train", *map(str, args), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code != 0
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert not (tmp_path / "out" / "preset.toml").exists()
+
+
+def test_cli_train_at_another_rate_writes_that_rate(hits_dir, tmp_path):
+    """--sample-rate 44100 resamples the hits to 44.1 kHz, so the preset must say 44.1 kHz.
+
+    With no base preset (--base none, or no shipped default), rtdrums/commands/train.py passes
+    settings=None to train(), which then uses StftSettings() at 48 kHz: templates learnt from
+    44.1 kHz audio are labelled 48 kHz, off in frequency by 8.8 %.
+    """
+    out = tmp_path / "p44"
+    r = _cli("train", "--hits", hits_dir, "--out", out, "--sample-rate", 44100, "--base", "none")
+    assert r.returncode == 0, r.stderr
+    p = load_preset(out)
+    assert p.stft.sample_rate == 44100
+    assert p.provenance["sample_rate"] == 44100
