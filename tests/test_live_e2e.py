@@ -171,31 +171,53 @@ def test_live_on_jack(jack_server, harness, live_preset, groove, tmp_path):
     assert not problems, "; ".join(problems)
 
 
-def test_block_64_sigterm(jack_server, harness, live_preset, groove, tmp_path):
-    """Block 64, stereo pair input (both channels fed the same), SIGTERM: outputs and recording
-    still equal the offline engine."""
+def test_block_64_config_file_named_port_sigterm(jack_server, harness, live_preset, groove,
+                                                tmp_path):
+    """Block 64, a stereo pair (both channels fed the same), settings from a TOML file with a
+    flag overriding it, MIDI to an existing port by name, stopped by SIGTERM: outputs, notes and
+    recording still equal the offline engine."""
     rec_parent = tmp_path / "rec"
-    live = LiveProcess(["--host-api", "jack", "--client-name", HOST, "--preset", str(live_preset),
-                        "--block", "64", "--input-channels", "1,2", "--route", "kick=1,dry=2",
-                        "--no-midi", "--record", str(rec_parent), "--view", "off"],
+    cfg = tmp_path / "stage.toml"
+    cfg.write_text(f'''
+preset = "{live_preset}"
+block = 128
+host_api = "jack"
+client_name = "{HOST}"
+[input]
+channels = [1, 2]
+[output]
+kick = [1]
+dry = [2]
+[midi]
+backend = "jack"
+port = "{harness.midi_in.name}"
+[record]
+folder = "{rec_parent}"
+''')
+    live = LiveProcess(["--config", str(cfg), "--block", "64", "--view", "off"],
                        env=jack_server.env)
     try:
         wait_ports(harness.client, f"{HOST}:out_.*", 2)
-        harness.wire(HOST, n_in=2, out_channels=[0, 1], midi_port=None)
-        stim = groove.mix[:3 * SR]
-        captured, _ = _take(harness, np.stack([stim, stim], axis=1))
+        harness.wire(HOST, n_in=2, out_channels=[0, 1], midi_port=None)   # rtdrums connects MIDI
+        stim = groove.mix[:4 * SR]
+        captured, notes = _take(harness, np.stack([stim, stim], axis=1))
     finally:
         rc = live.stop(signal.SIGTERM)
-    assert rc == 0 and "rtdrums live: stopped (SIGTERM)" in live.output, live.output
-    assert "block 64" in live.output
+    out = live.output
+    assert rc == 0 and "rtdrums live: stopped (SIGTERM)" in out, out
+    assert "block 64" in out and f"MIDI: {harness.midi_in.name} (JACK)" in out
     folder = next(rec_parent.iterdir())
     meta = json.loads((folder / "session.json").read_text())
     assert meta["status"] == "complete" and meta["block"] == 64 and meta["dropped_blocks"] == 0
+    assert meta["input_channels"] == [1, 2] and meta["route"] == {"kick": [1], "dry": [2]}
     x = sf.read(folder / "input.wav", dtype="float32")[0]
     kick = sf.read(folder / "kick.wav", dtype="float32")[0]
     p0 = find_take(x, stim)[-1]                  # (a + a) * 0.5 == a exactly in float32
-    _, off_stems, _ = _offline(live_preset, x)
+    _, off_stems, off_events = _offline(live_preset, x)
     np.testing.assert_array_equal(kick, off_stems[:, 0])
     q = find_take(captured[:, 1], stim)[0]
     n = len(stim) - q
     np.testing.assert_array_equal(captured[q:q + n, 0], off_stems[p0:p0 + n, 0])
+    ev = off_events[(off_events["emitted"] > p0) & (off_events["emitted"] <= p0 + len(stim) + SR // 4)]
+    assert len(ev) > 5
+    assert [(nt, v) for _, nt, v in notes] == [(int(e["note"]), int(e["velocity"])) for e in ev]
