@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 SYSPKG := libportaudio2 jackd2
 
-.PHONY: demo test sysdeps bench results preset clean
+.PHONY: demo test sysdeps bench results preset kits clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -37,14 +37,23 @@ bench: $(STAMP)
 # baselines (about 15-20 minutes on 2 cores). Installs hydrogen-drumkits when run as root.
 KITS_DIR     := /usr/share/hydrogen/data/drumkits
 RESULTS_ARGS ?= --seconds 15 --jobs 2
-results: $(STAMP)
+results: $(STAMP) kits
+	$(PY) -m rtdrums.evaluation.results --out results $(RESULTS_ARGS)
+
+# presets/default: templates from the five acoustic kits allowed for training (2-5 minutes).
+TRAIN_KITS := ForzeeStereo Millo_MultiLayered2 Millo_MultiLayered3 ColomboAcousticDrumkit rumpf_kit_z01_h2
+DEFAULT_COMPONENTS := kick=6,snare=8,hihat_closed=4,hihat_open=2,tom=4,cymbal=4
+preset: $(STAMP) kits
+	$(VENV)/bin/rtdrums train $(foreach k,$(TRAIN_KITS),--kit $(KITS_DIR)/$(k)) --base none \
+		--components $(DEFAULT_COMPONENTS) --name default --out presets/default
+
+kits:
 	@if [ ! -d $(KITS_DIR)/ForzeeStereo ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			(DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends hydrogen-drumkits >/dev/null 2>&1 || \
 			 (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends hydrogen-drumkits >/dev/null)); \
-		else echo "install hydrogen-drumkits (apt-get install hydrogen-drumkits) for make results"; exit 1; fi; \
+		else echo "install hydrogen-drumkits (apt-get install hydrogen-drumkits)"; exit 1; fi; \
 	fi
-	$(PY) -m rtdrums.evaluation.results --out results $(RESULTS_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 import os
 import tomllib
+import zipfile
+import zlib
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -211,7 +213,7 @@ def load_preset(name_or_path: str | os.PathLike = "default") -> Preset:
             W = np.array(npz["W"], dtype=np.float64)
     except FileNotFoundError:
         raise UserError(f"preset {folder} has no {TEMPLATES_FILE}; retrain it with `rtdrums train`") from None
-    except (KeyError, ValueError, OSError, EOFError) as e:
+    except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
         raise UserError(f"corrupt preset templates {folder / TEMPLATES_FILE}: {e}") from None
     try:
         preset = _from_settings(cfg, W)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..preset import load_preset, resolve_preset, save_preset
+from ..stft import StftSettings
 from ..train import CATEGORIES, Hits, hits_from_folder, hits_from_kit, train
 
 help = "learn templates from a Hydrogen kit or a folder of labelled hits"
@@ -54,7 +55,7 @@ def run(args) -> int:
             if args.base != "default":
                 raise
     sample_rate = args.sample_rate or (base.stft.sample_rate if base else 48000)
-    settings = base.stft.scaled_to(sample_rate) if base else None
+    settings = (base.stft if base else StftSettings()).scaled_to(sample_rate)
     t0 = time.perf_counter()
     hits: Hits = {}
     sources = []
