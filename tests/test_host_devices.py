@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
+import shlex
+import shutil
 import subprocess
 import sys
 
@@ -87,3 +90,19 @@ def test_no_portaudio_names_the_package(monkeypatch):
     monkeypatch.setattr(audio, "find_library", lambda name: None)
     with pytest.raises(UserError, match="libportaudio2"):
         audio.load_sounddevice()
+
+
+@pytest.mark.jack
+@pytest.mark.skipif(not shutil.which("script"), reason="needs script(1) for a pseudo-terminal")
+def test_full_view_on_a_terminal(jack_server, live_preset, tmp_path):
+    cmd = " ".join(shlex.quote(c) for c in LIVE + [
+        "--host-api", "jack", "--preset", str(live_preset), "--no-midi", "--duration", "1.5",
+        "--route", "kick=1,snare=2,hihat=3,residual=4,dry=5", "--record", str(tmp_path)])
+    r = _run(["script", "-qec", cmd, "/dev/null"], jack_server.env)
+    assert r.returncode == 0, r.stdout
+    out = r.stdout
+    assert "\x1b[" in out                                  # the panel redraws in place
+    for src, ch in (("kick", 1), ("snare", 2), ("hihat", 3), ("residual", 4), ("dry", 5)):
+        assert re.search(rf"{src}\s+out {ch}\s+\|[#.]+\|", out), src
+    assert "CPU" in out and "xruns in" in out and "dropped blocks 0" in out and "latency" in out
+    assert "rtdrums live: stopped (duration reached)" in out

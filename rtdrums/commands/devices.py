@@ -22,7 +22,7 @@ def run(args) -> int:
     din, dout = sd.default.device
     print("Audio devices (use the index or part of the name with --input-device/--output-device):")
     if not devs:
-        print("  none")
+        print("  none (is the interface connected? A JACK server is listed only while it runs)")
     w = max((len(d["name"]) for d in devs), default=10)
     for d in devs:
         mark = ("<" if d["index"] == din else " ") + (">" if d["index"] == dout else " ")

@@ -95,7 +95,9 @@ def find_device(sd, spec: str | int | None, kind: str, host_api: str | None = No
                 idx = sd.query_hostapis(sd.default.hostapi)[f"default_{kind}_device"]
         hit = [d for d in usable if d["index"] == idx] or usable[:1]
         if not hit:
-            raise UserError(f"no {kind} device found; {kind} devices: {listing}")
+            raise UserError(f"no {kind} device found; {kind} devices: {listing} (is the "
+                            f"interface connected and powered? For JACK, start jackd first; "
+                            f"`rtdrums devices` lists what PortAudio sees)")
         return hit[0]
     s = str(spec).strip()
     if s.isdigit():
