@@ -13,6 +13,7 @@ Callback time is measured by the host around each callback (its --stats-json).
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
 import signal
@@ -85,7 +86,8 @@ def run_one(preset: str, stim: np.ndarray, onsets: np.ndarray, block: int, path:
     return {"block": block, "midi_path": path, "period": block, "realtime_jack": realtime,
             "callback": st["callback"], "cpu_load_max": st["cpu_load_max"],
             "xruns_during_take": xruns, "notes": len(notes), "hit_to_note": _stats(lat),
-            "latency_reported": st["latency"], "_notes": notes}
+            "latency_reported": st["latency"], "midi_handoff": st.get("midi_handoff"),
+            "_notes": notes}
 
 
 def run(preset: str, kit: str, blocks=(64, 128), paths=("callback", "thread"),
@@ -101,20 +103,24 @@ def run(preset: str, kit: str, blocks=(64, 128), paths=("callback", "thread"),
                 f"median {cb['median_ms']:.3f} p99 {cb['p99_ms']:.3f} max {cb['max_ms']:.3f} ms  "
                 f"hit-to-note median {hn.get('median_ms', float('nan')):.2f} p99 "
                 f"{hn.get('p99_ms', float('nan')):.2f} max {hn.get('max_ms', float('nan')):.2f} ms "
-                f"({hn['n']} notes)  xruns {r['xruns_during_take']}")
+                f"({hn['n']} notes)  xruns {r['xruns_during_take']}"
+                + (f"  thread hand-off median {r['midi_handoff']['median_ms']:.3f} p99 "
+                   f"{r['midi_handoff']['p99_ms']:.3f} max {r['midi_handoff']['max_ms']:.3f} ms"
+                   if r.get("midi_handoff") else ""))
         by_path = {r["midi_path"]: r for r in results if r["block"] == block}
         if {"callback", "thread"} <= set(by_path):
             a, b = by_path["callback"]["_notes"], by_path["thread"]["_notes"]
-            if [n[1:] for n in a] == [n[1:] for n in b]:      # same notes: compare note by note
-                d = np.array([tb - ta for (ta, _, _), (tb, _, _) in zip(a, b)]) / SR * 1e3
-                summary = {"block": block, "thread_minus_callback_ms": {
-                    "median": round(float(np.median(d)), 3), "mean": round(float(d.mean()), 3),
-                    "min": round(float(d.min()), 3), "max": round(float(d.max()), 3),
-                    "later_notes": int((d > 0).sum()), "earlier_notes": int((d < 0).sum()),
-                    "notes": len(d)}}
-            else:
-                summary = {"block": block, "thread_minus_callback_ms": None,
-                           "note": "the two runs produced different notes (xruns?)"}
+            # the same input gives the same notes; an xrun may change a few: pair the notes of
+            # the longest common runs of (note, velocity) and compare their arrival times
+            sm = difflib.SequenceMatcher(None, [n[1:] for n in a], [n[1:] for n in b],
+                                         autojunk=False)
+            d = np.array([b[j + k][0] - a[i + k][0] for i, j, size in sm.get_matching_blocks()
+                          for k in range(size)]) / SR * 1e3
+            summary = {"block": block, "thread_minus_callback_ms": None if len(d) == 0 else {
+                "median": round(float(np.median(d)), 3), "mean": round(float(d.mean()), 3),
+                "min": round(float(d.min()), 3), "max": round(float(d.max()), 3),
+                "later_notes": int((d > 0).sum()), "earlier_notes": int((d < 0).sum()),
+                "paired_notes": len(d), "notes": [len(a), len(b)]}}
             results.append(summary)
             out(f"block {block:4d}  thread path minus callback path, note by note: "
                 f"{summary['thread_minus_callback_ms']}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 
 import numpy as np
 
@@ -148,6 +149,9 @@ class NoteSender:
         self._rn = np.zeros(self.RING, np.int32)
         self._rv = np.zeros(self.RING, np.int32)
         self._rp = np.zeros(self.RING, np.int64)
+        self._rt = np.zeros(self.RING, np.int64)      # perf_counter_ns at hand-off
+        self.handoff_ns = np.zeros(4096, np.int64)     # thread path: hand-off to send, per note
+        self.handoffs = 0
         self._head = self._tail = 0
         self.ring_full = 0
         self._thread = None
@@ -209,6 +213,7 @@ class NoteSender:
             self._rn[j] = events[i]["note"]
             self._rv[j] = events[i]["velocity"]
             self._rp[j] = pos
+            self._rt[j] = time.perf_counter_ns()
             self._head = h + 1
         try:
             os.write(self._wfd, b"\1")
@@ -226,10 +231,23 @@ class NoteSender:
             while t < h:
                 j = t % self.RING
                 self._emit(int(self._rn[j]), int(self._rv[j]), int(self._rp[j]))
+                self.handoff_ns[self.handoffs % len(self.handoff_ns)] = \
+                    time.perf_counter_ns() - self._rt[j]
+                self.handoffs += 1
                 t += 1
             self._tail = t
             if self.next_off <= self.pos:
                 self._offs(self.pos)
+
+    def handoff_stats(self) -> dict | None:
+        """Thread path: time from the callback's hand-off to send_message (ms); None otherwise."""
+        n = min(self.handoffs, len(self.handoff_ns))
+        if self.path != "thread" or n == 0:
+            return None
+        t = np.sort(self.handoff_ns[:n]) / 1e6
+        return {"notes": n, "median_ms": round(float(t[n // 2]), 4),
+                "p99_ms": round(float(t[min(n - 1, int(0.99 * n))]), 4),
+                "max_ms": round(float(t[-1]), 4)}
 
     def close(self, all_off: bool = True) -> None:
         """Stop the thread (if any) and send the pending note-offs."""

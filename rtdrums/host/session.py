@@ -342,6 +342,7 @@ class LiveSession:
             "midi_sent": self.sender.sent if self.sender else 0,
             "midi_errors": self.sender.errors if self.sender else 0,
             "midi_path": self.cfg.midi_path if self.sender else None,
+            "midi_handoff": self.sender.handoff_stats() if self.sender else None,
             "input_overflows": self.in_overflow, "output_underflows": self.out_underflow,
             "cpu_load": round(self.cpu_load, 4), "cpu_load_max": round(self.cpu_max, 4),
             "callback": self.callback_times(recent), "callback_errors": self.cb_errors,
