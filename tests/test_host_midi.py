@@ -72,3 +72,18 @@ def test_jack_without_server_says_what_to_do(monkeypatch):
     msg = str(e.value)
     assert "MIDI backend JACK unavailable: no JACK server is running" in msg
     assert "--no-midi" in msg
+
+
+@pytest.mark.skipif(os.path.exists("/dev/snd/seq"), reason="this machine has an ALSA sequencer")
+def test_auto_backend_tries_both_and_says_so(monkeypatch):
+    from rtdrums.host.config import LiveConfig
+    from rtdrums.host.session import LiveSession
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", f"no-such-server-{os.getpid()}")
+    monkeypatch.setenv("JACK_NO_START_SERVER", "1")
+    s = LiveSession(LiveConfig())
+    s.in_dev = {"hostapi_name": "ALSA"}
+    with pytest.raises(UserError) as e:
+        s._open_midi()
+    msg = str(e.value)
+    assert "no MIDI backend available" in msg and "JACK" in msg and "ALSA" in msg
+    assert "--no-midi" in msg and "\n" not in msg

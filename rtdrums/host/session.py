@@ -95,8 +95,7 @@ class LiveSession:
                            cfg.sample_rate, cfg.block)
 
         if cfg.midi:                    # before the engine: a MIDI problem is reported at once
-            backend = _midi_backend(cfg, self.in_dev["hostapi_name"])
-            self.midi_out = midi.MidiOutput(backend, cfg.midi_port, f"{cfg.client_name}-midi")
+            self.midi_out = self._open_midi()
         try:
             self.preset, self.engine = load_engine(cfg.preset, cfg.sample_rate, cfg.block)
         except BaseException:
@@ -123,6 +122,22 @@ class LiveSession:
             except OSError as e:
                 self.close_midi()
                 raise UserError(f"cannot record to {cfg.record}: {e.strerror or e}") from None
+
+    def _open_midi(self) -> "midi.MidiOutput":
+        cfg = self.cfg
+        first = _midi_backend(cfg, self.in_dev["hostapi_name"])
+        try:
+            return midi.MidiOutput(first, cfg.midi_port, f"{cfg.client_name}-midi")
+        except UserError as e:
+            if cfg.midi_backend != "auto":
+                raise
+            other = "alsa" if first == "jack" else "jack"
+            try:
+                return midi.MidiOutput(other, cfg.midi_port, f"{cfg.client_name}-midi")
+            except UserError as e2:
+                why = [str(x).split("; use")[0] for x in (e, e2)]
+                raise UserError(f"no MIDI backend available ({why[0]}; {why[1]}); start a JACK "
+                                f"server or load the ALSA sequencer, or use --no-midi") from None
 
     def _alloc(self) -> None:
         b, cfg = self.cfg.block, self.cfg
