@@ -6,7 +6,8 @@ offline_nmf    the engine's upper bound: KL-NMF with the engine's templates (all
 libnmfd_nmfd   libnmfd's NMFD drum separation as in its drum demo (2048/512 STFT, R = 3 kick/snare/
                hi-hat, T = 8 template frames, 30 iterations, templates initialised from isolated
                hits by its own `initialize_drum_specific_nmfd_templates`, alpha-Wiener filter with
-               alpha = 1): here the hits are the kit's own samples, as the demo's are its own.
+               alpha = 1): here the hits are the kit's own samples, as the demo's are its own;
+               the templates are learnt once per kit (libnmfd_templates) and not timed.
 band_trigger   a naive trigger: a band-pass filter per drum, a 2 ms energy envelope and a
                threshold at a fixed fraction of the track's envelope peak, decided per block.
 Each returns a BaselineResult; onset times are in seconds of its input.
@@ -138,17 +139,16 @@ LIBNMFD_RATE, LIBNMFD_BLOCK, LIBNMFD_HOP = 44100, 2048, 512
 LIBNMFD_LAG_FRAMES = 2.5
 
 
-def libnmfd_nmfd(x: np.ndarray, hits: dict[str, list[np.ndarray]], num_iter: int = 30,
-                 num_template_frames: int = 8) -> BaselineResult:
-    """libnmfd's drum-demo NMFD of x (44.1 kHz); hits: drum -> isolated hit recordings (44.1 kHz).
+def libnmfd_templates(hits: dict[str, list[np.ndarray]], num_iter: int = 30,
+                      num_template_frames: int = 8) -> list[np.ndarray]:
+    """NMFD templates (K x T each) of kick, snare, hi-hat from isolated hits (44.1 kHz audio).
 
-    The time covers template initialisation, STFT, NMFD, Wiener filtering and inverse STFT.
+    libnmfd's own `initialize_drum_specific_nmfd_templates`, which reads one folder of files per
+    drum: the hits are written to a temporary folder for it. Done once per kit.
     """
     import soundfile as sf
 
-    nmfconv, filters, transforms = _libnmfd()
-    x = np.asarray(x, np.float64)
-    t0 = time.perf_counter()
+    nmfconv, _, _ = _libnmfd()
     with tempfile.TemporaryDirectory() as tmp:
         for drum in DRUMS:
             (Path(tmp) / drum).mkdir()
@@ -158,15 +158,25 @@ def libnmfd_nmfd(x: np.ndarray, hits: dict[str, list[np.ndarray]], num_iter: int
         init_W = nmfconv.initialize_drum_specific_nmfd_templates(
             list(DRUMS), num_iter=num_iter, num_template_frames=num_template_frames,
             block_size=LIBNMFD_BLOCK, hop_size=LIBNMFD_HOP, fs=LIBNMFD_RATE, input_dir=tmp)
-    for w in init_W:
-        w /= w.sum() + 1e-12
+    return [w / (w.sum() + 1e-12) for w in init_W]
+
+
+def libnmfd_nmfd(x: np.ndarray, init_W: list[np.ndarray], num_iter: int = 30,
+                 num_template_frames: int = 8) -> BaselineResult:
+    """libnmfd's drum-demo NMFD of x (44.1 kHz) from templates of libnmfd_templates.
+
+    The time covers STFT, NMFD, Wiener filtering and inverse STFT (not the templates).
+    """
+    nmfconv, filters, transforms = _libnmfd()
+    x = np.asarray(x, np.float64)
+    t0 = time.perf_counter()
     X, A, P = transforms.forward_stft(x.copy(), block_size=LIBNMFD_BLOCK, hop_size=LIBNMFD_HOP,
                                       reconst_mirror=True, append_frames=True)
     n_frames = A.shape[1]
     init_H = nmfconv.init_activations(num_comp=3, num_frames=n_frames, strategy="uniform")
     _, H, V_est, _, _ = nmfconv.nmfd(V=A, num_comp=3, num_frames=n_frames, num_iter=num_iter,
-                                     num_template_frames=num_template_frames, init_W=init_W,
-                                     init_H=init_H)
+                                     num_template_frames=num_template_frames,
+                                     init_W=[w.copy() for w in init_W], init_H=init_H)
     A_est, _ = filters.alpha_wiener_filter(A, V_est, 1.0)
     stems = {}
     for k, drum in enumerate(DRUMS):

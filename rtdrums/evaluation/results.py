@@ -95,7 +95,7 @@ def engine_table(runs: list[dict]) -> str:
     lines = [_row(head), _row(["---"] * len(head))]
     for r in runs:
         m = r["methods"]["rtdrums"]
-        lines.append(_row([r["kit"], " / ".join(_drum_cells(m, "f_50ms")), " / ".join(_drum_cells(m, "f_20ms")),
+        lines.append(_row([Path(r["kit_dir"]).name, " / ".join(_drum_cells(m, "f_50ms")), " / ".join(_drum_cells(m, "f_20ms")),
                            *_lat_cells(m), " / ".join(_drum_cells(m, "velocity_r")),
                            " / ".join(_drum_cells(m, "si_sdr_db", 1)), " / ".join(_drum_cells(m, "sdr_db", 1))]))
     lines.append(_row(["**mean**"] + [" / ".join(fmt(np.mean([r["methods"]["rtdrums"]["drums"][d][k] or 0
@@ -113,7 +113,7 @@ def baseline_table(runs: list[dict]) -> str:
     for r in runs:
         for key, m in r["methods"].items():
             lat = " / ".join(fmt((m["drums"][d]["latency_ms"] or {}).get("median"), 1) for d in DRUMS)
-            lines.append(_row([r["kit"], report.METHOD_TITLES.get(key, key), " / ".join(_drum_cells(m, "f_50ms")),
+            lines.append(_row([Path(r["kit_dir"]).name, report.METHOD_TITLES.get(key, key), " / ".join(_drum_cells(m, "f_50ms")),
                                " / ".join(_drum_cells(m, "f_20ms")), lat, " / ".join(_drum_cells(m, "si_sdr_db", 1)),
                                fmt(m["seconds_per_30s_audio"])]))
     return "\n".join(lines)
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             for r in job.result():
                 runs.append(r)
                 m = r["methods"]["rtdrums"]["drums"]
-                print(f"{r['kit']:<24} {r['protocol']:<11} F50 " + " ".join(fmt(m[d]["f_50ms"]) for d in DRUMS)
+                print(f"{Path(r['kit_dir']).name:<24} {r['protocol']:<11} F50 " + " ".join(fmt(m[d]["f_50ms"]) for d in DRUMS)
                       + f"  ({r['wall_seconds']:.0f} s, {time.perf_counter() - t0:.0f} s total)", flush=True)
     order = {k: i for i, k in enumerate(args.kits)}
     runs.sort(key=lambda r: (order.get(Path(r["kit_dir"]).name, 99), r["protocol"]))

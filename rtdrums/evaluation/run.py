@@ -126,7 +126,7 @@ def evaluate_kit(kit_dir: str | Path, preset: Preset, grooves: list[Path], secon
     names = engine.drum_names
     tallies = {m: MethodTally() for m in ("rtdrums",) + tuple(methods)}
     per_groove, figure = [], {}
-    hits44 = _kit_hits_44k(kit) if "libnmfd_nmfd" in methods else None
+    nmfd_W = baselines.libnmfd_templates(_kit_hits_44k(kit)) if "libnmfd_nmfd" in methods else None
     tick = progress or (lambda step: None)
     for gi, groove in enumerate(grooves):
         r = render_groove(groove, kit, sample_rate, max_seconds=seconds)
@@ -156,7 +156,7 @@ def evaluate_kit(kit_dir: str | Path, preset: Preset, grooves: list[Path], secon
             elif m == "libnmfd_nmfd":
                 ref = render_groove(groove, kit, baselines.LIBNMFD_RATE, max_seconds=seconds)
                 x = ref.mix
-                res = baselines.libnmfd_nmfd(x, hits44)
+                res = baselines.libnmfd_nmfd(x, nmfd_W)
             else:
                 res = baselines.band_trigger(r.mix, sample_rate, block)
             tallies[m].seconds += res.seconds

@@ -20,6 +20,7 @@ from numba import njit
 
 from .. import nmf as rt_nmf
 from ..engine import Engine
+from ..events import EVENT_DTYPE
 from ..preset import Preset
 from ..stft import spectrogram
 
@@ -136,7 +137,7 @@ def compare_solvers(preset: Preset, x: np.ndarray, sample_rate: int | None = Non
         target = mean_kl(V, W, H)
         out["engine_solve"] = {"us_per_frame": t / N * 1e6, "fit": target, "mean_iterations": iters / N}
         t, _ = _best(lambda: (engine.reset(), engine.process_into(
-            x, np.zeros((len(x), len(engine.stem_names)), np.float32), np.zeros(4096, engine._events.dtype))),
+            x, np.zeros((len(x), len(engine.stem_names)), np.float32), np.zeros(4096, EVENT_DTYPE))),
             repeats)
         out["engine_frame"] = {"us_per_frame": t / N * 1e6}
         r = _same_fit(_sklearn, V, W, target, repeats)
