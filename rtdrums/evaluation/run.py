@@ -98,7 +98,7 @@ def activation_trace(engine: Engine, x: np.ndarray, seconds: float = FIGURE_SECO
     trace = np.zeros((n, len(engine.drum_names)))
     for m in range(n):
         engine.process(np.ascontiguousarray(x[m * hop:(m + 1) * hop], np.float32))
-        trace[m] = engine.activations
+        trace[m] = engine.activations[:trace.shape[1]]
     engine.reset()
     return trace
 

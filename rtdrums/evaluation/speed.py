@@ -29,7 +29,7 @@ PER_FRAME_CALLS = 200        # frames timed with one scikit-learn call each
 
 
 @njit(cache=True, nogil=True)
-def engine_solve(Wb, WtW, Wt1, pg_step, edges, V, method, n_iter, tol, warm_decay, H):
+def engine_solve(Wb, WtW, Wt1, pg_step, edges, V, method, n_iter, tol, warm_decay, h_floor, H):
     """The engine's per-frame solve over the columns of V (K x N): band sums, floor, warm start.
 
     Writes each frame's h into H (R x N); returns the total number of iterations.
@@ -45,7 +45,7 @@ def engine_solve(Wb, WtW, Wt1, pg_step, edges, V, method, n_iter, tol, warm_deca
                 acc += V[k, m]
             vb[b] = acc
             level += acc
-        floor = 1e-6 * level / R + 1e-20
+        floor = h_floor * level / R + 1e-20
         for r in range(R):
             x = h[r] * warm_decay
             h[r] = x if x > floor else floor
@@ -130,7 +130,8 @@ def compare_solvers(preset: Preset, x: np.ndarray, sample_rate: int | None = Non
     out = {"frames": N, "bins": K, "bands": int(T.Wb.shape[0]), "templates": R,
            "solver": {"method": preset.solver.method, "iterations": P.n_iter, "tolerance": P.tol}}
     H = np.zeros((R, N))
-    args = (T.Wb, T.WtW, T.Wt1, P.pg_step, T.band_edges, V, P.method, P.n_iter, P.tol, P.warm_decay, H)
+    args = (T.Wb, T.WtW, T.Wt1, P.pg_step, T.band_edges, V, P.method, P.n_iter, P.tol, P.warm_decay,
+            P.h_floor, H)
     engine_solve(*args)                                                   # compile or load
     with threadpool_limits(1):
         t, iters = _best(lambda: engine_solve(*args), repeats)
