@@ -122,6 +122,7 @@ def test_eval_kit_end_to_end(preset_dir, validation_grooves, tmp_path, monkeypat
     kick = res["methods"]["rtdrums"]["drums"]["kick"]
     assert 0 < kick["f_50ms"] <= 1 and kick["ref"] > 0 and kick["latency_ms"]["median"] is not None
     assert res["methods"]["libnmfd_nmfd"]["drums"]["snare"]["si_sdr_db"] is not None
+    assert res["kit_in_training"] and "not a score on an unseen kit" in err
     assert "| rtdrums (causal, live) | kick |" in (out / "results.md").read_text()
 
 

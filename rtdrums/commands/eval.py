@@ -139,6 +139,9 @@ def run(args) -> int:
         results, figure = ev.evaluate_kit(args.kit, preset, grooves, args.seconds, args.sample_rate,
                                           args.block, methods, progress=step)
     results["protocol"] = protocol_name
+    if results["kit_in_training"] and not args.calibrate:
+        print(f"note: preset {preset.name} was trained on {results['kit']}: this is not a score on "
+              "an unseen kit (use --train-kits with other kits for that)", file=sys.stderr)
     paths = report.write(results, figure, args.out)
     print(report.method_table(results))
     print(f"wrote {', '.join(str(p) for p in paths)}")

@@ -49,9 +49,14 @@ def trained_on(kit_dirs: list[Path], sample_rate: int, name: str, base: Preset |
             hits.setdefault(category, []).extend(items)
         sources.append(prov)
     settings = (base.stft if base else StftSettings()).scaled_to(sample_rate)
-    provenance = {"trained_on": [s.get("kit") for s in sources],
-                  "licenses": sorted({str(s.get("kit_license")) for s in sources})}
+    provenance = {"sample_rate": sample_rate, "sources": sources}
     return train(hits, provenance, name, settings=settings, base=base)
+
+
+def training_kits(preset: Preset) -> list[str]:
+    """Names of the kits a preset's templates were trained on, from its provenance."""
+    prov = preset.provenance or {}
+    return [str(s.get("kit")) for s in prov.get("sources", []) if isinstance(s, dict) and s.get("kit")]
 
 
 def calibrated(kit_dir: Path, sample_rate: int, base: Preset | None = None) -> Preset:

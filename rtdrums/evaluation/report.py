@@ -49,9 +49,10 @@ def time_table(results: dict) -> str:
 def markdown(results: dict) -> str:
     what = results.get("kit") or results.get("audio", "")
     p = results["preset"]
+    kits = p.get("trained_on") or []
     lines = [f"# rtdrums eval: {what}", "",
              f"Preset `{p['name']}` ({p['templates']} templates"
-             + (f", trained on {', '.join(p['provenance']['trained_on'])}" if p["provenance"].get("trained_on") else "")
+             + (f", trained on {', '.join(kits)}" if kits else "")
              + f"); protocol: {results.get('protocol', '-')}; {results['sample_rate']} Hz, "
              f"blocks of {results['block']} samples ({fmt(results['block_latency_ms'])} ms); "
              f"stem latency {fmt(results['stem_latency_ms'])} ms."]

@@ -174,6 +174,7 @@ def evaluate_kit(kit_dir: str | Path, preset: Preset, grooves: list[Path], secon
     s = engine.settings
     results = {
         "kit": kit.name, "kit_dir": str(kit_dir), "preset": _preset_info(preset),
+        "kit_in_training": kit.name in _preset_info(preset)["trained_on"],
         "sample_rate": sample_rate, "block": block, "seconds_per_groove": seconds,
         "stft": {"n_fft": s.n_fft, "hop": s.hop, "synthesis": s.synthesis, "taper": s.taper},
         "stem_latency_ms": engine.stem_latency / sample_rate * 1000,
@@ -189,7 +190,9 @@ def steps_per_groove(methods: tuple[str, ...] = BASELINES) -> int:
 
 
 def _preset_info(preset: Preset) -> dict:
-    return {"name": preset.name, "provenance": preset.provenance,
+    from .protocol import training_kits
+
+    return {"name": preset.name, "provenance": preset.provenance, "trained_on": training_kits(preset),
             "templates": int(preset.W.shape[1]), "sample_rate": preset.stft.sample_rate}
 
 
