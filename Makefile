@@ -42,7 +42,7 @@ results: $(STAMP) kits
 
 # presets/default: templates from the five acoustic kits allowed for training (2-5 minutes).
 TRAIN_KITS := ForzeeStereo Millo_MultiLayered2 Millo_MultiLayered3 ColomboAcousticDrumkit rumpf_kit_z01_h2
-DEFAULT_COMPONENTS := kick=6,snare=8,hihat_closed=4,hihat_open=2,tom=4,cymbal=4
+DEFAULT_COMPONENTS := kick=2,snare=3,hihat_closed=2,hihat_open=1,hihat_pedal=1,tom=2,cymbal=2,other=0
 preset: $(STAMP) kits
 	$(VENV)/bin/rtdrums train $(foreach k,$(TRAIN_KITS),--kit $(KITS_DIR)/$(k)) --base none \
 		--components $(DEFAULT_COMPONENTS) --name default --out presets/default

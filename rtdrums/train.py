@@ -204,11 +204,23 @@ def calibrate(preset: Preset, hits: Hits) -> Preset:
                    residual_leak=tuple(float(x) for x in leak[:, -1]))
 
 
-def train(hits: Hits, provenance: dict, name: str, settings: StftSettings | None = None,
+def train(hits: Hits | list[Hits], provenance: dict, name: str, settings: StftSettings | None = None,
           components: dict[str, int] | None = None, base: Preset | None = None) -> Preset:
-    """Templates and references from hits; settings other than these come from base (or defaults)."""
+    """Templates and references from hits; settings other than these come from base (or defaults).
+
+    `hits` may be a list of hit sets, one per source (kit or folder): each source then gets its
+    own templates per category, stacked, because pooling the hits of different kits into one small
+    NMF averages their spectra into templates that fit none of them.
+    """
     settings = settings or (base.stft if base else StftSettings())
-    templates = learn_templates(hits, settings, components)
+    sources = hits if isinstance(hits, list) else [hits]
+    learnt = [learn_templates(h, settings, components) for h in sources]
+    templates = {c: np.concatenate([t[c] for t in learnt if c in t], axis=1)
+                 for c in CATEGORIES if any(c in t for t in learnt)}
     preset = build_preset(templates, settings, name, provenance, base)
     preset.validate()
-    return calibrate(preset, hits)
+    pooled: Hits = {}
+    for h in sources:
+        for category, items in h.items():
+            pooled.setdefault(category, []).extend(items)
+    return calibrate(preset, pooled)

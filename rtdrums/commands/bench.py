@@ -91,7 +91,8 @@ def run(args) -> int:
 
         compare_solvers(preset, print_table=True)
     if args.live:
-        from ..host.bench import run_live_bench
+        from ..host.bench import DEFAULT_KIT, run as run_live
 
-        run_live_bench(preset_name=args.preset)
+        print("\nlive host on a JACK dummy server (callback time, hit-to-note latency):")
+        run_live(args.preset, DEFAULT_KIT, blocks=(64, 128), paths=("callback",), seconds=10.0)
     return 0

@@ -5,7 +5,8 @@ Sources (repeat them to pool several):
                kick / snare / closed, open, pedal hi-hat / tom / cymbal by name or MIDI note
   --hits DIR   a folder of recordings in sub-folders named kick/, snare/, hihat/ (closed),
                hihat_open/, hihat_pedal/, tom/, cymbal/, other/; a file may hold one or many hits
-Writes DIR/preset.toml and DIR/templates.npz. Trigger and solver settings come from --base
+Each source gets its own templates (--components per source), so a preset from several kits has
+templates that fit each of them. Writes DIR/preset.toml and DIR/templates.npz. Trigger and solver settings come from --base
 (default: the shipped default preset, if present) so a retrained kit keeps your tuning.
 """
 
@@ -31,7 +32,7 @@ def add_arguments(p):
     p.add_argument("--base", default="default",
                    help="preset whose settings to keep (default: %(default)s; 'none' for built-in defaults)")
     p.add_argument("--components", default="", metavar="CAT=N,...",
-                   help=f"templates per category, e.g. kick=4,snare=4 (categories: {', '.join(CATEGORIES)})")
+                   help=f"templates per category and source, e.g. kick=4,snare=4 (categories: {', '.join(CATEGORIES)})")
 
 
 def parse_components(text: str) -> dict[str, int]:
@@ -57,11 +58,14 @@ def run(args) -> int:
     sample_rate = args.sample_rate or (base.stft.sample_rate if base else 48000)
     settings = (base.stft if base else StftSettings()).scaled_to(sample_rate)
     t0 = time.perf_counter()
-    hits: Hits = {}
+    hit_sets: list[Hits] = []
     sources = []
     for path, loader in [(k, hits_from_kit) for k in args.kit] + [(h, hits_from_folder) for h in args.hits]:
         found, provenance = loader(path, sample_rate)
         sources.append(provenance)
+        hit_sets.append(found)
+    hits: Hits = {}
+    for found in hit_sets:
         for category, items in found.items():
             hits.setdefault(category, []).extend(items)
     out = Path(args.out)
@@ -69,7 +73,7 @@ def run(args) -> int:
     provenance = {"sources": sources, "sample_rate": sample_rate,
                   "hits": {c: len(v) for c, v in hits.items()},
                   "base": str(resolve_preset(args.base)) if base else "built-in defaults"}
-    preset = train(hits, provenance, name, settings=settings, components=parse_components(args.components),
+    preset = train(hit_sets, provenance, name, settings=settings, components=parse_components(args.components),
                    base=base)
     save_preset(preset, out)
     counts = ", ".join(f"{c} {len(v)}" for c, v in hits.items())

@@ -28,6 +28,7 @@ from .harness import Harness, LiveProcess
 from .jackserver import JackServer
 
 SR = 48000
+DEFAULT_KIT = str(Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "kit")
 ROUTE = "kick=1,snare=2,hihat=3,residual=4"
 
 
@@ -135,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m rtdrums.host.bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="default")
-    p.add_argument("--kit", default=str(Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "kit"),
+    p.add_argument("--kit", default=DEFAULT_KIT,
                    help="Hydrogen kit folder the groove is rendered with")
     p.add_argument("--blocks", type=int, nargs="+", default=[64, 128])
     p.add_argument("--paths", nargs="+", default=["callback", "thread"], choices=["callback", "thread"])
