@@ -26,7 +26,7 @@ from numba import njit
 # columns of the per-drum float state
 ST_ENV, ST_PEAK, ST_BASE, ST_HELD = 0, 1, 2, 3
 N_FSTATE = 4
-HELD_DECAY = 0.7     # per frame: another drum's rise masks cross-talk for a few frames
+HELD_DECAY = 0.92    # per frame: another drum's rise masks cross-talk for a few frames
 # columns of the per-drum int state
 SI_PENDING, SI_ONSET, SI_LAST, SI_COMP = 0, 1, 2, 3
 NEVER = -(1 << 60)

@@ -30,8 +30,9 @@ VERSION = 1
 SETTINGS_FILE, TEMPLATES_FILE = "preset.toml", "templates.npz"
 PRESETS_DIR = Path(os.environ.get("RTDRUMS_PRESETS", Path(__file__).resolve().parent.parent / "presets"))
 # trigger settings that differ by drum: a hi-hat's energy builds up over ~10 ms and its accents
-# vary more, so its rises are measured further back against a lower relative threshold
-DRUM_DEFAULTS = {"hihat": {"relative": 0.1, "lookback_ms": 10.7}}
+# vary more, so its rises are measured further back against a lower relative threshold, and a
+# slowly swelling open hat must not fire twice
+DRUM_DEFAULTS = {"hihat": {"relative": 0.1, "lookback_ms": 10.7, "retrigger_ms": 90.0}}
 GM_NOTES = {"kick": 36, "snare": 38, "hihat": 42, "hihat_open": 46, "hihat_pedal": 44}
 
 
