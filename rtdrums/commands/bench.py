@@ -87,9 +87,10 @@ def run(args) -> int:
               f"{r['p99_us']:>7.0f}us {r['max_us']:>7.0f}us {r['budget_us']:>7.0f}us {r['rtf']:>7.3f} "
               f"{r['iterations']:>6.1f} {r['stem_latency_ms']:>7.1f}ms")
     if args.solvers:
-        from ..evaluation.speed import compare_solvers
+        from ..evaluation.speed import compare_solvers, markdown
 
-        compare_solvers(preset, print_table=True)
+        print("\nframe solver against scikit-learn and libnmfd, same templates and frames, same fit:")
+        print(markdown(compare_solvers(preset, bench_input(min(args.seconds, 10.0)))))
     if args.live:
         from ..host.bench import DEFAULT_KIT, run as run_live
 
