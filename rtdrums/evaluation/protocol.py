@@ -37,20 +37,22 @@ def generic(preset: str) -> Preset:
 
 
 def trained_on(kit_dirs: list[Path], sample_rate: int, name: str, base: Preset | None = None) -> Preset:
-    """A preset trained on the isolated samples of every kit in kit_dirs, at sample_rate."""
+    """A preset trained on the isolated samples of every kit in kit_dirs, at sample_rate.
+
+    Each kit gets its own templates per category, stacked (rtdrums.train.train with one hit set
+    per kit), as `rtdrums train` does for the shipped preset.
+    """
     from ..stft import StftSettings
     from ..train import hits_from_kit, train
 
-    hits: dict = {}
-    sources = []
+    hit_sets, sources = [], []
     for path in kit_dirs:
         h, prov = hits_from_kit(path, sample_rate)
-        for category, items in h.items():
-            hits.setdefault(category, []).extend(items)
+        hit_sets.append(h)
         sources.append(prov)
     settings = (base.stft if base else StftSettings()).scaled_to(sample_rate)
     provenance = {"sample_rate": sample_rate, "sources": sources}
-    return train(hits, provenance, name, settings=settings, base=base)
+    return train(hit_sets, provenance, name, settings=settings, base=base)
 
 
 def training_kits(preset: Preset) -> list[str]:
