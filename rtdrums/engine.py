@@ -65,7 +65,6 @@ class Params(NamedTuple):
     gamma: float
     crosstalk: float
     jump: float
-    flux_gate: float
     onset_offset: int
 
 
@@ -80,7 +79,6 @@ class State(NamedTuple):
     fft_work: np.ndarray
     mag: np.ndarray           # (K,)
     vb: np.ndarray            # (B,) banded magnitudes
-    vb_prev: np.ndarray       # (2, B) banded magnitudes of the two frames before
     h: np.ndarray             # (R,) activations of the current frame
     wh: np.ndarray            # (B,) solver scratch
     wtv: np.ndarray           # (R,)
@@ -149,7 +147,8 @@ class Engine:
         self.drum_names = preset.drum_names
         self.stem_names = self.drum_names + ("residual",)
         self.stem_latency = s.stem_latency
-        self.tables, self.params = self._build_tables(preset, s), self._build_params(preset, s)
+        self.tables, pg_step = self._build_tables(preset, s)
+        self.params = self._build_params(preset, s, pg_step)
         self.state = self._alloc_state(s, len(self.drum_names), self.tables,
                                        int(self.tables.lookback.max()))
         self._stems = np.zeros((self.max_block, len(self.stem_names)), np.float32)
@@ -158,7 +157,8 @@ class Engine:
 
     # -- construction -------------------------------------------------------------------
     @staticmethod
-    def _build_tables(p: Preset, s: StftSettings) -> Tables:
+    def _build_tables(p: Preset, s: StftSettings) -> tuple[Tables, float]:
+        """The tables, and the projected-gradient step of the banded templates."""
         W = map_templates(p.W, p.stft, s)
         edges = band_edges(s, p.solver.bands)
         Wb = np.add.reduceat(W, edges[:-1], axis=0)
@@ -176,21 +176,20 @@ class Engine:
             retrig=np.array([round(d.retrigger_ms * s.sample_rate / 1000) for d in p.drums], np.int64),
             reference=ref, leak=np.array([d.leak for d in p.drums] + [p.residual_leak], np.float64).T.copy(),
             rel=np.array([d.relative for d in p.drums], np.float64), lookback=lookback_frames(p, s),
-            fft_bitrev=plan.bitrev, fft_twiddle=plan.twiddle, fft_split=plan.split)
+            fft_bitrev=plan.bitrev, fft_twiddle=plan.twiddle, fft_split=plan.split), solver.pg_step
 
     @staticmethod
-    def _build_params(p: Preset, s: StftSettings) -> Params:
+    def _build_params(p: Preset, s: StftSettings, pg_step: float) -> Params:
         frame_s = s.hop / s.sample_rate
         t = p.trigger
         return Params(
             hop=s.hop, synthesis=s.synthesis, method=nmf.METHODS[p.solver.method],
             n_iter=p.solver.iterations, tol=p.solver.tolerance,
-            pg_step=nmf.SolverTables(np.add.reduceat(map_templates(p.W, p.stft, s),
-                                                     band_edges(s, p.solver.bands)[:-1], axis=0)).pg_step,
+            pg_step=pg_step,
             mask_exp=p.mask_exponent, warm_decay=p.solver.warm_decay, h_floor=p.solver.floor,
             scan=int(round(t.scan_ms / 1000 / frame_s)),
             env_decay=0.5 ** (frame_s * 1000 / t.envelope_half_life_ms), gamma=t.velocity_gamma,
-            crosstalk=t.crosstalk, jump=t.jump, flux_gate=t.flux_gate,
+            crosstalk=t.crosstalk, jump=t.jump,
             onset_offset=s.hop // 2 + s.taper // 2)
 
     @staticmethod
@@ -199,7 +198,7 @@ class Engine:
         return State(
             counters=np.zeros(7, np.int64), ring=np.zeros(N), frame=np.zeros(N),
             spec=np.zeros(K, np.complex128), masked=np.zeros(K, np.complex128), y=np.zeros(N),
-            fft_work=np.zeros(N // 2, np.complex128), mag=np.zeros(K), vb=np.zeros(B), vb_prev=np.zeros((2, B)),
+            fft_work=np.zeros(N // 2, np.complex128), mag=np.zeros(K), vb=np.zeros(B),
             h=np.zeros(R), wh=np.zeros(B), wtv=np.zeros(R), num=np.zeros(R),
             model=np.zeros((D + 1, K)), act=np.zeros(D + 1), ola=np.zeros((D + 1, s.synthesis)),
             outq=np.zeros((D + 1, s.hop)), fstate=np.zeros((D + 1, onsets.N_FSTATE)),
@@ -373,13 +372,6 @@ def _frame(T, P, S, events, n_events):
             S.ola[g, n] = 0.0
 
     # triggers
-    flux = 0.0
-    for b in range(S.vb.shape[0]):
-        rise = S.vb[b] - min(S.vb_prev[0, b], S.vb_prev[1, b])
-        if rise > 0.0:
-            flux += rise
-        S.vb_prev[1, b] = S.vb_prev[0, b]
-        S.vb_prev[0, b] = S.vb[b]
     for g in range(G):
         acc = 0.0
         for r in range(T.group_start[g], T.group_start[g + 1]):
@@ -387,4 +379,4 @@ def _frame(T, P, S, events, n_events):
         S.act[g] = acc
     return onsets.detect(S.act, S.h, T.group_start, T.group_start[1:], T.notes, S.fstate,
                          S.istate, S.history, T.lookback, T.floor, T.rel, T.sens, T.retrig, T.reference, T.leak, P.gamma, P.scan,
-                         P.env_decay, P.crosstalk, P.jump, flux, P.flux_gate, c[C_SAMPLES], P.hop, P.onset_offset, events, n_events, S.dropped)
+                         P.env_decay, P.crosstalk, P.jump, c[C_SAMPLES], P.hop, P.onset_offset, events, n_events, S.dropped)

@@ -13,9 +13,7 @@ measures how much a hit of each group (the drums, then the residual: toms, cymba
 drum (`leak`, relative to full-velocity references); a rise no larger than `crosstalk` times the
 leak expected from the other groups' recent rises is not a hit. Groups that do not leak into a
 drum (a kick under a hi-hat) do not mask it, and a group's rise counts only beyond what the drum's
-own rise explains (a snare's hit also moves the tom templates; that must not mask the snare). A rise that the input's spectral flux does not
-account for (new energy in the frame, in the same units) is the solver redistributing a decaying
-sound among templates, not a new hit: the flux gate rejects it. After a trigger the drum is masked for its
+own rise explains (a snare's hit also moves the tom templates; that must not mask the snare). After a trigger the drum is masked for its
 retrigger time.
 """
 
@@ -49,7 +47,7 @@ def velocity_from_rise(rise, reference, gamma):
 @njit(cache=True, nogil=True)
 def detect(act, h, comp_start, comp_end, notes, fstate, istate, history, lookback, floor, rel, sens,
            retrig,
-           reference, leak, gamma, scan, env_decay, crosstalk, jump, flux, flux_gate, frame_end, frame_hop,
+           reference, leak, gamma, scan, env_decay, crosstalk, jump, frame_end, frame_hop,
            onset_offset, events, n_events, dropped):
     """Update the detector with one frame's activations; append finished events.
 
@@ -57,8 +55,7 @@ def detect(act, h, comp_start, comp_end, notes, fstate, istate, history, lookbac
     how many of them each group's rise is measured over (<= L), rel (D,) each drum's relative
     threshold,
     act (G,) activations of the drums then the residual, reference (G,), leak (G, G) the rise of
-    group j per unit rise of group g (relative to their references), h (R,) component activations, flux the frame's positive spectral change
-    over the same two-frame span, frame_end the stream index one past the
+    group j per unit rise of group g (relative to their references), h (R,) component activations, frame_end the stream index one past the
     frame's newest sample. Events get onset, drum, note and velocity; the caller sets emitted.
     Returns the new number of events; overflow beyond the events array is counted in dropped[0].
     """
@@ -86,7 +83,7 @@ def detect(act, h, comp_start, comp_end, notes, fstate, istate, history, lookbac
                 istate[d, SI_COMP] = _strongest(h, comp_start[d], comp_end[d])
             istate[d, SI_PENDING] -= 1
             emit = istate[d, SI_PENDING] == 0
-        elif a - base > threshold and a > jump * base and flux >= flux_gate * (a - base) and frame_end - istate[d, SI_LAST] >= retrig[d]:
+        elif a - base > threshold and a > jump * base and frame_end - istate[d, SI_LAST] >= retrig[d]:
             istate[d, SI_PENDING] = scan
             istate[d, SI_ONSET] = frame_end - onset_offset
             istate[d, SI_LAST] = frame_end

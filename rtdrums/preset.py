@@ -54,7 +54,6 @@ class TriggerSettings:
     velocity_gamma: float = 0.7            # velocity = 127 * (rise / reference) ** gamma
     crosstalk: float = 2.0                 # margin on the cross-talk expected from other groups
     jump: float = 1.3                      # and the activation must grow by this factor
-    flux_gate: float = 0.0                 # a rise needs this much new spectral energy (0: off)
 
 
 @dataclass(frozen=True)
@@ -147,9 +146,9 @@ class Preset:
             raise ValueError("solver: iterations >= 1, bands >= 0, 0 < warm_decay <= 1, tolerance >= 0, 0 < floor < 1")
         t = self.trigger
         if t.scan_ms < 0 or t.envelope_half_life_ms <= 0 or t.velocity_gamma <= 0 \
-                or t.crosstalk < 0 or t.flux_gate < 0 or t.jump < 1:
+                or t.crosstalk < 0 or t.jump < 1:
             raise ValueError("trigger: scan_ms >= 0, envelope_half_life_ms > 0, "
-                             "velocity_gamma > 0, crosstalk >= 0, jump >= 1, flux_gate >= 0")
+                             "velocity_gamma > 0, crosstalk >= 0, jump >= 1")
         if not self.mask_exponent > 0:
             raise ValueError("mask exponent must be > 0")
 
