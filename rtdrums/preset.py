@@ -15,7 +15,7 @@ import os
 import tomllib
 import zipfile
 import zlib
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -224,19 +224,28 @@ def load_preset(name_or_path: str | os.PathLike = "default") -> Preset:
     return preset
 
 
+def _table(cls, values: dict, where: str):
+    """cls(**values), naming unknown keys in one line instead of a TypeError."""
+    unknown = sorted(set(values) - {f.name for f in fields(cls)})
+    if unknown:
+        raise ValueError(f"unknown setting {', '.join(unknown)} in [{where}]")
+    return cls(**values)
+
+
 def _from_settings(cfg: dict, W: np.ndarray) -> Preset:
     if cfg.get("format") != FORMAT:
         raise ValueError(f"not an rtdrums preset (format = {cfg.get('format')!r})")
     if cfg.get("version") != VERSION:
         raise ValueError(f"preset version {cfg.get('version')} is not supported (this rtdrums reads version {VERSION})")
-    drums = tuple(DrumSettings(**{**d, "notes": tuple(d["notes"]), "labels": tuple(d.get("labels", ())),
-                                  "leak": tuple(d.get("leak", [0.0] * (len(cfg["drums"]) + 1)))})
+    drums = tuple(_table(DrumSettings, {**d, "notes": tuple(d["notes"]), "labels": tuple(d.get("labels", ())),
+                                        "leak": tuple(d.get("leak", [0.0] * (len(cfg["drums"]) + 1)))}, "drums")
                   for d in cfg["drums"])
     residual = cfg.get("residual", {})
     preset = Preset(
         name=cfg["name"], description=cfg.get("description", ""),
-        stft=StftSettings(**cfg["stft"]), solver=SolverSettings(**cfg.get("solver", {})),
-        trigger=TriggerSettings(**cfg.get("trigger", {})),
+        stft=_table(StftSettings, cfg["stft"], "stft"),
+        solver=_table(SolverSettings, cfg.get("solver", {}), "solver"),
+        trigger=_table(TriggerSettings, cfg.get("trigger", {}), "trigger"),
         mask_exponent=float(cfg.get("mask", {}).get("exponent", 2.0)),
         drums=drums, residual_labels=tuple(residual.get("labels", ())), W=W,
         residual_reference=float(residual.get("reference", 1.0)),

@@ -115,7 +115,13 @@ def test_missing_section(broken):
 def test_unknown_setting(broken):
     def typo(c):
         c["drums"][0]["sensitivty"] = 2.0
-    _refused(broken(typo))
+    _refused(broken(typo), "unknown setting sensitivty", "[drums]")
+
+
+def test_unknown_trigger_setting_is_named(broken):
+    def stale(c):
+        c["trigger"]["flux_gate"] = 0.0
+    _refused(broken(stale, name="stale"), "unknown setting flux_gate", "[trigger]")
 
 
 def test_bad_stft_geometry(broken):
