@@ -17,6 +17,11 @@ from pathlib import Path
 import pytest
 
 from rtdrums.kits import Kit, load_kit
+
+# JACK server fixtures for the live-host tests; loaded here, before any test module imports it,
+# so that pytest rewrites its asserts
+pytest_plugins = ["jackrig"]
+
 from rtdrums.render import Render, render_groove, shipped_grooves
 
 FIXTURE_KIT = Path(__file__).parent / "fixtures" / "kit"

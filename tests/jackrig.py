@@ -1,5 +1,5 @@
 """pytest plugin: a real JACK server (dummy backend, no sound card) and helpers to drive
-`rtdrums live` on it. Loaded by the host tests with `pytest_plugins = ["jackrig"]`.
+`rtdrums live` on it. Loaded as a plugin by tests/conftest.py.
 
 Without jackd2 / libportaudio2 / JACK-Client the JACK tests skip with the exact install command;
 with CI=true they fail instead, so CI cannot go green without running them.

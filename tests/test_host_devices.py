@@ -14,7 +14,6 @@ import pytest
 from jackrig import DEVICES, SR
 from rtdrums.host.harness import LIVE
 
-pytest_plugins = ["jackrig"]
 
 
 def _run(cmd, env, timeout=120):

@@ -17,7 +17,6 @@ import soundfile as sf
 
 from jackrig import SR, LiveProcess, MidiDump, find_take, wait_ports
 
-pytest_plugins = ["jackrig"]
 pytestmark = pytest.mark.jack
 
 GROOVE_S = 12.0
