@@ -202,7 +202,8 @@ class Engine:
             h=np.zeros(R), wh=np.zeros(B), wtv=np.zeros(R), num=np.zeros(R),
             model=np.zeros((D + 1, K)), act=np.zeros(D + 1), ola=np.zeros((D + 1, s.synthesis)),
             outq=np.zeros((D + 1, s.hop)), fstate=np.zeros((D + 1, onsets.N_FSTATE)),
-            istate=np.zeros((D, 4), np.int64), history=np.zeros((D + 1, lookback)), dropped=np.zeros(1, np.int64))
+            istate=np.zeros((D, 4), np.int64), history=np.zeros((D + 1, lookback)),
+            dropped=np.zeros(1, np.int64))
 
     # -- streaming ------------------------------------------------------------------------
     def reset(self) -> None:
@@ -378,5 +379,6 @@ def _frame(T, P, S, events, n_events):
             acc += S.h[r]
         S.act[g] = acc
     return onsets.detect(S.act, S.h, T.group_start, T.group_start[1:], T.notes, S.fstate,
-                         S.istate, S.history, T.lookback, T.floor, T.rel, T.sens, T.retrig, T.reference, T.leak, P.gamma, P.scan,
-                         P.env_decay, P.crosstalk, P.jump, c[C_SAMPLES], P.hop, P.onset_offset, events, n_events, S.dropped)
+                         S.istate, S.history, T.lookback, T.floor, T.rel, T.sens, T.retrig,
+                         T.reference, T.leak, P.gamma, P.scan, P.env_decay, P.crosstalk, P.jump,
+                         c[C_SAMPLES], P.hop, P.onset_offset, events, n_events, S.dropped)

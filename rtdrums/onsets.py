@@ -4,19 +4,22 @@ Each frame, a drum's activation a (the sum of its components' h, in magnitude un
 with its lowest level over the drum's own lookback (a hit's energy can take several milliseconds
 to build up, a hi-hat's more than a kick's). A rise above the drum's threshold opens a short scan
 (as a hardware trigger module does): for `scan` frames the peak is tracked, then the note-on is
-emitted with a velocity from the rise height. The threshold adapts: it is the larger of an
-absolute floor and a fraction of a decaying peak envelope of the drum's own activation, divided
-by the drum's sensitivity, and the activation must also jump to `jump` times its level before
-(a hi-hat ringing under a cymbal's leakage still jumps when it is struck). Cross-talk: a snare's
-body moves the kick's activation a little, its wires the hi-hat's, a cymbal the hi-hat's. Training
-measures how much a hit of each group (the drums, then the residual: toms, cymbals) raises each
-drum (`leak`, relative to full-velocity references); a rise no larger than `crosstalk` times the
-leak expected from the other groups' recent rises is not a hit. Groups that do not leak into a
-drum (a kick under a hi-hat) do not mask it, and a group's rise counts only beyond what the drum's
-own rise explains (a snare's hit also moves the tom templates; that must not mask the snare). After a trigger the drum is masked for its
+emitted with a velocity from the rise height. After a trigger the drum is masked for its
 retrigger time.
-"""
 
+The threshold is the largest of an absolute floor, a fraction of a decaying peak envelope of the
+drum's own activation, and the cross-talk expected from the other groups, divided by the drum's
+sensitivity; the activation must also jump to `jump` times its earlier level (a hi-hat ringing
+under a cymbal's leakage still jumps when it is struck).
+
+Cross-talk: a snare's body moves the kick's activation a little, its wires the hi-hat's, a cymbal
+the hi-hat's. Training measures how much a hit of each group (the drums, then the residual: toms,
+cymbals) raises every other group (`leak`, relative to full-velocity references). A rise no larger
+than `crosstalk` times the leak expected from the other groups' recent rises is not a hit. Groups
+that do not leak into a drum (a kick under a hi-hat) do not mask it, and a group's rise counts
+only beyond what the drum's own rise explains (a snare hit also moves the tom templates; that
+must not mask the snare).
+"""
 from __future__ import annotations
 
 from numba import njit
@@ -45,18 +48,17 @@ def velocity_from_rise(rise, reference, gamma):
 
 
 @njit(cache=True, nogil=True)
-def detect(act, h, comp_start, comp_end, notes, fstate, istate, history, lookback, floor, rel, sens,
-           retrig,
-           reference, leak, gamma, scan, env_decay, crosstalk, jump, frame_end, frame_hop,
-           onset_offset, events, n_events, dropped):
+def detect(act, h, comp_start, comp_end, notes, fstate, istate, history, lookback, floor, rel,
+           sens, retrig, reference, leak, gamma, scan, env_decay, crosstalk, jump, frame_end,
+           frame_hop, onset_offset, events, n_events, dropped):
     """Update the detector with one frame's activations; append finished events.
 
-    history (G, L) holds the previous activations (a ring indexed by frame count), lookback (G,)
-    how many of them each group's rise is measured over (<= L), rel (D,) each drum's relative
-    threshold,
-    act (G,) activations of the drums then the residual, reference (G,), leak (G, G) the rise of
-    group j per unit rise of group g (relative to their references), h (R,) component activations, frame_end the stream index one past the
-    frame's newest sample. Events get onset, drum, note and velocity; the caller sets emitted.
+    act (G,) activations of the drums, then the residual; h (R,) component activations;
+    history (G, L) the previous activations (a ring indexed by frame count); lookback (G,) how
+    many of them each group's rise is measured over; rel (D,) relative thresholds; reference (G,)
+    full-velocity rises; leak (G, G) the rise of group j per unit rise of group g (relative to
+    their references); frame_end the stream index one past the frame's newest sample.
+    Events get onset, drum, note and velocity; the caller sets emitted.
     Returns the new number of events; overflow beyond the events array is counted in dropped[0].
     """
     G = act.shape[0]
