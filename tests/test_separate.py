@@ -119,7 +119,7 @@ def test_separate_mono_wav(short_render, fixture_preset, fixture_preset_dir, tmp
     sep = _check_outputs(out, short_render.mix.astype(np.float64), 48000, fixture_preset, 64)
     for f in OUTPUTS:
         assert str(out / f) in r.stdout                      # the summary names what it wrote
-    assert "trigger delay" in r.stdout
+    assert "stem latency 5.3 ms" in r.stdout
     # the triggers find the rendered hits
     for d, name in enumerate(("kick", "snare", "hihat")):
         est = sep.events["onset"][sep.events["drum"] == d] / 48000
