@@ -14,6 +14,7 @@ from .engine import Engine
 from .errors import UserError
 from .events import write_csv, write_midi
 from .offline import Separation, separate
+from .paths import ensure_writable_dir
 from .preset import load_preset
 
 PROGRESS_MIN_SECONDS = 20.0      # show a progress bar for inputs longer than this
@@ -44,21 +45,12 @@ class SeparationResult:
         return "\n".join(lines)
 
 
-def _prepare_out(out: Path) -> None:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out, prefix=".rtdrums-write-test"):
-            pass
-    except OSError as e:
-        raise UserError(f"cannot write to {out}: {e.strerror}; choose a writable --out folder") from None
-
-
 def run_separation(input_path: Path, out: Path, preset_name: str, block: int,
                    progress: bool = False) -> SeparationResult:
     """Separate input_path into out; files appear only when complete (written to a staging folder)."""
     data, rate = read_audio(input_path)
     preset = load_preset(preset_name)
-    _prepare_out(out)
+    ensure_writable_dir(out)
     engine = Engine(preset, rate, max_block=block)
     x = to_mono(data)
     bar = None

@@ -19,7 +19,6 @@ from rtdrums.engine import Engine, map_templates
 from rtdrums.events import EVENT_DTYPE
 from rtdrums.offline import run_blocks, separate
 from rtdrums.render import render_groove
-from rtdrums.stft import StftSettings
 
 KEY_FIELDS = ["onset", "drum", "note", "velocity"]
 

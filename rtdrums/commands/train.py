@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from ..errors import UserError
+from ..paths import ensure_writable_dir
 from ..preset import load_preset, resolve_preset, save_preset
 from ..stft import StftSettings
 from ..train import CATEGORIES, Hits, hits_from_folder, hits_from_kit, train
@@ -55,6 +56,8 @@ def run(args) -> int:
         except UserError:
             if args.base != "default":
                 raise
+    out = Path(args.out)
+    ensure_writable_dir(out)
     sample_rate = args.sample_rate or (base.stft.sample_rate if base else 48000)
     settings = (base.stft if base else StftSettings()).scaled_to(sample_rate)
     t0 = time.perf_counter()
@@ -68,7 +71,6 @@ def run(args) -> int:
     for found in hit_sets:
         for category, items in found.items():
             hits.setdefault(category, []).extend(items)
-    out = Path(args.out)
     name = args.name or out.name
     provenance = {"sources": sources, "sample_rate": sample_rate,
                   "hits": {c: len(v) for c, v in hits.items()},
