@@ -166,6 +166,19 @@ def test_cli_train_bad_arguments(tmp_path, args, capsys):
     assert not (tmp_path / "out" / "preset.toml").exists()
 
 
+def test_cli_train_unwritable_out_fails_before_training(tmp_path, capsys):
+    """An --out below a regular file (unwritable even for root) is refused before any learning."""
+    from rtdrums.cli import main
+
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("not a folder")
+    code = main(["train", "--kit", str(KIT), "--out", str(blocker / "preset")])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert err.count("\n") == 1 and "--out" in err and "Traceback" not in err, err
+    assert "learnt" not in out                     # nothing was trained
+
+
 def test_cli_train_at_another_rate_writes_that_rate(hits_dir, tmp_path):
     """--sample-rate 44100 resamples the hits to 44.1 kHz, so the preset must say 44.1 kHz.
 
