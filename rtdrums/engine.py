@@ -224,6 +224,8 @@ class Engine:
         block: float32 (n,); stems_out: float32 (>= n, n_stems); events_out: EVENT_DTYPE array.
         Allocation-free: this is the call for an audio callback.
         """
+        if block.shape[0] > stems_out.shape[0]:      # compiled code does not check bounds
+            raise ValueError(f"stems_out has {stems_out.shape[0]} rows for a block of {block.shape[0]}")
         return process_block(block, stems_out, events_out, self.tables, self.params, self.state)
 
     def process(self, block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -448,3 +448,12 @@ def test_hihat_articulations_get_their_notes(validation_runs):
                 open_hits += 1
                 open_46 += ev["note"][j] == 46
     assert open_hits > 5 and open_46 / open_hits > 0.5, (open_46, open_hits)
+
+
+def test_process_into_refuses_a_too_small_output(fixture_preset):
+    """Compiled code does not check bounds: a stems_out shorter than the block is refused first."""
+    engine = Engine(fixture_preset, 48000, max_block=256)
+    with pytest.raises(ValueError, match="rows"):
+        engine.process_into(np.zeros(200, np.float32), np.zeros((100, 4), np.float32),
+                            np.zeros(8, EVENT_DTYPE))
+    assert engine.samples_processed == 0
