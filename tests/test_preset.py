@@ -146,36 +146,15 @@ def test_residual_count_mismatch(broken):
     _refused(broken(edit_W=lambda W: np.concatenate([W, W[:, :1]], axis=1)), "residual")
 
 
-def test_negative_templates(broken):
-    def neg(W):
+@pytest.mark.parametrize("index, value, word", [
+    ((10, 2), -1e-3, "negative"), ((3, 0), np.nan, "nan"), ((3, 0), np.inf, "infinite"),
+    ((slice(None), 1), 0.0, "zero")])
+def test_bad_template_values(broken, index, value, word):
+    def spoil(W):
         W = W.copy()
-        W[10, 2] = -1e-3
+        W[index] = value
         return W
-    _refused(broken(edit_W=neg), "negative")
-
-
-def test_nan_templates(broken):
-    def nan(W):
-        W = W.copy()
-        W[3, 0] = np.nan
-        return W
-    _refused(broken(edit_W=nan), "nan")
-
-
-def test_infinite_templates(broken):
-    def inf(W):
-        W = W.copy()
-        W[3, 0] = np.inf
-        return W
-    _refused(broken(edit_W=inf), "infinite")
-
-
-def test_zero_template_column(broken):
-    def zero(W):
-        W = W.copy()
-        W[:, 1] = 0
-        return W
-    _refused(broken(edit_W=zero), "zero")
+    _refused(broken(edit_W=spoil), word)
 
 
 def test_missing_templates_file(broken):

@@ -185,23 +185,28 @@ def test_empty_file(run, fixture_preset_dir, tmp_path):
     _assert_nothing_written(out)
 
 
-def test_wav_without_samples(run, fixture_preset_dir, tmp_path):
-    wav = tmp_path / "zero.wav"
-    sf.write(wav, np.zeros(0, np.float32), 48000, subtype="FLOAT")
-    out = tmp_path / "out"
-    r = run(wav, "--out", out, "--preset", fixture_preset_dir)
-    _assert_one_line_failure(r)
-    assert "empty" in r.stderr
-    _assert_nothing_written(out)
+def _empty_wav(path):
+    sf.write(path, np.zeros(0, np.float32), 48000, subtype="FLOAT")
 
 
-def test_text_file_named_wav(run, fixture_preset_dir, tmp_path):
-    txt = tmp_path / "notes.wav"
-    txt.write_text("these are my drum notes, not audio\n" * 20)
+def _text_named_wav(path):
+    path.write_text("these are my drum notes, not audio\n" * 20)
+
+
+def _nan_wav(path):
+    sf.write(path, np.full(48000, np.nan, np.float32), 48000, subtype="FLOAT")
+
+
+@pytest.mark.parametrize("make, word", [(_empty_wav, "empty"),
+                                        (_text_named_wav, "not a readable audio file"),
+                                        (_nan_wav, "NaN")])
+def test_unusable_input_file(run, fixture_preset_dir, tmp_path, make, word):
+    bad = tmp_path / "input.wav"
+    make(bad)
     out = tmp_path / "out"
-    r = run(txt, "--out", out, "--preset", fixture_preset_dir)
+    r = run(bad, "--out", out, "--preset", fixture_preset_dir)
     _assert_one_line_failure(r)
-    assert "not a readable audio file" in r.stderr
+    assert word in r.stderr
     _assert_nothing_written(out)
 
 
@@ -217,16 +222,6 @@ def test_truncated_wav(run, good_wav, fixture_preset_dir, tmp_path):
     else:
         _assert_one_line_failure(r)
         _assert_nothing_written(out)
-
-
-def test_wav_full_of_nan(run, fixture_preset_dir, tmp_path):
-    wav = tmp_path / "nan.wav"
-    sf.write(wav, np.full(48000, np.nan, np.float32), 48000, subtype="FLOAT")
-    out = tmp_path / "out"
-    r = run(wav, "--out", out, "--preset", fixture_preset_dir)
-    _assert_one_line_failure(r)
-    assert "NaN" in r.stderr
-    _assert_nothing_written(out)
 
 
 def test_corrupt_preset(run, good_wav, fixture_preset_dir, tmp_path):
