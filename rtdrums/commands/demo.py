@@ -11,10 +11,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import mir_eval
 import numpy as np
 
 from ..demo_data import DEMO_AUDIO, DEMO_ONSETS, read_onsets
+from ..evaluation.metrics import latencies_ms, latency_summary, onset_scores
 from ..separation_job import run_separation
 
 help = "separate the bundled demo recording and report F-measure and trigger latency"
@@ -36,9 +36,10 @@ def run(args) -> int:
     for d, name in enumerate(result.separation.names[:-1]):
         ref = truth.get(name, np.zeros(0))
         mine = ev[ev["drum"] == d]
-        f, p, r = mir_eval.onset.f_measure(ref, mine["onset"] / rate, window=0.05)
-        pairs = mir_eval.util.match_events(ref, mine["onset"] / rate, 0.05)
-        lat = np.array([(mine["emitted"][j] / rate - ref[i]) * 1000 for i, j in pairs])
-        lat_txt = f"{np.median(lat):>12.1f} ms {np.percentile(lat, 95):>5.1f} ms" if len(lat) else f"{'-':>15} {'-':>7}"
-        print(f"{name:<7} {len(ref):>5} {f:>8.2f} {p:>6.2f} {r:>6.2f} {lat_txt}")
+        score = onset_scores(ref, mine["onset"] / rate, window=0.05)
+        lat = latency_summary(latencies_ms(ref, mine["onset"] / rate, mine["emitted"] / rate, 0.05))
+        lat_txt = (f"{lat['median']:>12.1f} ms {lat['p95']:>5.1f} ms" if lat["n"]
+                   else f"{'-':>15} {'-':>7}")
+        print(f"{name:<7} {len(ref):>5} {score['f']:>8.2f} {score['precision']:>6.2f} "
+              f"{score['recall']:>6.2f} {lat_txt}")
     return 0
