@@ -35,6 +35,17 @@ def run_blocks(engine: Engine, x: np.ndarray, block: int = DEFAULT_BLOCK,
     return stems, (np.concatenate(events) if events else np.zeros(0, EVENT_DTYPE))
 
 
+def activation_trace(engine: Engine, x: np.ndarray) -> np.ndarray:
+    """Activations after every frame of x (frames x (drums + residual)), fed one hop at a time."""
+    hop = engine.settings.hop
+    x = np.ascontiguousarray(x, np.float32)
+    trace = np.zeros((len(x) // hop, len(engine.stem_names)))
+    for m in range(len(trace)):
+        engine.process(x[m * hop:(m + 1) * hop])
+        trace[m] = engine.activations
+    return trace
+
+
 def separate(engine: Engine, x: np.ndarray, block: int = DEFAULT_BLOCK,
              progress: Callable[[int], None] | None = None) -> Separation:
     """Stems aligned with x (the engine is flushed with stem_latency zeros) and all events."""

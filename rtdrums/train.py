@@ -19,6 +19,7 @@ import numpy as np
 from .audio import read_audio, resample, to_mono
 from .errors import UserError
 from .nmf import nmf
+from .offline import activation_trace
 from .preset import DRUM_DEFAULTS, GM_NOTES, DrumSettings, Preset
 from .stft import StftSettings, spectrogram
 
@@ -149,11 +150,7 @@ def activation_rises(engine, audio: np.ndarray, frames: int = 12) -> np.ndarray:
     hop = engine.settings.hop
     lookback = engine.tables.lookback
     x = np.concatenate([np.zeros(lookback.max() * hop, np.float32), audio.astype(np.float32)])
-    trace = []
-    for f in range(min(frames + lookback.max(), len(x) // hop)):
-        engine.process(x[f * hop:(f + 1) * hop])
-        trace.append(engine.activations.copy())
-    a = np.array(trace)
+    a = activation_trace(engine, x[:(frames + lookback.max()) * hop])
     rises = np.zeros(a.shape[1])
     for g, k in enumerate(lookback):
         rises[g] = max(a[t, g] - a[max(0, t - k):t, g].min() for t in range(1, len(a)))

@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from ..engine import Engine
-from ..offline import separate
+from ..offline import activation_trace as frame_activations, separate
 from ..preset import Preset
 from . import baselines, metrics
 
@@ -93,14 +93,9 @@ def _events_by_drum(events, names, sample_rate):
 def activation_trace(engine: Engine, x: np.ndarray, seconds: float = FIGURE_SECONDS) -> np.ndarray:
     """Per-drum activations (frames x drums) of the first `seconds` of x, one frame per hop."""
     engine.reset()
-    hop = engine.settings.hop
-    n = min(len(x), int(seconds * engine.sample_rate)) // hop
-    trace = np.zeros((n, len(engine.drum_names)))
-    for m in range(n):
-        engine.process(np.ascontiguousarray(x[m * hop:(m + 1) * hop], np.float32))
-        trace[m] = engine.activations[:trace.shape[1]]
+    trace = frame_activations(engine, x[:int(seconds * engine.sample_rate)])
     engine.reset()
-    return trace
+    return trace[:, :len(engine.drum_names)]
 
 
 def _kit_hits_44k(kit) -> dict[str, list[np.ndarray]]:
