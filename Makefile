@@ -14,13 +14,16 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install -q --no-deps 'libnmfd==1.0.0'
 	touch $(STAMP)
 
+# apt-get install $(1) quietly, refreshing the package lists only when the first try fails
+APT_INSTALL = (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(1) >/dev/null 2>&1 || \
+	(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(1) >/dev/null))
+
 # PortAudio and a JACK server for the live host and its end-to-end tests.
 sysdeps:
 	@if dpkg -s $(SYSPKG) >/dev/null 2>&1; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "jackd2 jackd/tweak_rt_limits boolean false" | debconf-set-selections; \
-		(DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSPKG) >/dev/null 2>&1 || \
-		 (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSPKG) >/dev/null)) \
+		$(call APT_INSTALL,$(SYSPKG)) \
 		|| echo "could not install $(SYSPKG): the live-host tests will skip"; \
 	else echo "install $(SYSPKG) (apt-get install $(SYSPKG)) to run the live-host tests"; fi
 
@@ -34,7 +37,7 @@ bench: $(STAMP)
 	$(VENV)/bin/rtdrums bench
 
 # README Results tables: rtdrums eval over the allowed Hydrogen kits in both protocols, with the
-# baselines (about 15-20 minutes on 2 cores). Installs hydrogen-drumkits when run as root.
+# baselines (about 12 minutes on 2 cores). Installs hydrogen-drumkits when run as root.
 KITS_DIR     := /usr/share/hydrogen/data/drumkits
 RESULTS_ARGS ?= --seconds 15 --jobs 2
 results: $(STAMP) kits
@@ -50,8 +53,7 @@ preset: $(STAMP) kits
 kits:
 	@if [ ! -d $(KITS_DIR)/ForzeeStereo ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-			(DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends hydrogen-drumkits >/dev/null 2>&1 || \
-			 (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends hydrogen-drumkits >/dev/null)); \
+			$(call APT_INSTALL,hydrogen-drumkits); \
 		else echo "install hydrogen-drumkits (apt-get install hydrogen-drumkits)"; exit 1; fi; \
 	fi
 
