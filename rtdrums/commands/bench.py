@@ -18,6 +18,7 @@ import numpy as np
 from ..audio import read_audio, to_mono
 from ..demo_data import DEMO_AUDIO
 from ..engine import Engine
+from ..events import EVENT_DTYPE
 from ..preset import load_preset
 from ..stft import StftSettings
 
@@ -46,7 +47,7 @@ def bench_input(seconds: float) -> np.ndarray:
 def time_blocks(engine: Engine, x: np.ndarray, block: int) -> np.ndarray:
     """Seconds spent in each process_into call (the allocation-free live path)."""
     stems = np.zeros((block, len(engine.stem_names)), np.float32)
-    events = np.zeros(64, engine._events.dtype)
+    events = np.zeros(64, EVENT_DTYPE)
     engine.warm()
     times = np.empty(len(x) // block)
     for i in range(len(times)):
