@@ -23,7 +23,7 @@ def _configure_numba_cache() -> None:
         return
     here = Path(__file__).resolve().parent
     digest = hashlib.sha1()
-    for name in ("fft.py", "nmf.py", "onsets.py", "engine.py"):
+    for name in ("fft.py", "nmf.py", "onsets.py", "engine.py", "bundle.py"):
         try:
             digest.update((here / name).read_bytes())
         except OSError:

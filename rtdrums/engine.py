@@ -18,6 +18,7 @@ import numpy as np
 from numba import njit
 
 from . import fft, nmf, onsets
+from .bundle import bundle
 from .errors import UserError
 from .events import EVENT_DTYPE
 from .preset import Preset
@@ -151,6 +152,7 @@ class Engine:
         self.params = self._build_params(preset, s, pg_step)
         self.state = self._alloc_state(s, len(self.drum_names), self.tables,
                                        int(self.tables.lookback.max()))
+        self._bundle = bundle(self.tables, self.params, self.state)
         self._stems = np.zeros((self.max_block, len(self.stem_names)), np.float32)
         self._events = np.zeros(max_events, EVENT_DTYPE)
         self.reset()
@@ -226,14 +228,14 @@ class Engine:
         """
         if block.shape[0] > stems_out.shape[0]:      # compiled code does not check bounds
             raise ValueError(f"stems_out has {stems_out.shape[0]} rows for a block of {block.shape[0]}")
-        return process_block(block, stems_out, events_out, self.tables, self.params, self.state)
+        return process_block(block, stems_out, events_out, self._bundle)
 
     def process(self, block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Process one block; returns (stems (n, n_stems), events) as views valid until the next call."""
         n = len(block)
         if n > self.max_block:
             raise ValueError(f"block of {n} samples exceeds max_block {self.max_block}")
-        k = process_block(block, self._stems, self._events, self.tables, self.params, self.state)
+        k = process_block(block, self._stems, self._events, self._bundle)
         return self._stems[:n], self._events[:k]
 
     @property
@@ -265,8 +267,9 @@ class Engine:
 
 
 @njit(cache=True, nogil=True)
-def process_block(x, stems, events, T, P, S):
+def process_block(x, stems, events, handle):
     """Stream the samples of x through the engine; see Engine.process_into."""
+    T, P, S = handle.tables, handle.params, handle.state
     c = S.counters
     N = S.ring.shape[0]
     n_stems = S.outq.shape[0]
