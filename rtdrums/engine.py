@@ -45,6 +45,7 @@ class Tables(NamedTuple):
     reference: np.ndarray     # (D + 1,) full-velocity rise of each drum, then the residual
     leak: np.ndarray          # (D + 1, D + 1) cross-talk: rise of group j per unit rise of group g
     rel: np.ndarray           # (D,) relative thresholds
+    crosstalk: np.ndarray     # (D,) margins on the expected cross-talk
     lookback: np.ndarray      # (D + 1,) frames over which rises are measured
     fft_bitrev: np.ndarray
     fft_twiddle: np.ndarray
@@ -64,7 +65,6 @@ class Params(NamedTuple):
     scan: int
     env_decay: float
     gamma: float
-    crosstalk: float
     jump: float
     onset_offset: int
 
@@ -178,6 +178,7 @@ class Engine:
             retrig=np.array([round(d.retrigger_ms * s.sample_rate / 1000) for d in p.drums], np.int64),
             reference=ref, leak=np.array([d.leak for d in p.drums] + [p.residual_leak], np.float64).T.copy(),
             rel=np.array([d.relative for d in p.drums], np.float64), lookback=lookback_frames(p, s),
+            crosstalk=np.array([d.crosstalk for d in p.drums], np.float64),
             fft_bitrev=plan.bitrev, fft_twiddle=plan.twiddle, fft_split=plan.split), solver.pg_step
 
     @staticmethod
@@ -191,7 +192,7 @@ class Engine:
             mask_exp=p.mask_exponent, warm_decay=p.solver.warm_decay, h_floor=p.solver.floor,
             scan=int(round(t.scan_ms / 1000 / frame_s)),
             env_decay=0.5 ** (frame_s * 1000 / t.envelope_half_life_ms), gamma=t.velocity_gamma,
-            crosstalk=t.crosstalk, jump=t.jump,
+            jump=t.jump,
             onset_offset=s.hop // 2 + s.taper // 2)
 
     @staticmethod
@@ -385,5 +386,5 @@ def _frame(T, P, S, events, n_events):
         S.act[g] = acc
     return onsets.detect(S.act, S.h, T.group_start, T.group_start[1:], T.notes, S.fstate,
                          S.istate, S.history, T.lookback, T.floor, T.rel, T.sens, T.retrig,
-                         T.reference, T.leak, P.gamma, P.scan, P.env_decay, P.crosstalk, P.jump,
+                         T.reference, T.leak, P.gamma, P.scan, P.env_decay, T.crosstalk, P.jump,
                          c[C_SAMPLES], P.hop, P.onset_offset, events, n_events, S.dropped)

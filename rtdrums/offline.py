@@ -35,15 +35,20 @@ def run_blocks(engine: Engine, x: np.ndarray, block: int = DEFAULT_BLOCK,
     return stems, (np.concatenate(events) if events else np.zeros(0, EVENT_DTYPE))
 
 
-def activation_trace(engine: Engine, x: np.ndarray) -> np.ndarray:
-    """Activations after every frame of x (frames x (drums + residual)), fed one hop at a time."""
+def activation_trace(engine: Engine, x: np.ndarray, components: bool = False):
+    """Activations after every frame of x (frames x (drums + residual)), fed one hop at a time.
+
+    With components=True, also every component's activation: (groups, components).
+    """
     hop = engine.settings.hop
     x = np.ascontiguousarray(x, np.float32)
     trace = np.zeros((len(x) // hop, len(engine.stem_names)))
+    h = np.zeros((len(trace), engine.tables.W.shape[1]))
     for m in range(len(trace)):
         engine.process(x[m * hop:(m + 1) * hop])
         trace[m] = engine.activations
-    return trace
+        h[m] = engine.state.h
+    return (trace, h) if components else trace
 
 
 def separate(engine: Engine, x: np.ndarray, block: int = DEFAULT_BLOCK,

@@ -15,7 +15,7 @@ under a cymbal's leakage still jumps when it is struck).
 Cross-talk: a snare's body moves the kick's activation a little, its wires the hi-hat's, a cymbal
 the hi-hat's. Training measures how much a hit of each group (the drums, then the residual: toms,
 cymbals) raises every other group (`leak`, relative to full-velocity references). A rise no larger
-than `crosstalk` times the leak expected from the other groups' recent rises is not a hit. Groups
+than the drum's `crosstalk` margin times the leak expected from the other groups' recent rises is not a hit. Groups
 that do not leak into a drum (a kick under a hi-hat) do not mask it, and a group's rise counts
 only beyond what the drum's own rise explains (a snare hit also moves the tom templates; that
 must not mask the snare).
@@ -57,7 +57,8 @@ def detect(act, h, comp_start, comp_end, notes, fstate, istate, history, lookbac
     history (G, L) the previous activations (a ring indexed by frame count); lookback (G,) how
     many of them each group's rise is measured over; rel (D,) relative thresholds; reference (G,)
     full-velocity rises; leak (G, G) the rise of group j per unit rise of group g (relative to
-    their references); frame_end the stream index one past the frame's newest sample.
+    their references); crosstalk (D,) margins on the cross-talk expected from that leak;
+    frame_end the stream index one past the frame's newest sample.
     Events get onset, drum, note and velocity; the caller sets emitted.
     Returns the new number of events; overflow beyond the events array is counted in dropped[0].
     """
@@ -77,7 +78,7 @@ def detect(act, h, comp_start, comp_end, notes, fstate, istate, history, lookbac
                 excess = fstate[g, ST_HELD] - leak[d, g] * own
                 if excess > 0.0:
                     expected += leak[g, d] * excess
-        threshold = max(floor[d], rel[d] * fstate[d, ST_ENV], crosstalk * expected * reference[d]) / sens[d]
+        threshold = max(floor[d], rel[d] * fstate[d, ST_ENV], crosstalk[d] * expected * reference[d]) / sens[d]
         emit = False
         if istate[d, SI_PENDING] > 0:
             if a > fstate[d, ST_PEAK]:

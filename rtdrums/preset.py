@@ -52,7 +52,6 @@ class TriggerSettings:
     scan_ms: float = 2.7                   # peak tracking after the threshold is crossed
     envelope_half_life_ms: float = 300.0   # decay of that recent peak
     velocity_gamma: float = 0.7            # velocity = 127 * (rise / reference) ** gamma
-    crosstalk: float = 2.0                 # margin on the cross-talk expected from other groups
     jump: float = 1.3                      # and the activation must grow by this factor
 
 
@@ -66,6 +65,7 @@ class DrumSettings:
     relative: float = 0.2           # threshold as a fraction of the drum's recent peak
     lookback_ms: float = 5.4        # a rise is measured from the lowest level this far back
     floor: float = 0.0              # absolute threshold, as a fraction of `reference`
+    crosstalk: float = 2.0          # margin on the cross-talk expected from the other groups
     reference: float = 1.0          # activation rise of a full-velocity hit (velocity 127)
     leak: tuple[float, ...] = ()    # rise of this drum per unit rise of each drum, then the residual
 
@@ -137,18 +137,18 @@ class Preset:
             if len(d.leak) != len(self.drums) + 1 or any(not 0 <= x < 1e3 for x in d.leak):
                 raise ValueError(f"drum {d.name}: leak needs {len(self.drums) + 1} values >= 0 "
                                  f"(one per drum, then the residual)")
-            if not (d.retrigger_ms >= 0 and d.floor >= 0 and d.lookback_ms >= 0 and 0 <= d.relative < 1):
-                raise ValueError(f"drum {d.name}: retrigger_ms, floor, lookback_ms >= 0 and 0 <= relative < 1")
+            if not (d.retrigger_ms >= 0 and d.floor >= 0 and d.lookback_ms >= 0 and d.crosstalk >= 0
+                    and 0 <= d.relative < 1):
+                raise ValueError(f"drum {d.name}: retrigger_ms, floor, lookback_ms, crosstalk >= 0 "
+                                 "and 0 <= relative < 1")
         s = self.solver
         if s.method not in METHODS:
             raise ValueError(f"solver method {s.method!r} is not one of {', '.join(METHODS)}")
         if s.iterations < 1 or s.bands < 0 or not 0 < s.warm_decay <= 1 or s.tolerance < 0 or not 0 < s.floor < 1:
             raise ValueError("solver: iterations >= 1, bands >= 0, 0 < warm_decay <= 1, tolerance >= 0, 0 < floor < 1")
         t = self.trigger
-        if t.scan_ms < 0 or t.envelope_half_life_ms <= 0 or t.velocity_gamma <= 0 \
-                or t.crosstalk < 0 or t.jump < 1:
-            raise ValueError("trigger: scan_ms >= 0, envelope_half_life_ms > 0, "
-                             "velocity_gamma > 0, crosstalk >= 0, jump >= 1")
+        if t.scan_ms < 0 or t.envelope_half_life_ms <= 0 or t.velocity_gamma <= 0 or t.jump < 1:
+            raise ValueError("trigger: scan_ms >= 0, envelope_half_life_ms > 0, velocity_gamma > 0, jump >= 1")
         if not self.mask_exponent > 0:
             raise ValueError("mask exponent must be > 0")
 

@@ -35,7 +35,7 @@ VELOCITY_EXPONENT = 1.5     # amplitude ~ (velocity/127) ** 1.5, on top of the v
 CHOKE_S = 0.010             # open hi-hat fade-out when the hat closes
 PEAK = 10 ** (-3 / 20)      # mix peak after normalisation (-3 dBFS)
 GROOVE_DIR = Path(__file__).parent / "data" / "grooves"
-SPLITS = ("test", "validation")
+SPLITS = ("train", "validation", "test")
 
 
 class NoteMap(NamedTuple):
@@ -125,10 +125,28 @@ class _Hit(NamedTuple):
 
 
 def shipped_grooves(split: str) -> list[Path]:
-    """The Groove MIDI Dataset files shipped with rtdrums for a split ('test' or 'validation')."""
+    """The Groove MIDI Dataset files shipped with rtdrums for a split ('train', 'validation', 'test')."""
     if split not in SPLITS:
         raise UserError(f"unknown groove split {split!r}: use one of {', '.join(SPLITS)}")
     return sorted((GROOVE_DIR / split).glob("*.mid"))
+
+
+def groove_files(items: list[Path] | None, default_split: str) -> list[Path]:
+    """MIDI files named directly or found in folders (recursively); the shipped split if none."""
+    if not items:
+        return shipped_grooves(default_split)
+    out = []
+    for item in map(Path, items):
+        if item.is_dir():
+            found = sorted(p for p in item.rglob("*") if p.suffix.lower() in (".mid", ".midi"))
+            if not found:
+                raise UserError(f"{item}: no .mid files in this folder")
+            out += found
+        elif item.is_file():
+            out.append(item)
+        else:
+            raise UserError(f"{item}: no such MIDI file or folder")
+    return out
 
 
 def load_groove(midi_path: str | Path) -> list[tuple[float, int, int]]:

@@ -5,7 +5,8 @@ small NMF on the frames the streaming engine would see of its hits; the columns 
 are stacked into the preset's template matrix. Toms, cymbals and anything else become residual
 components: they let the solver explain those sounds without leaking them into a drum. Finally
 every drum's reference (the activation rise of a full-velocity hit, velocity 127) and the cross-talk
-between drums are measured by running the real engine over the hits.
+between drums are measured by running the real engine over the hits. Given Hydrogen kits, the
+trigger settings are then tuned on grooves rendered with them (rtdrums.trigger_tuning).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -202,12 +204,15 @@ def calibrate(preset: Preset, hits: Hits) -> Preset:
 
 
 def train(hits: Hits | list[Hits], provenance: dict, name: str, settings: StftSettings | None = None,
-          components: dict[str, int] | None = None, base: Preset | None = None) -> Preset:
+          components: dict[str, int] | None = None, base: Preset | None = None,
+          tune_kits: Sequence = (), tune_grooves: Sequence[Path] | None = None,
+          progress: Callable[[], None] | None = None) -> Preset:
     """Templates and references from hits; settings other than these come from base (or defaults).
 
     `hits` may be a list of hit sets, one per source (kit or folder): each source then gets its
     own templates per category, stacked, because pooling the hits of different kits into one small
-    NMF averages their spectra into templates that fit none of them.
+    NMF averages their spectra into templates that fit none of them. With tune_kits (loaded
+    Hydrogen kits), the trigger settings are then tuned on grooves rendered with them (see tune).
     """
     settings = settings or (base.stft if base else StftSettings())
     sources = hits if isinstance(hits, list) else [hits]
@@ -220,4 +225,34 @@ def train(hits: Hits | list[Hits], provenance: dict, name: str, settings: StftSe
     for h in sources:
         for category, items in h.items():
             pooled.setdefault(category, []).extend(items)
-    return calibrate(preset, pooled)
+    preset = calibrate(preset, pooled)
+    return tune(preset, tune_kits, tune_grooves, progress) if tune_kits else preset
+
+
+def tune_steps(preset: Preset, kits: Sequence, grooves: Sequence[Path] | None = None) -> int:
+    """Progress steps of tune(): one per rendered groove and kit, one per setting tried."""
+    from .render import shipped_grooves
+    from .trigger_tuning import grid_size
+
+    return len(kits) * len(grooves or shipped_grooves("train")) + grid_size(len(preset.drums))
+
+
+def tune(preset: Preset, kits: Sequence, grooves: Sequence[Path] | None = None,
+         progress: Callable[[], None] | None = None) -> Preset:
+    """Trigger settings tuned on grooves (default: the shipped training split) rendered with kits.
+
+    What was tuned on and the onset F-measure reached there go into the provenance.
+    """
+    from .engine import Engine
+    from .render import shipped_grooves
+    from .trigger_tuning import GROOVE_SECONDS, render_takes, tune_triggers
+
+    grooves = list(grooves or shipped_grooves("train"))
+    engine = Engine(preset)
+    takes = render_takes(engine, kits, grooves, progress=progress)
+    tuned, scores = tune_triggers(preset, takes, engine, progress)
+    record = {"kits": [k.name for k in kits], "grooves": [Path(g).name for g in grooves],
+              "seconds_per_groove": GROOVE_SECONDS,
+              "f_measure_50ms": {d.name: round(s.f, 3) for d, s in zip(preset.drums, scores)},
+              "median_latency_ms": {d.name: round(s.latency_ms, 1) for d, s in zip(preset.drums, scores)}}
+    return replace(tuned, provenance={**tuned.provenance, "trigger_tuning": record})

@@ -21,11 +21,12 @@ def _stem(drum):
 
 
 def test_shipped_grooves():
-    test, val = shipped_grooves("test"), shipped_grooves("validation")
-    assert len(test) == 8 and len(val) == 4
-    assert all(p.suffix == ".mid" and p.name.startswith("drummer") for p in test + val)
+    train, test, val = shipped_grooves("train"), shipped_grooves("test"), shipped_grooves("validation")
+    assert len(train) == 8 and len(test) == 8 and len(val) == 4
+    assert all(p.suffix == ".mid" and p.name.startswith("drummer") for p in train + test + val)
+    assert len({p.name for p in train + test + val}) == 20              # the splits are disjoint
     with pytest.raises(UserError, match="unknown groove split"):
-        shipped_grooves("train")
+        shipped_grooves("eval")
 
 
 def test_load_groove(validation_grooves, tmp_path):

@@ -14,6 +14,7 @@ import pytest
 import soundfile as sf
 
 from rtdrums.errors import UserError
+from rtdrums.kits import load_kit
 from rtdrums.preset import load_preset
 from rtdrums.stft import StftSettings
 from rtdrums.train import CATEGORIES, hits_from_folder, hits_from_kit, train
@@ -133,14 +134,30 @@ def test_bad_hits_folder(tmp_path, layout):
 
 
 def test_cli_train_from_kit(tmp_path):
+    """Templates from the kit, triggers tuned on the one groove given (the default is 8 x 30 s)."""
     out = tmp_path / "mykit"
-    r = _cli("train", "--kit", KIT, "--out", out)
+    groove = Path(__file__).parent.parent / "rtdrums" / "data" / "grooves" / "train"
+    groove = sorted(groove.glob("*.mid"))[0]
+    r = _cli("train", "--kit", KIT, "--out", out, "--tune-grooves", groove)
     assert r.returncode == 0, r.stderr
     assert sorted(os.listdir(out)) == ["preset.toml", "templates.npz"]
     p = load_preset(out)
     assert p.name == "mykit"
     _check_preset(p, p.stft.sample_rate, {"kick": {36}, "snare": {38}, "hihat": {42, 46, 44}})
     assert "wrote" in r.stdout and str(out / "preset.toml") in r.stdout
+    tuning = p.provenance["trigger_tuning"]
+    assert tuning["grooves"] == [groove.name] and tuning["kits"] == [load_kit(KIT).name]
+    assert "triggers tuned on 1 grooves x 1 kit(s)" in r.stdout
+
+
+def test_cli_train_no_tune_keeps_the_base_trigger_settings(tmp_path):
+    out = tmp_path / "plain"
+    r = _cli("train", "--kit", KIT, "--out", out, "--no-tune")
+    assert r.returncode == 0, r.stderr
+    p, base = load_preset(out), load_preset("default")
+    assert "trigger_tuning" not in p.provenance and "triggers tuned" not in r.stdout
+    for d, b in zip(p.drums, base.drums):
+        assert (d.relative, d.crosstalk, d.lookback_ms) == (b.relative, b.crosstalk, b.lookback_ms)
 
 
 def test_cli_train_missing_hihat(hits_dir, tmp_path):
@@ -155,7 +172,8 @@ def test_cli_train_missing_hihat(hits_dir, tmp_path):
 
 
 @pytest.mark.parametrize("args", [[], ["--kit", "/nonexistent/kit"], ["--hits", "/nonexistent/hits"],
-                                  ["--kit", KIT, "--components", "kick=x"]])
+                                  ["--kit", KIT, "--components", "kick=x"],
+                                  ["--kit", KIT, "--tune-grooves", "/nonexistent/grooves"]])
 def test_cli_train_bad_arguments(tmp_path, args, capsys):
     from rtdrums.cli import main
 

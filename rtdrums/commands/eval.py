@@ -50,25 +50,6 @@ def add_arguments(p) -> None:
                    help="comma-separated baselines to run, or 'none' (default: all three)")
 
 
-def _grooves(items: list[Path] | None) -> list[Path]:
-    from ..render import shipped_grooves
-
-    if not items:
-        return shipped_grooves("test")
-    out = []
-    for item in items:
-        if item.is_dir():
-            found = sorted(p for p in item.rglob("*") if p.suffix.lower() in (".mid", ".midi"))
-            if not found:
-                raise UserError(f"{item}: no .mid files in this folder")
-            out += found
-        elif item.is_file():
-            out.append(item)
-        else:
-            raise UserError(f"{item}: no such MIDI file or folder")
-    return out
-
-
 def _baselines(text: str) -> tuple[str, ...]:
     from ..evaluation.run import BASELINES
 
@@ -121,11 +102,12 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from ..evaluation import report, run as ev
+    from ..render import groove_files
 
     _check(args)
     if args.audio is not None:
         return _run_audio(args)
-    grooves = _grooves(args.grooves)
+    grooves = groove_files(args.grooves, "test")
     methods = _baselines(args.baselines)
     if args.calibrate or args.train_kits:
         print("training templates from the kit samples ...", file=sys.stderr)

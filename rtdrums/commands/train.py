@@ -6,8 +6,13 @@ Sources (repeat them to pool several):
   --hits DIR   a folder of recordings in sub-folders named kick/, snare/, hihat/ (closed),
                hihat_open/, hihat_pedal/, tom/, cymbal/, other/; a file may hold one or many hits
 Each source gets its own templates (--components per source), so a preset from several kits has
-templates that fit each of them. Writes DIR/preset.toml and DIR/templates.npz. Trigger and solver settings come from --base
-(default: the shipped default preset, if present) so a retrained kit keeps your tuning.
+templates that fit each of them. Writes DIR/preset.toml and DIR/templates.npz. Solver and other
+settings come from --base (default: the shipped default preset, if present).
+
+With --kit sources, each drum's trigger settings (relative threshold, cross-talk margin, lookback)
+are then tuned on grooves rendered with those kits: by default the Groove MIDI Dataset training
+grooves shipped with rtdrums, 30 s each (--tune-grooves for others, --no-tune to keep those of
+--base). Folders of hits are not rendered: with --hits only, the trigger settings of --base stay.
 """
 
 from __future__ import annotations
@@ -15,11 +20,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from tqdm import tqdm
+
 from ..errors import UserError
 from ..paths import ensure_writable_dir
 from ..preset import load_preset, resolve_preset, save_preset
 from ..stft import StftSettings
-from ..train import CATEGORIES, Hits, hits_from_folder, hits_from_kit, train
+from ..kits import load_kit
+from ..render import groove_files
+from ..train import CATEGORIES, Hits, hits_from_folder, hits_from_kit, train, tune, tune_steps
 
 help = "learn templates from a Hydrogen kit or a folder of labelled hits"
 
@@ -32,6 +41,9 @@ def add_arguments(p):
     p.add_argument("--sample-rate", type=int, help="rate to train at (default: that of --base, 48000)")
     p.add_argument("--base", default="default",
                    help="preset whose settings to keep (default: %(default)s; 'none' for built-in defaults)")
+    p.add_argument("--no-tune", action="store_true", help="keep the trigger settings of --base")
+    p.add_argument("--tune-grooves", type=Path, nargs="+", metavar="FILE_OR_DIR",
+                   help="MIDI grooves to tune triggers on (default: the shipped training split)")
     p.add_argument("--components", default="", metavar="CAT=N,...",
                    help=f"templates per category and source, e.g. kick=4,snare=4 (categories: {', '.join(CATEGORIES)})")
 
@@ -75,8 +87,16 @@ def run(args) -> int:
     provenance = {"sources": sources, "sample_rate": sample_rate,
                   "hits": {c: len(v) for c, v in hits.items()},
                   "base": str(resolve_preset(args.base)) if base else "built-in defaults"}
-    preset = train(hit_sets, provenance, name, settings=settings, components=parse_components(args.components),
-                   base=base)
+    components = parse_components(args.components)
+    kits = [] if args.no_tune else [load_kit(k) for k in args.kit]
+    grooves = groove_files(args.tune_grooves, "train") if kits else None
+    if kits:
+        untuned = train(hit_sets, provenance, name, settings=settings, components=components, base=base)
+        with tqdm(total=tune_steps(untuned, kits, grooves), desc="tuning triggers", unit="step",
+                  leave=False) as bar:
+            preset = tune(untuned, kits, grooves, bar.update)
+    else:
+        preset = train(hit_sets, provenance, name, settings=settings, components=components, base=base)
     save_preset(preset, out)
     counts = ", ".join(f"{c} {len(v)}" for c, v in hits.items())
     print(f"learnt {preset.W.shape[1]} templates from {sum(len(v) for v in hits.values())} hits "
@@ -84,5 +104,9 @@ def run(args) -> int:
     for d in preset.drums:
         print(f"  {d.name}: {d.components} templates, notes {sorted(set(d.notes))}, reference {d.reference:.4g}")
     print(f"  residual: {preset.residual_components} templates ({', '.join(sorted(set(preset.residual_labels))) or 'none'})")
+    tuning = preset.provenance.get("trigger_tuning")
+    if tuning:
+        f = ", ".join(f"{d} {v:.2f}" for d, v in tuning["f_measure_50ms"].items())
+        print(f"  triggers tuned on {len(tuning['grooves'])} grooves x {len(tuning['kits'])} kit(s): F {f}")
     print(f"wrote {out / 'preset.toml'} and {out / 'templates.npz'}")
     return 0

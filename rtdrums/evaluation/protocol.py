@@ -40,8 +40,10 @@ def trained_on(kit_dirs: list[Path], sample_rate: int, name: str, base: Preset |
     """A preset trained on the isolated samples of every kit in kit_dirs, at sample_rate.
 
     Each kit gets its own templates per category, stacked (rtdrums.train.train with one hit set
-    per kit), as `rtdrums train` does for the shipped preset.
+    per kit), and the triggers are tuned on the shipped training grooves rendered with these
+    kits, as `rtdrums train` does for the shipped preset.
     """
+    from ..kits import load_kit
     from ..stft import StftSettings
     from ..train import hits_from_kit, train
 
@@ -52,7 +54,8 @@ def trained_on(kit_dirs: list[Path], sample_rate: int, name: str, base: Preset |
         sources.append(prov)
     settings = (base.stft if base else StftSettings()).scaled_to(sample_rate)
     provenance = {"sample_rate": sample_rate, "sources": sources}
-    return train(hit_sets, provenance, name, settings=settings, base=base)
+    return train(hit_sets, provenance, name, settings=settings, base=base,
+                 tune_kits=[load_kit(k) for k in kit_dirs])
 
 
 def training_kits(preset: Preset) -> list[str]:

@@ -1,0 +1,203 @@
+"""Tuning each drum's trigger settings on grooves rendered from the kit a preset was trained on.
+
+Training has the kit's own samples, so it can render drum mixtures with exact onsets (the
+training-split grooves of the Groove MIDI Dataset shipped in rtdrums/data/grooves/train) and see
+how its triggers do on them. The engine runs each mixture once while every frame's activations
+are recorded; the trigger detector, which sees nothing but those, is then replayed over a grid of
+per-drum settings (relative threshold, cross-talk margin, lookback). Each drum keeps the setting with the
+best objective: the onset F-measure at 50 ms (the mean over the mixtures, so that no one dense
+groove decides) minus LATENCY_COST per millisecond of median trigger latency: a higher threshold
+can catch fewer cross-talk triggers only by firing later in every hit's rise, and a drummer feels
+the difference.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, replace
+from typing import Callable, Sequence
+
+import numpy as np
+from numba import njit
+
+from . import onsets
+from .engine import Engine
+from .events import EVENT_DTYPE
+from .offline import activation_trace
+from .preset import Preset
+
+GRID = {
+    "relative": (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.45, 0.6),
+    "crosstalk": (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0),
+    "lookback_ms": (5.4, 10.7, 16.0, 21.3),
+}
+WINDOW_S = 0.05         # onset tolerance of the F-measure, as in the evaluation
+LATENCY_COST = 0.005    # F-measure a setting may give up per millisecond earlier trigger
+GROOVE_SECONDS = 30.0   # of each training groove
+
+
+@dataclass(frozen=True)
+class Take:
+    """One rendered mixture as the detector sees it: activations per frame and true onsets."""
+    act: np.ndarray                 # (frames, drums + 1) group activations
+    h: np.ndarray                   # (frames, R) component activations
+    onsets: tuple[np.ndarray, ...]  # per drum: true onset sample indices, sorted
+
+
+@dataclass(frozen=True)
+class DrumScore:
+    f: float                        # pooled over the takes
+    precision: float
+    recall: float
+    latency_ms: float               # median, emitted minus true onset, of the matched triggers
+    mean_f: float                   # mean of the takes' F-measures
+
+    @property
+    def objective(self) -> float:
+        return self.mean_f - LATENCY_COST * self.latency_ms
+
+
+def record(engine: Engine, mix: np.ndarray, onsets_by_drum: Sequence[np.ndarray]) -> Take:
+    """Run the engine over a mixture from a fresh start, recording what the detector sees."""
+    engine.reset()
+    act, h = activation_trace(engine, mix, components=True)
+    return Take(act, h, tuple(np.sort(np.asarray(o, np.int64)) for o in onsets_by_drum))
+
+
+def render_takes(engine: Engine, kits: Sequence, grooves: Sequence,
+                 seconds: float = GROOVE_SECONDS, progress: Callable[[], None] | None = None) -> list[Take]:
+    """Every groove rendered with every kit at the engine's rate, recorded."""
+    from .render import render_groove
+
+    takes = []
+    for kit in kits:
+        for groove in grooves:
+            r = render_groove(groove, kit, engine.sample_rate, max_seconds=seconds)
+            takes.append(record(engine, r.mix, [r.samples(d) for d in engine.drum_names]))
+            if progress:
+                progress()
+    return takes
+
+
+def score(engine: Engine, takes: Sequence[Take], preset: Preset | None = None) -> list[DrumScore]:
+    """Onset scores per drum over all takes with the trigger settings of `preset` (or the engine's)."""
+    t = _TriggerArrays.of(engine, preset or engine.preset)
+    D = len(engine.drum_names)
+    counts = np.zeros((len(takes), D, 3), np.int64)
+    latencies: list[list[float]] = [[] for _ in range(D)]
+    for k, take in enumerate(takes):
+        _score_take(engine, take, t, counts[k], latencies)
+    return [_drum_score(counts[:, d], latencies[d], engine.sample_rate) for d in range(D)]
+
+
+def tune_triggers(preset: Preset, takes: Sequence[Take], engine: Engine | None = None,
+                  progress: Callable[[], None] | None = None) -> tuple[Preset, list[DrumScore]]:
+    """The preset with each drum's relative, crosstalk and lookback_ms tuned on the takes.
+
+    Drum by drum (kick, snare, hi-hat), the whole grid, the other drums as tuned so far: a drum's
+    lookback also sets how its rises count as cross-talk in the others. Returns the tuned preset
+    with the scores it reaches on the takes.
+    """
+    engine = engine or Engine(preset)
+    names = tuple(GRID)
+    grid = [dict(zip(names, v)) for v in itertools.product(*(GRID[k] for k in names))]
+    scores = score(engine, takes, preset)
+    for d in range(len(preset.drums)):
+        for setting in grid:
+            drums = list(preset.drums)
+            drums[d] = replace(drums[d], **setting)
+            candidate = replace(preset, drums=tuple(drums))
+            s = score(engine, takes, candidate)
+            if s[d].objective > scores[d].objective:
+                preset, scores = candidate, s
+            if progress:
+                progress()
+    return preset, scores
+
+
+def grid_size(drums: int = 3) -> int:
+    """Settings tune_triggers tries (its progress steps)."""
+    return drums * int(np.prod([len(v) for v in GRID.values()]))
+
+
+class _TriggerArrays:
+    """The detector's per-drum settings for a preset, on the engine's frame grid."""
+
+    @staticmethod
+    def of(engine: Engine, preset: Preset):
+        from .engine import lookback_frames
+
+        s, T = engine.settings, engine.tables
+        return dict(
+            rel=np.array([d.relative for d in preset.drums], np.float64),
+            sens=np.array([d.sensitivity for d in preset.drums], np.float64),
+            floor=np.array([d.floor for d in preset.drums]) * T.reference[:-1],
+            retrig=np.array([round(d.retrigger_ms * s.sample_rate / 1000) for d in preset.drums], np.int64),
+            lookback=lookback_frames(preset, s),
+            crosstalk=np.array([d.crosstalk for d in preset.drums], np.float64))
+
+
+def _score_take(engine: Engine, take: Take, t: dict, counts: np.ndarray, latencies: list) -> None:
+    T, P = engine.tables, engine.params
+    events = np.zeros(max(64, 4 * sum(len(o) for o in take.onsets) + 64), EVENT_DTYPE)
+    n = _replay(take.act, take.h, T.group_start, T.notes, t["lookback"], t["floor"], t["rel"],
+                t["sens"], t["retrig"], T.reference, T.leak, P.gamma, P.scan, P.env_decay,
+                t["crosstalk"], P.jump, P.hop, P.onset_offset, events)
+    ev = events[:n]
+    window = int(round(WINDOW_S * engine.sample_rate))
+    for d, ref in enumerate(take.onsets):
+        mine = ev[ev["drum"] == d]
+        order = np.argsort(mine["onset"], kind="stable")
+        est, emitted = mine["onset"][order], mine["emitted"][order]
+        lat = np.zeros(len(ref), np.int64)
+        matched = _match(ref, est, emitted, window, lat)
+        counts[d] += (matched, len(ref), len(est))
+        latencies[d].extend(lat[:matched].tolist())
+
+
+def _f_measure(matched: int, n_ref: int, n_est: int) -> tuple[float, float, float]:
+    p, r = matched / max(n_est, 1), matched / max(n_ref, 1)
+    return (2 * p * r / (p + r) if p + r else 0.0), p, r
+
+
+def _drum_score(counts: np.ndarray, lat: list[float], sample_rate: int) -> DrumScore:
+    """counts (takes, 3): matched, true and detected onsets per take."""
+    f, p, r = _f_measure(*(int(x) for x in counts.sum(axis=0)))
+    takes = [_f_measure(*(int(x) for x in c))[0] for c in counts if c[1] or c[2]]
+    med = float(np.median(lat)) * 1000 / sample_rate if lat else 1e3
+    return DrumScore(f, p, r, med, float(np.mean(takes)) if takes else 1.0)
+
+
+@njit(cache=True, nogil=True)
+def _match(ref, est, emitted, window, lat):
+    """Greedy one-to-one matching of sorted onsets within +-window samples (maximal on a line).
+
+    Writes emitted minus reference of each match into lat; returns the number of matches.
+    """
+    j, m = 0, 0
+    for i in range(ref.shape[0]):
+        while j < est.shape[0] and est[j] < ref[i] - window:
+            j += 1
+        if j < est.shape[0] and est[j] <= ref[i] + window:
+            lat[m] = emitted[j] - ref[i]
+            m += 1
+            j += 1
+    return m
+
+
+@njit(cache=True, nogil=True)
+def _replay(act, h, group_start, notes, lookback, floor, rel, sens, retrig, reference, leak, gamma,
+            scan, env_decay, crosstalk, jump, hop, onset_offset, events):
+    """The engine's detector over recorded frames, from a fresh state; returns the event count."""
+    D = act.shape[1] - 1
+    fstate = np.zeros((D + 1, onsets.N_FSTATE))
+    istate = np.zeros((D, 4), np.int64)
+    istate[:, onsets.SI_LAST] = onsets.NEVER
+    history = np.zeros((D + 1, int(lookback.max())))
+    dropped = np.zeros(1, np.int64)
+    n = 0
+    for m in range(act.shape[0]):
+        n = onsets.detect(act[m], h[m], group_start, group_start[1:], notes, fstate, istate, history,
+                          lookback, floor, rel, sens, retrig, reference, leak, gamma, scan, env_decay,
+                          crosstalk, jump, (m + 1) * hop, hop, onset_offset, events, n, dropped)
+    return n
