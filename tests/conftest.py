@@ -86,13 +86,16 @@ def _one_blas_thread():
 
 @pytest.fixture(scope="session")
 def fixture_preset():
-    """A preset trained as `rtdrums train --kit` does (48 kHz) on every hit of the fixture kit,
-    its triggers tuned on the shipped training grooves rendered with that kit."""
+    """A preset trained as `rtdrums train --kit` does (48 kHz, settings from the default preset) on
+    every hit of the fixture kit, its triggers tuned on the shipped training grooves rendered with
+    that kit: the calibrated protocol of `rtdrums eval`."""
+    from rtdrums.preset import load_preset
     from rtdrums.train import hits_from_kit, train
 
     with _one_blas_thread():
         hits, provenance = hits_from_kit(FIXTURE_KIT, 48000)
-        return train(hits, provenance, "fixture", tune_kits=[load_kit(FIXTURE_KIT)])
+        return train(hits, provenance, "fixture", base=load_preset("default"),
+                     tune_kits=[load_kit(FIXTURE_KIT)])
 
 
 @pytest.fixture(scope="session")
