@@ -115,6 +115,17 @@ def lookback_frames(p: Preset, s: StftSettings) -> np.ndarray:
     return np.array(frames + [max(frames)], np.int64)
 
 
+def trigger_settings(p: Preset, s: StftSettings) -> dict[str, np.ndarray]:
+    """The detector's per-drum settings as the engine's tables hold them (frames, samples)."""
+    return dict(
+        floor=np.array([d.floor * d.reference for d in p.drums], np.float64),
+        sens=np.array([d.sensitivity for d in p.drums], np.float64),
+        retrig=np.array([round(d.retrigger_ms * s.sample_rate / 1000) for d in p.drums], np.int64),
+        rel=np.array([d.relative for d in p.drums], np.float64),
+        lookback=lookback_frames(p, s),
+        crosstalk=np.array([d.crosstalk for d in p.drums], np.float64))
+
+
 def band_edges(settings: StftSettings, n_bands: int, f_min: float = 30.0) -> np.ndarray:
     """Start bins of about n_bands log-spaced bands from f_min to Nyquist (each >= one bin)."""
     K = settings.n_bins
@@ -167,18 +178,14 @@ class Engine:
         solver = nmf.SolverTables(Wb)
         sizes = [d.components for d in p.drums] + [p.residual_components]
         plan = fft.make_plan(s.n_fft)
-        ref = np.array([d.reference for d in p.drums] + [p.residual_reference])
         return Tables(
             wa=analysis_window(s), ws=synthesis_window(s), W=np.ascontiguousarray(W),
             Wb=solver.W, WtW=solver.WtW, Wt1=solver.Wt1, band_edges=edges,
             group_start=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
             notes=np.array([n for d in p.drums for n in d.notes] + [0] * p.residual_components, np.int64),
-            floor=np.array([d.floor for d in p.drums]) * ref[:-1],
-            sens=np.array([d.sensitivity for d in p.drums], np.float64),
-            retrig=np.array([round(d.retrigger_ms * s.sample_rate / 1000) for d in p.drums], np.int64),
-            reference=ref, leak=np.array([d.leak for d in p.drums] + [p.residual_leak], np.float64).T.copy(),
-            rel=np.array([d.relative for d in p.drums], np.float64), lookback=lookback_frames(p, s),
-            crosstalk=np.array([d.crosstalk for d in p.drums], np.float64),
+            reference=np.array([d.reference for d in p.drums] + [p.residual_reference]),
+            leak=np.array([d.leak for d in p.drums] + [p.residual_leak], np.float64).T.copy(),
+            **trigger_settings(p, s),
             fft_bitrev=plan.bitrev, fft_twiddle=plan.twiddle, fft_split=plan.split), solver.pg_step
 
     @staticmethod

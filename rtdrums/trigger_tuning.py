@@ -22,7 +22,7 @@ import numpy as np
 from numba import njit
 
 from . import onsets
-from .engine import Engine
+from .engine import Engine, trigger_settings
 from .events import EVENT_DTYPE
 from .offline import activation_trace
 from .preset import DrumSettings, Preset
@@ -89,7 +89,7 @@ def render_takes(engine: Engine, kits: Sequence, grooves: Sequence,
 
 def score(engine: Engine, takes: Sequence[Take], preset: Preset | None = None) -> list[DrumScore]:
     """Onset scores per drum over all takes with the trigger settings of `preset` (or the engine's)."""
-    t = _TriggerArrays.of(engine, preset or engine.preset)
+    t = trigger_settings(preset or engine.preset, engine.settings)
     D = len(engine.drum_names)
     counts = np.zeros((len(takes), D, 3), np.int64)
     latencies: list[list[float]] = [[] for _ in range(D)]
@@ -134,23 +134,6 @@ def _distance(a: DrumSettings, b: DrumSettings) -> float:
 def grid_size(drums: int = 3) -> int:
     """Settings tune_triggers tries (its progress steps)."""
     return drums * int(np.prod([len(v) for v in GRID.values()]))
-
-
-class _TriggerArrays:
-    """The detector's per-drum settings for a preset, on the engine's frame grid."""
-
-    @staticmethod
-    def of(engine: Engine, preset: Preset):
-        from .engine import lookback_frames
-
-        s, T = engine.settings, engine.tables
-        return dict(
-            rel=np.array([d.relative for d in preset.drums], np.float64),
-            sens=np.array([d.sensitivity for d in preset.drums], np.float64),
-            floor=np.array([d.floor for d in preset.drums]) * T.reference[:-1],
-            retrig=np.array([round(d.retrigger_ms * s.sample_rate / 1000) for d in preset.drums], np.int64),
-            lookback=lookback_frames(preset, s),
-            crosstalk=np.array([d.crosstalk for d in preset.drums], np.float64))
 
 
 def _score_take(engine: Engine, take: Take, t: dict, counts: np.ndarray, latencies: list) -> None:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from rtdrums import trigger_tuning as tt
-from rtdrums.engine import Engine
+from rtdrums.engine import Engine, trigger_settings
 from rtdrums.offline import run_blocks
 from rtdrums.render import render_groove, shipped_grooves
 
@@ -48,11 +48,11 @@ def test_greedy_matching_counts_as_mir_eval():
 
 def test_replay_gives_the_engines_events(untuned, fixture_kit):
     """The detector replayed on recorded activations fires exactly as the streaming engine."""
-    engine = Engine(untuned, max_block=engine_hop(untuned))
+    engine = Engine(untuned, max_block=untuned.stft.hop)
     r = render_groove(shipped_grooves("validation")[1], fixture_kit, SR, max_seconds=8.0)
     _, live = run_blocks(engine, r.mix, engine.settings.hop)
     take = tt.record(engine, r.mix, [r.samples(d) for d in engine.drum_names])
-    t = tt._TriggerArrays.of(engine, untuned)
+    t = trigger_settings(untuned, engine.settings)
     T, P = engine.tables, engine.params
     events = np.zeros(4096, live.dtype)
     n = tt._replay(take.act, take.h, T.group_start, T.notes, t["lookback"], t["floor"], t["rel"],
@@ -61,10 +61,6 @@ def test_replay_gives_the_engines_events(untuned, fixture_kit):
     assert len(live) > 30
     for field in ("onset", "emitted", "drum", "note", "velocity"):
         np.testing.assert_array_equal(events[:n][field], live[field], err_msg=field)
-
-
-def engine_hop(preset):
-    return preset.stft.hop
 
 
 def test_score_matches_mir_eval_on_the_engines_triggers(takes, untuned, fixture_kit):
