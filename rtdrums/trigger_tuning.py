@@ -5,9 +5,10 @@ training-split grooves of the Groove MIDI Dataset shipped in rtdrums/data/groove
 how its triggers do on them. The engine runs each mixture once while every frame's activations
 are recorded; the trigger detector, which sees nothing but those, is then replayed over a grid of
 per-drum settings (relative threshold, cross-talk margin, lookback). Each drum keeps the setting with the
-best objective: the onset F-measure at 50 ms with precision weighted over recall (F_beta, BETA;
-the mean over the mixtures, so that no one dense groove decides) minus LATENCY_COST per millisecond
-of median trigger latency: a higher threshold can catch fewer cross-talk triggers only by firing
+best objective: the onset F-measure at 50 ms with precision weighted over recall (F_beta, BETA),
+averaged over each kit's mixtures (so that no one dense groove decides) and taken from the kit it
+fits worst (a preset for several kits must not give up one of them), minus LATENCY_COST per
+millisecond of median trigger latency: a higher threshold can catch fewer cross-talk triggers only by firing
 later in every hit's rise, and a drummer feels the difference. Settings whose objective is within TIE of the best count as equally good, and of
 those the one closest to where the drum started (the base preset's settings) is kept.
 """
@@ -50,6 +51,7 @@ class Take:
     act: np.ndarray                 # (frames, drums + 1) group activations
     h: np.ndarray                   # (frames, R) component activations
     onsets: tuple[np.ndarray, ...]  # per drum: true onset sample indices, sorted
+    kit: str = ""                   # the kit it was rendered with
 
 
 @dataclass(frozen=True)
@@ -58,18 +60,18 @@ class DrumScore:
     precision: float
     recall: float
     latency_ms: float               # median, emitted minus true onset, of the matched triggers
-    mean_f_beta: float              # mean of the takes' F_beta (BETA)
+    worst_f_beta: float             # over the kits, the lowest mean of a kit's takes' F_beta (BETA)
 
     @property
     def objective(self) -> float:
-        return self.mean_f_beta - LATENCY_COST * self.latency_ms
+        return self.worst_f_beta - LATENCY_COST * self.latency_ms
 
 
-def record(engine: Engine, mix: np.ndarray, onsets_by_drum: Sequence[np.ndarray]) -> Take:
+def record(engine: Engine, mix: np.ndarray, onsets_by_drum: Sequence[np.ndarray], kit: str = "") -> Take:
     """Run the engine over a mixture from a fresh start, recording what the detector sees."""
     engine.reset()
     act, h = activation_trace(engine, mix, components=True)
-    return Take(act, h, tuple(np.sort(np.asarray(o, np.int64)) for o in onsets_by_drum))
+    return Take(act, h, tuple(np.sort(np.asarray(o, np.int64)) for o in onsets_by_drum), kit)
 
 
 def render_takes(engine: Engine, kits: Sequence, grooves: Sequence,
@@ -81,7 +83,7 @@ def render_takes(engine: Engine, kits: Sequence, grooves: Sequence,
     for kit in kits:
         for groove in grooves:
             r = render_groove(groove, kit, engine.sample_rate, max_seconds=seconds)
-            takes.append(record(engine, r.mix, [r.samples(d) for d in engine.drum_names]))
+            takes.append(record(engine, r.mix, [r.samples(d) for d in engine.drum_names], kit.name))
             if progress:
                 progress()
     return takes
@@ -95,19 +97,22 @@ def score(engine: Engine, takes: Sequence[Take], preset: Preset | None = None) -
     latencies: list[list[float]] = [[] for _ in range(D)]
     for k, take in enumerate(takes):
         _score_take(engine, take, t, counts[k], latencies)
-    return [_drum_score(counts[:, d], latencies[d], engine.sample_rate) for d in range(D)]
+    kits = [take.kit for take in takes]
+    return [_drum_score(counts[:, d], kits, latencies[d], engine.sample_rate) for d in range(D)]
 
 
 def tune_triggers(preset: Preset, takes: Sequence[Take], engine: Engine | None = None,
-                  progress: Callable[[], None] | None = None) -> tuple[Preset, list[DrumScore]]:
+                  progress: Callable[[], None] | None = None,
+                  margins: bool = True) -> tuple[Preset, list[DrumScore]]:
     """The preset with each drum's relative, crosstalk and lookback_ms tuned on the takes.
 
     Drum by drum (kick, snare, hi-hat), the whole grid, the other drums as tuned so far: a drum's
-    lookback also sets how its rises count as cross-talk in the others. Returns the tuned preset
-    with the scores it reaches on the takes.
+    lookback also sets how its rises count as cross-talk in the others. With margins=False the
+    cross-talk margins stay as they are (see train.tune). Returns the tuned preset with the scores
+    it reaches on the takes.
     """
     engine = engine or Engine(preset)
-    names = tuple(GRID)
+    names = tuple(GRID) if margins else tuple(k for k in GRID if k != "crosstalk")
     grid = [dict(zip(names, v)) for v in itertools.product(*(GRID[k] for k in names))]
     scores = score(engine, takes, preset)
     for d in range(len(preset.drums)):
@@ -131,9 +136,9 @@ def _distance(a: DrumSettings, b: DrumSettings) -> float:
     return sum(abs(np.log(max(getattr(a, k), 1e-3) / max(getattr(b, k), 1e-3))) for k in GRID)
 
 
-def grid_size(drums: int = 3) -> int:
+def grid_size(drums: int = 3, margins: bool = True) -> int:
     """Settings tune_triggers tries (its progress steps)."""
-    return drums * int(np.prod([len(v) for v in GRID.values()]))
+    return drums * int(np.prod([len(v) for k, v in GRID.items() if margins or k != "crosstalk"]))
 
 
 def _score_take(engine: Engine, take: Take, t: dict, counts: np.ndarray, latencies: list) -> None:
@@ -160,12 +165,16 @@ def _f_measure(matched: int, n_ref: int, n_est: int, beta: float = 1.0) -> tuple
     return ((1 + b2) * p * r / (b2 * p + r) if p + r else 0.0), p, r
 
 
-def _drum_score(counts: np.ndarray, lat: list[float], sample_rate: int) -> DrumScore:
-    """counts (takes, 3): matched, true and detected onsets per take."""
+def _drum_score(counts: np.ndarray, kits: list[str], lat: list[float], sample_rate: int) -> DrumScore:
+    """counts (takes, 3): matched, true and detected onsets per take; kits: each take's kit."""
     f, p, r = _f_measure(*(int(x) for x in counts.sum(axis=0)))
-    takes = [_f_measure(*(int(x) for x in c), BETA)[0] for c in counts if c[1] or c[2]]
+    per_kit: dict[str, list[float]] = {}
+    for c, kit in zip(counts, kits):
+        if c[1] or c[2]:
+            per_kit.setdefault(kit, []).append(_f_measure(*(int(x) for x in c), BETA)[0])
+    worst = min((float(np.mean(v)) for v in per_kit.values()), default=1.0)
     med = float(np.median(lat)) * 1000 / sample_rate if lat else 1e3
-    return DrumScore(f, p, r, med, float(np.mean(takes)) if takes else 1.0)
+    return DrumScore(f, p, r, med, worst)
 
 
 @njit(cache=True, nogil=True)

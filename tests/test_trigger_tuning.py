@@ -107,3 +107,20 @@ def test_train_records_the_tuning_in_the_provenance(fixture_preset):
     assert record["grooves"] == [p.name for p in shipped_grooves("train")]
     assert record["kits"] and set(record["f_measure_50ms"]) == {"kick", "snare", "hihat"}
     assert all(0 < f <= 1 for f in record["f_measure_50ms"].values())
+
+
+def test_the_objective_is_that_of_the_kit_fitted_worst(takes):
+    """Takes labelled as two kits: the objective follows the worse one, the pooled F both."""
+    engine, recorded = takes
+    one = [tt.score(engine, [t])[1] for t in recorded]
+    two = tt.score(engine, [replace(t, kit=k) for t, k in zip(recorded, ("a", "b"))])[1]
+    assert two.worst_f_beta == pytest.approx(min(s.worst_f_beta for s in one))
+    assert min(s.f for s in one) <= two.f <= max(s.f for s in one)
+
+
+def test_margins_can_be_left_alone(takes, untuned):
+    """A preset for several kits keeps its cross-talk margins (train.tune with several kits)."""
+    engine, recorded = takes
+    tuned, _ = tt.tune_triggers(untuned, recorded, engine, margins=False)
+    assert [d.crosstalk for d in tuned.drums] == [d.crosstalk for d in untuned.drums]
+    assert tt.grid_size(3, margins=False) * len(tt.GRID["crosstalk"]) == tt.grid_size(3)
