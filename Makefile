@@ -37,7 +37,7 @@ bench: $(STAMP)
 	$(VENV)/bin/rtdrums bench
 
 # README Results tables: rtdrums eval over the allowed Hydrogen kits in both protocols, with the
-# baselines (about 12 minutes on 2 cores). Installs hydrogen-drumkits when run as root.
+# baselines (about 14 minutes on 2 cores). Installs hydrogen-drumkits when run as root.
 KITS_DIR     := /usr/share/hydrogen/data/drumkits
 RESULTS_ARGS ?= --seconds 15 --jobs 2
 results: $(STAMP) kits
