@@ -38,7 +38,7 @@ def run_blocks(engine: Engine, x: np.ndarray, block: int = DEFAULT_BLOCK,
 def activation_trace(engine: Engine, x: np.ndarray, components: bool = False):
     """Activations after every frame of x (frames x (drums + residual)), fed one hop at a time.
 
-    With components=True, also every component's activation: (groups, components).
+    With components=True, returns (trace, h): h holds every component's activation per frame.
     """
     hop = engine.settings.hop
     x = np.ascontiguousarray(x, np.float32)

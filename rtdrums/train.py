@@ -229,12 +229,12 @@ def train(hits: Hits | list[Hits], provenance: dict, name: str, settings: StftSe
     return tune(preset, tune_kits, tune_grooves, progress) if tune_kits else preset
 
 
-def tune_steps(preset: Preset, kits: Sequence, grooves: Sequence[Path] | None = None) -> int:
+def tune_steps(kits: Sequence, grooves: Sequence[Path] | None = None) -> int:
     """Progress steps of tune(): one per rendered groove and kit, one per setting tried."""
     from .render import shipped_grooves
     from .trigger_tuning import grid_size
 
-    return len(kits) * len(grooves or shipped_grooves("train")) + grid_size(len(preset.drums), len(kits) == 1)
+    return len(kits) * len(grooves or shipped_grooves("train")) + grid_size(len(DRUMS), len(kits) == 1)
 
 
 def tune(preset: Preset, kits: Sequence, grooves: Sequence[Path] | None = None,

@@ -28,7 +28,7 @@ from ..preset import load_preset, resolve_preset, save_preset
 from ..stft import StftSettings
 from ..kits import load_kit
 from ..render import groove_files
-from ..train import CATEGORIES, Hits, hits_from_folder, hits_from_kit, train, tune, tune_steps
+from ..train import CATEGORIES, Hits, hits_from_folder, hits_from_kit, train, tune_steps
 
 help = "learn templates from a Hydrogen kit or a folder of labelled hits"
 
@@ -90,13 +90,10 @@ def run(args) -> int:
     components = parse_components(args.components)
     kits = [] if args.no_tune else [load_kit(k) for k in args.kit]
     grooves = groove_files(args.tune_grooves, "train") if kits else None
-    if kits:
-        untuned = train(hit_sets, provenance, name, settings=settings, components=components, base=base)
-        with tqdm(total=tune_steps(untuned, kits, grooves), desc="tuning triggers", unit="step",
-                  leave=False) as bar:
-            preset = tune(untuned, kits, grooves, bar.update)
-    else:
-        preset = train(hit_sets, provenance, name, settings=settings, components=components, base=base)
+    with tqdm(total=tune_steps(kits, grooves), desc="tuning triggers", unit="step", leave=False,
+              disable=not kits) as bar:
+        preset = train(hit_sets, provenance, name, settings=settings, components=components, base=base,
+                       tune_kits=kits, tune_grooves=grooves, progress=bar.update)
     save_preset(preset, out)
     counts = ", ".join(f"{c} {len(v)}" for c, v in hits.items())
     print(f"learnt {preset.W.shape[1]} templates from {sum(len(v) for v in hits.values())} hits "
