@@ -4,13 +4,14 @@ Training has the kit's own samples, so it can render drum mixtures with exact on
 training-split grooves of the Groove MIDI Dataset shipped in rtdrums/data/grooves/train) and see
 how its triggers do on them. The engine runs each mixture once while every frame's activations
 are recorded; the trigger detector, which sees nothing but those, is then replayed over a grid of
-per-drum settings (relative threshold, cross-talk margin, lookback). Each drum keeps the setting with the
-best objective: the onset F-measure at 50 ms with precision weighted over recall (F_beta, BETA),
-averaged over each kit's mixtures (so that no one dense groove decides) and taken from the kit it
-fits worst (a preset for several kits must not give up one of them), minus LATENCY_COST per
-millisecond of median trigger latency: a higher threshold can catch fewer cross-talk triggers only by firing
-later in every hit's rise, and a drummer feels the difference. Settings whose objective is within TIE of the best count as equally good, and of
-those the one closest to where the drum started (the base preset's settings) is kept.
+per-drum settings (relative threshold, cross-talk margin, lookback). Each drum keeps the setting
+with the best objective: the onset F-measure at 50 ms with precision weighted over recall (F_beta,
+BETA), averaged over each kit's mixtures (so that no one dense groove decides) and taken from the
+kit it fits worst (a preset for several kits must not give up one of them), minus LATENCY_COST per
+millisecond of median trigger latency: a higher threshold can catch fewer cross-talk triggers only
+by firing later in every hit's rise, and a drummer feels the difference. Settings whose objective
+is within TIE of the best count as equally good, and of those the one closest to where the drum
+started (the base preset's settings) is kept.
 """
 
 from __future__ import annotations
