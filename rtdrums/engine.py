@@ -391,7 +391,14 @@ def _frame(T, P, S, events, n_events):
         for r in range(T.group_start[g], T.group_start[g + 1]):
             acc += S.h[r]
         S.act[g] = acc
-    return onsets.detect(S.act, S.h, T.group_start, T.group_start[1:], T.notes, S.fstate,
-                         S.istate, S.history, T.lookback, T.floor, T.rel, T.sens, T.retrig,
-                         T.reference, T.leak, P.gamma, P.scan, P.env_decay, T.crosstalk, P.jump,
-                         c[C_SAMPLES], P.hop, P.onset_offset, events, n_events, S.dropped)
+    return detect_step(T, P, S.act, S.h, S.fstate, S.istate, S.history, S.dropped, c[C_SAMPLES],
+                       events, n_events)
+
+
+@njit(cache=True, nogil=True)
+def detect_step(T, P, act, h, fstate, istate, history, dropped, frame_end, events, n_events):
+    """The trigger detector on one frame's activations, with the engine's tables and parameters."""
+    return onsets.detect(act, h, T.group_start, T.group_start[1:], T.notes, fstate, istate, history,
+                         T.lookback, T.floor, T.rel, T.sens, T.retrig, T.reference, T.leak, P.gamma,
+                         P.scan, P.env_decay, T.crosstalk, P.jump, frame_end, P.hop, P.onset_offset,
+                         events, n_events, dropped)

@@ -24,7 +24,8 @@ import numpy as np
 from numba import njit
 
 from . import onsets
-from .engine import Engine, trigger_settings
+from .engine import Engine, detect_step, trigger_settings
+from .evaluation.metrics import counts_to_prf
 from .events import EVENT_DTYPE
 from .offline import activation_trace
 from .preset import DrumSettings, Preset
@@ -143,11 +144,8 @@ def grid_size(drums: int = 3, margins: bool = True) -> int:
 
 
 def _score_take(engine: Engine, take: Take, t: dict, counts: np.ndarray, latencies: list) -> None:
-    T, P = engine.tables, engine.params
     events = np.zeros(max(64, 4 * sum(len(o) for o in take.onsets) + 64), EVENT_DTYPE)
-    n = _replay(take.act, take.h, T.group_start, T.notes, t["lookback"], t["floor"], t["rel"],
-                t["sens"], t["retrig"], T.reference, T.leak, P.gamma, P.scan, P.env_decay,
-                t["crosstalk"], P.jump, P.hop, P.onset_offset, events)
+    n = _replay(take.act, take.h, engine.tables._replace(**t), engine.params, events)
     ev = events[:n]
     window = int(round(WINDOW_S * engine.sample_rate))
     for d, ref in enumerate(take.onsets):
@@ -156,26 +154,20 @@ def _score_take(engine: Engine, take: Take, t: dict, counts: np.ndarray, latenci
         est, emitted = mine["onset"][order], mine["emitted"][order]
         lat = np.zeros(len(ref), np.int64)
         matched = _match(ref, est, emitted, window, lat)
-        counts[d] += (matched, len(ref), len(est))
+        counts[d] += (len(ref), len(est), matched)
         latencies[d].extend(lat[:matched].tolist())
 
 
-def _f_measure(matched: int, n_ref: int, n_est: int, beta: float = 1.0) -> tuple[float, float, float]:
-    p, r = matched / max(n_est, 1), matched / max(n_ref, 1)
-    b2 = beta * beta
-    return ((1 + b2) * p * r / (b2 * p + r) if p + r else 0.0), p, r
-
-
 def _drum_score(counts: np.ndarray, kits: list[str], lat: list[float], sample_rate: int) -> DrumScore:
-    """counts (takes, 3): matched, true and detected onsets per take; kits: each take's kit."""
-    f, p, r = _f_measure(*(int(x) for x in counts.sum(axis=0)))
+    """counts (takes, 3): true, detected and matched onsets per take; kits: each take's kit."""
+    pooled = counts_to_prf(*(int(x) for x in counts.sum(axis=0)))
     per_kit: dict[str, list[float]] = {}
     for c, kit in zip(counts, kits):
-        if c[1] or c[2]:
-            per_kit.setdefault(kit, []).append(_f_measure(*(int(x) for x in c), BETA)[0])
+        if c[0] or c[1]:
+            per_kit.setdefault(kit, []).append(counts_to_prf(*(int(x) for x in c), beta=BETA)["f"])
     worst = min((float(np.mean(v)) for v in per_kit.values()), default=1.0)
     med = float(np.median(lat)) * 1000 / sample_rate if lat else 1e3
-    return DrumScore(f, p, r, med, worst)
+    return DrumScore(pooled["f"], pooled["precision"], pooled["recall"], med, worst)
 
 
 @njit(cache=True, nogil=True)
@@ -196,18 +188,17 @@ def _match(ref, est, emitted, window, lat):
 
 
 @njit(cache=True, nogil=True)
-def _replay(act, h, group_start, notes, lookback, floor, rel, sens, retrig, reference, leak, gamma,
-            scan, env_decay, crosstalk, jump, hop, onset_offset, events):
-    """The engine's detector over recorded frames, from a fresh state; returns the event count."""
+def _replay(act, h, T, P, events):
+    """The engine's detector (tables T, params P) over recorded frames, from a fresh state.
+
+    Returns the event count."""
     D = act.shape[1] - 1
     fstate = np.zeros((D + 1, onsets.N_FSTATE))
     istate = np.zeros((D, 4), np.int64)
     istate[:, onsets.SI_LAST] = onsets.NEVER
-    history = np.zeros((D + 1, int(lookback.max())))
+    history = np.zeros((D + 1, int(T.lookback.max())))
     dropped = np.zeros(1, np.int64)
     n = 0
     for m in range(act.shape[0]):
-        n = onsets.detect(act[m], h[m], group_start, group_start[1:], notes, fstate, istate, history,
-                          lookback, floor, rel, sens, retrig, reference, leak, gamma, scan, env_decay,
-                          crosstalk, jump, (m + 1) * hop, hop, onset_offset, events, n, dropped)
+        n = detect_step(T, P, act[m], h[m], fstate, istate, history, dropped, (m + 1) * P.hop, events, n)
     return n

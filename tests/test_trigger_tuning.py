@@ -52,12 +52,9 @@ def test_replay_gives_the_engines_events(untuned, fixture_kit):
     r = render_groove(shipped_grooves("validation")[1], fixture_kit, SR, max_seconds=8.0)
     _, live = run_blocks(engine, r.mix, engine.settings.hop)
     take = tt.record(engine, r.mix, [r.samples(d) for d in engine.drum_names])
-    t = trigger_settings(untuned, engine.settings)
-    T, P = engine.tables, engine.params
+    tables = engine.tables._replace(**trigger_settings(untuned, engine.settings))
     events = np.zeros(4096, live.dtype)
-    n = tt._replay(take.act, take.h, T.group_start, T.notes, t["lookback"], t["floor"], t["rel"],
-                   t["sens"], t["retrig"], T.reference, T.leak, P.gamma, P.scan, P.env_decay,
-                   t["crosstalk"], P.jump, P.hop, P.onset_offset, events)
+    n = tt._replay(take.act, take.h, tables, engine.params, events)
     assert len(live) > 30
     for field in ("onset", "emitted", "drum", "note", "velocity"):
         np.testing.assert_array_equal(events[:n][field], live[field], err_msg=field)

@@ -21,14 +21,15 @@ def onset_scores(reference: np.ndarray, estimated: np.ndarray, window: float) ->
     return counts_to_prf(len(ref), len(est), matched)
 
 
-def counts_to_prf(n_ref: int, n_est: int, n_match: int) -> dict:
-    """P, R, F from counts (pooled over files); an empty reference and estimate is perfect."""
+def counts_to_prf(n_ref: int, n_est: int, n_match: int, beta: float = 1.0) -> dict:
+    """P, R, F (F_beta) from counts (pooled over files); an empty reference and estimate is perfect."""
     if n_ref == 0 and n_est == 0:
         p = r = f = 1.0
     else:
         p = n_match / n_est if n_est else 0.0
         r = n_match / n_ref if n_ref else 0.0
-        f = 2 * p * r / (p + r) if p + r else 0.0
+        b2 = beta * beta
+        f = (1 + b2) * p * r / (b2 * p + r) if p + r else 0.0
     return {"ref": int(n_ref), "est": int(n_est), "matched": int(n_match),
             "precision": p, "recall": r, "f": f}
 
