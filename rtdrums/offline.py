@@ -43,11 +43,12 @@ def activation_trace(engine: Engine, x: np.ndarray, components: bool = False):
     hop = engine.settings.hop
     x = np.ascontiguousarray(x, np.float32)
     trace = np.zeros((len(x) // hop, len(engine.stem_names)))
-    h = np.zeros((len(trace), engine.tables.W.shape[1]))
+    h = np.zeros((len(trace), engine.tables.W.shape[1]) if components else (len(trace), 0))
     for m in range(len(trace)):
         engine.process(x[m * hop:(m + 1) * hop])
         trace[m] = engine.activations
-        h[m] = engine.state.h
+        if components:
+            h[m] = engine.state.h
     return (trace, h) if components else trace
 
 

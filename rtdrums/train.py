@@ -46,11 +46,12 @@ AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".aiff", ".aif"}
 Hits = dict[str, list[tuple[np.ndarray, float | None]]]   # category -> [(mono audio, velocity01)]
 
 
-def hits_from_kit(path: str | os.PathLike, sample_rate: int) -> tuple[Hits, dict]:
-    """Every velocity layer of a Hydrogen kit, by category; plus a provenance record."""
-    from .kits import load_kit
+def hits_from_kit(kit, sample_rate: int) -> tuple[Hits, dict]:
+    """Every velocity layer of a Hydrogen kit (a loaded Kit or its folder), by category; plus a
+    provenance record."""
+    from .kits import Kit, load_kit
 
-    kit = load_kit(path)
+    kit = kit if isinstance(kit, Kit) else load_kit(kit)
     hits: Hits = {}
     for category in CATEGORIES:
         found = kit.hits(category, sample_rate)
@@ -221,12 +222,17 @@ def train(hits: Hits | list[Hits], provenance: dict, name: str, settings: StftSe
                  for c in CATEGORIES if any(c in t for t in learnt)}
     preset = build_preset(templates, settings, name, provenance, base)
     preset.validate()
-    pooled: Hits = {}
-    for h in sources:
-        for category, items in h.items():
-            pooled.setdefault(category, []).extend(items)
-    preset = calibrate(preset, pooled)
+    preset = calibrate(preset, pooled(sources))
     return tune(preset, tune_kits, tune_grooves, progress) if tune_kits else preset
+
+
+def pooled(hit_sets: Sequence[Hits]) -> Hits:
+    """The hits of several sources, by category."""
+    out: Hits = {}
+    for h in hit_sets:
+        for category, items in h.items():
+            out.setdefault(category, []).extend(items)
+    return out
 
 
 def tune_steps(kits: Sequence, grooves: Sequence[Path] | None = None) -> int:

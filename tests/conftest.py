@@ -93,9 +93,9 @@ def fixture_preset():
     from rtdrums.train import hits_from_kit, train
 
     with _one_blas_thread():
-        hits, provenance = hits_from_kit(FIXTURE_KIT, 48000)
-        return train(hits, provenance, "fixture", base=load_preset("default"),
-                     tune_kits=[load_kit(FIXTURE_KIT)])
+        kit = load_kit(FIXTURE_KIT)
+        hits, provenance = hits_from_kit(kit, 48000)
+        return train(hits, provenance, "fixture", base=load_preset("default"), tune_kits=[kit])
 
 
 @pytest.fixture(scope="session")

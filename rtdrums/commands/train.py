@@ -28,7 +28,7 @@ from ..preset import load_preset, resolve_preset, save_preset
 from ..stft import StftSettings
 from ..kits import load_kit
 from ..render import groove_files
-from ..train import CATEGORIES, Hits, hits_from_folder, hits_from_kit, train, tune_steps
+from ..train import CATEGORIES, Hits, hits_from_folder, hits_from_kit, pooled, train, tune_steps
 
 help = "learn templates from a Hydrogen kit or a folder of labelled hits"
 
@@ -75,20 +75,18 @@ def run(args) -> int:
     t0 = time.perf_counter()
     hit_sets: list[Hits] = []
     sources = []
-    for path, loader in [(k, hits_from_kit) for k in args.kit] + [(h, hits_from_folder) for h in args.hits]:
-        found, provenance = loader(path, sample_rate)
+    kits = [load_kit(k) for k in args.kit]
+    for source, loader in [(k, hits_from_kit) for k in kits] + [(h, hits_from_folder) for h in args.hits]:
+        found, provenance = loader(source, sample_rate)
         sources.append(provenance)
         hit_sets.append(found)
-    hits: Hits = {}
-    for found in hit_sets:
-        for category, items in found.items():
-            hits.setdefault(category, []).extend(items)
+    hits = pooled(hit_sets)
     name = args.name or out.name
     provenance = {"sources": sources, "sample_rate": sample_rate,
                   "hits": {c: len(v) for c, v in hits.items()},
                   "base": str(resolve_preset(args.base)) if base else "built-in defaults"}
     components = parse_components(args.components)
-    kits = [] if args.no_tune else [load_kit(k) for k in args.kit]
+    kits = [] if args.no_tune else kits
     grooves = groove_files(args.tune_grooves, "train") if kits else None
     with tqdm(total=tune_steps(kits, grooves), desc="tuning triggers", unit="step", leave=False,
               disable=not kits) as bar:

@@ -47,15 +47,15 @@ def trained_on(kit_dirs: list[Path], sample_rate: int, name: str, base: Preset |
     from ..stft import StftSettings
     from ..train import hits_from_kit, train
 
+    kits = [load_kit(k) for k in kit_dirs]
     hit_sets, sources = [], []
-    for path in kit_dirs:
-        h, prov = hits_from_kit(path, sample_rate)
+    for kit in kits:
+        h, prov = hits_from_kit(kit, sample_rate)
         hit_sets.append(h)
         sources.append(prov)
     settings = (base.stft if base else StftSettings()).scaled_to(sample_rate)
     provenance = {"sample_rate": sample_rate, "sources": sources}
-    return train(hit_sets, provenance, name, settings=settings, base=base,
-                 tune_kits=[load_kit(k) for k in kit_dirs])
+    return train(hit_sets, provenance, name, settings=settings, base=base, tune_kits=kits)
 
 
 def training_kits(preset: Preset) -> list[str]:
