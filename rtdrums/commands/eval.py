@@ -79,7 +79,7 @@ def _check(args) -> None:
         raise UserError(f"{args.kit}: no such kit folder (a Hydrogen kit has a drumkit.xml)")
 
 
-def _preset(args, progress=None):
+def _preset(args):
     from ..evaluation import protocol
 
     base = protocol.base_preset()

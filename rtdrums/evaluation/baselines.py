@@ -118,7 +118,7 @@ def offline_nmf(x: np.ndarray, engine, n_iter: int = 60, chunk: int = 2048) -> B
                 out[d, lo:end] += seg[:max(0, min(end, out.shape[1]) - lo)]
     seconds = time.perf_counter() - t0
     frame_rate = s.sample_rate / s.hop
-    offset = (s.hop // 2 + s.taper // 2)                     # as the engine's onset estimate
+    offset = engine.params.onset_offset                      # as the engine's onset estimate
     onsets = {name: ((f + 1) * s.hop - offset) / s.sample_rate
               for name, f in zip(engine.drum_names, pick_onsets(acts, frame_rate))}
     stems = {name: out[d, :len(x)].astype(np.float32) for d, name in enumerate(engine.drum_names)}
@@ -224,15 +224,13 @@ def band_trigger(x: np.ndarray, sample_rate: int, block: int = 128,
             sos = butter(4, (lo, hi), "bandpass", fs=sample_rate, output="sos")
         env = lfilter([alpha], [1.0, alpha - 1.0], sosfilt(sos, x) ** 2)
         thr = thresholds[drum] * env.max() if env.max() > 0 else np.inf
-        hits, armed, last = [], True, -np.inf
+        hits, last = [], -np.inf
         gap = retrigger_ms / 1000 * sample_rate
         above = env >= thr
-        for i in np.flatnonzero(above[1:] != above[:-1]) + 1:
-            if above[i] and armed and i - last >= gap:
+        for i in np.flatnonzero(above[1:] != above[:-1]) + 1:     # crossings alternate up, down
+            if above[i] and i - last >= gap:
                 hits.append(i)
-                armed, last = False, i
-            elif not above[i]:
-                armed = True
+                last = i
         hits = np.array(hits, np.int64)
         # re-arm only once below half the threshold: drop crossings without such a dip before them
         keep = [k for k, i in enumerate(hits) if k == 0 or env[hits[k - 1]:i].min() < thr / 2]

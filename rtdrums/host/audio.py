@@ -42,12 +42,6 @@ def load_sounddevice(jack_client_name: str | None = "rtdrums"):
     return sounddevice
 
 
-def rescan(sd) -> None:
-    """Re-initialise PortAudio so host APIs started since (a JACK server) are listed."""
-    sd._terminate()
-    sd._initialize()
-
-
 def devices(sd) -> list[dict]:
     """All devices as dicts: index, name, hostapi (name), max_input_channels, ... ."""
     apis = sd.query_hostapis()

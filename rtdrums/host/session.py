@@ -34,8 +34,7 @@ def load_engine(preset_name: str, sample_rate: int, block: int):
     from ..preset import load_preset
     preset = load_preset(preset_name)
     eng = Engine(preset, sample_rate=sample_rate, max_block=block)
-    eng.warm()
-    eng.reset()
+    eng.warm()                                   # ends with a reset: stream position 0
     return preset, eng
 
 

@@ -41,7 +41,6 @@ class LiveView:
         self.interval = 0.1 if mode == "full" else 0.25
         self._lines = 0
         self._last_plain = 0.0
-        self._peak_hold = [0.0] * 5
 
     def _print(self, text: str = "") -> None:
         self.out.write(text + "\n")
@@ -72,7 +71,6 @@ class LiveView:
         if self.mode == "plain":
             now = time.monotonic()
             if now - self._last_plain < 5.0:
-                self._peak_hold = [max(a, b) for a, b in zip(self._peak_hold, peaks)]
                 return
             self._last_plain = now
             self._print(self.status_line())
