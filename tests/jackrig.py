@@ -56,19 +56,9 @@ def jack_server(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def live_preset(request, tmp_path_factory, fixture_kit):
-    """Folder of a preset trained from the tiny fixture kit (the shared one when conftest has it)."""
-    try:
-        return request.getfixturevalue("fixture_preset_dir")
-    except pytest.FixtureLookupError:
-        pass
-    from rtdrums.preset import save_preset
-    from rtdrums.train import hits_from_kit, train
-
-    hits, prov = hits_from_kit(fixture_kit.path, SR)
-    folder = tmp_path_factory.mktemp("preset") / "fixture"
-    save_preset(train(hits, prov, "fixture"), folder)
-    return folder
+def live_preset(fixture_preset_dir):
+    """Folder of the preset trained from the tiny fixture kit (conftest's fixture_preset_dir)."""
+    return fixture_preset_dir
 
 
 @pytest.fixture

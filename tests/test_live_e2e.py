@@ -16,6 +16,7 @@ import pytest
 import soundfile as sf
 
 from jackrig import SR, LiveProcess, MidiDump, find_take, wait_ports
+from rtdrums.evaluation.metrics import onset_scores
 
 pytestmark = pytest.mark.jack
 
@@ -48,11 +49,6 @@ def _offline(preset_dir, x: np.ndarray):
     return eng, *run_blocks(eng, x, block=1000)      # other block size on purpose
 
 
-def _f_measure(ref_s: np.ndarray, est_s: np.ndarray, window: float = 0.05) -> float:
-    import mir_eval
-    return mir_eval.onset.f_measure(np.sort(ref_s), np.sort(est_s), window=window)[0]
-
-
 def _segments(groove, n: int) -> list[tuple[int, int]]:
     """Cut the groove into n parts, each cut 50 ms before an onset (no hit is split)."""
     on = np.sort(groove.samples())
@@ -66,12 +62,9 @@ def _segments(groove, n: int) -> list[tuple[int, int]]:
 def _take(harness, stim):
     """Play until a take has no JACK xrun; returns (captured, note-ons relative to the take)."""
     for _ in range(TAKES):
-        first = len(harness.midi)
         captured = harness.play(stim, extra_s=0.3)
         if harness.xruns == 0:
-            notes = [(ft - harness.start_frame, d[1], d[2]) for ft, d in harness.midi[first:]
-                     if d[0] & 0xF0 == 0x90 and d[2] > 0]
-            return captured, notes
+            return captured, harness.notes()
     pytest.fail(f"{TAKES} takes in a row were disturbed by JACK xruns")
 
 
@@ -145,7 +138,7 @@ def test_live_on_jack(jack_server, harness, live_preset, groove, tmp_path):
         mine = [(t / SR, nt, v) for t, nt, v in received if drum_of.get(nt) == drum]
         got = np.array([t for t, _, _ in mine])
         assert {nt for _, nt, _ in mine} <= set(next(d.notes for d in preset.drums if d.name == drum))
-        f = _f_measure(ref, got)
+        f = onset_scores(ref, got, 0.05)["f"]
         if f < F_FLOOR[drum]:
             problems.append(f"{drum}: F = {f:.3f} < {F_FLOOR[drum]} ({len(got)} notes for "
                             f"{len(ref)} onsets)")
