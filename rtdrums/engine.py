@@ -90,7 +90,7 @@ class State(NamedTuple):
     outq: np.ndarray          # (D + 1, hop) finished output samples
     fstate: np.ndarray        # (D, N_FSTATE) detector state
     istate: np.ndarray        # (D, 4)
-    history: np.ndarray       # (D + 1, lookback) recent activations for the trigger detector
+    history: np.ndarray       # (R, lookback) recent component activations for the trigger detector
     dropped: np.ndarray       # (1,) events that did not fit the output array
 
 
@@ -212,7 +212,7 @@ class Engine:
             h=np.zeros(R), wh=np.zeros(B), wtv=np.zeros(R), num=np.zeros(R),
             model=np.zeros((D + 1, K)), act=np.zeros(D + 1), ola=np.zeros((D + 1, s.synthesis)),
             outq=np.zeros((D + 1, s.hop)), fstate=np.zeros((D + 1, onsets.N_FSTATE)),
-            istate=np.zeros((D, 4), np.int64), history=np.zeros((D + 1, lookback)),
+            istate=np.zeros((D, 4), np.int64), history=np.zeros((R, lookback)),
             dropped=np.zeros(1, np.int64))
 
     # -- streaming ------------------------------------------------------------------------

@@ -1,8 +1,11 @@
 """Causal trigger detection on per-drum activations.
 
-Each frame, a drum's activation a (the sum of its components' h, in magnitude units) is compared
-with its lowest level over the drum's own lookback (a hit's energy can take several milliseconds
-to build up, a hi-hat's more than a kick's). A rise above the drum's threshold opens a short scan
+Each frame, each component's activation h is compared with its lowest level over the drum's own
+lookback (a hit's energy can take several milliseconds to build up, a hi-hat's more than a
+kick's); the drum's rise is the sum of its components' rises. Summing rises rather than taking
+the rise of the summed activation matters when one stroke replaces another: a closed hi-hat
+struck into a ringing open one raises the closed components while the open ones fall, and the
+sum of the two may not rise at all. A rise above the drum's threshold opens a short scan
 (as a hardware trigger module does): for `scan` frames the peak is tracked, then the note-on is
 emitted with a velocity from the rise height. After a trigger the drum is masked for its
 retrigger time.
@@ -25,8 +28,8 @@ from __future__ import annotations
 from numba import njit
 
 # columns of the per-drum float state
-ST_ENV, ST_PEAK, ST_BASE, ST_HELD = 0, 1, 2, 3
-N_FSTATE = 4
+ST_ENV, ST_PEAK, ST_BASE, ST_HELD, ST_RISE = 0, 1, 2, 3, 4
+N_FSTATE = 5
 HELD_DECAY = 0.92    # per frame: another drum's rise masks cross-talk for a few frames
 # columns of the per-drum int state
 SI_PENDING, SI_ONSET, SI_LAST, SI_COMP = 0, 1, 2, 3
@@ -53,9 +56,10 @@ def detect(act, h, comp_start, comp_end, notes, fstate, istate, history, lookbac
            frame_hop, onset_offset, events, n_events, dropped):
     """Update the detector with one frame's activations; append finished events.
 
-    act (G,) activations of the drums, then the residual; h (R,) component activations;
-    history (G, L) the previous activations (a ring indexed by frame count); lookback (G,) how
-    many of them each group's rise is measured over; rel (D,) relative thresholds; reference (G,)
+    act (G,) activations of the drums, then the residual; h (R,) component activations, those of
+    group g in comp_start[g]:comp_end[g]; history (R, L) the previous component activations (a
+    ring indexed by frame count); lookback (G,) how many of them each group's rises are measured
+    over; rel (D,) relative thresholds; reference (G,)
     full-velocity rises; leak (G, G) the rise of group j per unit rise of group g (relative to
     their references); crosstalk (D,) margins on the cross-talk expected from that leak;
     frame_end the stream index one past the frame's newest sample.
@@ -65,12 +69,17 @@ def detect(act, h, comp_start, comp_end, notes, fstate, istate, history, lookbac
     G = act.shape[0]
     D = G - 1
     slot = frame_end // max(1, frame_hop) % history.shape[1]
-    for g in range(G):                 # recent rise of each group, relative to its reference
-        rise = (act[g] - _lowest(history, g, slot, lookback[g])) / reference[g]
-        fstate[g, ST_HELD] = max(rise, fstate[g, ST_HELD] * HELD_DECAY)
+    for g in range(G):                 # recent rise of each group: the sum of its components' rises
+        rise = 0.0
+        for r in range(comp_start[g], comp_end[g]):
+            low = _lowest(history, r, slot, lookback[g])
+            if h[r] > low:
+                rise += h[r] - low
+        fstate[g, ST_RISE] = rise
+        fstate[g, ST_HELD] = max(rise / reference[g], fstate[g, ST_HELD] * HELD_DECAY)
     for d in range(D):
         a = act[d]
-        base = _lowest(history, d, slot, lookback[d])
+        base = a - fstate[d, ST_RISE]
         expected = 0.0
         own = fstate[d, ST_HELD] if fstate[d, ST_HELD] > 0.0 else 0.0
         for g in range(G):
@@ -108,8 +117,8 @@ def detect(act, h, comp_start, comp_end, notes, fstate, istate, history, lookbac
                 dropped[0] += 1
         env = fstate[d, ST_ENV] * env_decay
         fstate[d, ST_ENV] = a if a > env else env
-    for g in range(G):
-        history[g, slot] = act[g]
+    for r in range(h.shape[0]):
+        history[r, slot] = h[r]
     return n_events
 
 

@@ -146,17 +146,20 @@ def build_preset(templates: dict[str, np.ndarray], settings: StftSettings, name:
 def activation_rises(engine, audio: np.ndarray, frames: int = 12) -> np.ndarray:
     """Largest rise of each group's activation over the first frames of one hit, from silence.
 
-    The rise is measured as the trigger detector measures it: from the lowest activation over
-    the detector's lookback.
+    The rise is measured as the trigger detector measures it: the sum of the group's component
+    rises, each from its lowest level over the group's lookback.
     """
     engine.reset()
     hop = engine.settings.hop
     lookback = engine.tables.lookback
+    starts = engine.tables.group_start
     x = np.concatenate([np.zeros(lookback.max() * hop, np.float32), audio.astype(np.float32)])
-    a = activation_trace(engine, x[:(frames + lookback.max()) * hop])
-    rises = np.zeros(a.shape[1])
+    _, h = activation_trace(engine, x[:(frames + lookback.max()) * hop], components=True)
+    rises = np.zeros(len(lookback))
     for g, k in enumerate(lookback):
-        rises[g] = max(a[t, g] - a[max(0, t - k):t, g].min() for t in range(1, len(a)))
+        c = h[:, starts[g]:starts[g + 1]]
+        rises[g] = max(np.maximum(c[t] - c[max(0, t - k):t].min(axis=0), 0.0).sum()
+                       for t in range(1, len(c)))
     return rises
 
 
