@@ -38,6 +38,8 @@ class Tables(NamedTuple):
     Wt1: np.ndarray           # (R,)
     band_edges: np.ndarray    # (B + 1,) bin index where each band starts
     group_start: np.ndarray   # (G + 1,) first component of each drum, then residual, then R
+    art_start: np.ndarray     # (A + 1,) first component of each articulation, then R
+    group_art: np.ndarray     # (G + 1,) first articulation of each group, then A
     notes: np.ndarray         # (R,) MIDI note per component
     floor: np.ndarray         # (D,) absolute trigger thresholds
     sens: np.ndarray          # (D,)
@@ -90,7 +92,7 @@ class State(NamedTuple):
     outq: np.ndarray          # (D + 1, hop) finished output samples
     fstate: np.ndarray        # (D, N_FSTATE) detector state
     istate: np.ndarray        # (D, 4)
-    history: np.ndarray       # (R, lookback) recent component activations for the trigger detector
+    history: np.ndarray       # (A, lookback) recent articulation activations for the trigger detector
     dropped: np.ndarray       # (1,) events that did not fit the output array
 
 
@@ -124,6 +126,21 @@ def trigger_settings(p: Preset, s: StftSettings) -> dict[str, np.ndarray]:
         rel=np.array([d.relative for d in p.drums], np.float64),
         lookback=lookback_frames(p, s),
         crosstalk=np.array([d.crosstalk for d in p.drums], np.float64))
+
+
+def articulations(p: Preset) -> dict[str, np.ndarray]:
+    """The articulations of each group (see onsets.detect): runs of components with one training
+    label and one MIDI note (closed, open, pedal hi-hat; toms, cymbals)."""
+    starts, group_art, r = [], [], 0
+    groups = [(d.labels, d.notes) for d in p.drums]
+    groups.append((p.residual_labels, (0,) * p.residual_components))
+    for labels, notes in groups:
+        group_art.append(len(starts))
+        keys = list(zip(labels if len(labels) == len(notes) else [""] * len(notes), notes))
+        starts += [r + i for i in range(len(keys)) if i == 0 or keys[i] != keys[i - 1]]
+        r += len(keys)
+    return {"art_start": np.array(starts + [r], np.int64),
+            "group_art": np.array(group_art + [len(starts)], np.int64)}
 
 
 def band_edges(settings: StftSettings, n_bands: int, f_min: float = 30.0) -> np.ndarray:
@@ -182,6 +199,7 @@ class Engine:
             wa=analysis_window(s), ws=synthesis_window(s), W=np.ascontiguousarray(W),
             Wb=solver.W, WtW=solver.WtW, Wt1=solver.Wt1, band_edges=edges,
             group_start=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
+            **articulations(p),
             notes=np.array([n for d in p.drums for n in d.notes] + [0] * p.residual_components, np.int64),
             reference=np.array([d.reference for d in p.drums] + [p.residual_reference]),
             leak=np.array([d.leak for d in p.drums] + [p.residual_leak], np.float64).T.copy(),
@@ -212,7 +230,7 @@ class Engine:
             h=np.zeros(R), wh=np.zeros(B), wtv=np.zeros(R), num=np.zeros(R),
             model=np.zeros((D + 1, K)), act=np.zeros(D + 1), ola=np.zeros((D + 1, s.synthesis)),
             outq=np.zeros((D + 1, s.hop)), fstate=np.zeros((D + 1, onsets.N_FSTATE)),
-            istate=np.zeros((D, 4), np.int64), history=np.zeros((R, lookback)),
+            istate=np.zeros((D, 4), np.int64), history=np.zeros((len(t.art_start) - 1, lookback)),
             dropped=np.zeros(1, np.int64))
 
     # -- streaming ------------------------------------------------------------------------
@@ -398,7 +416,7 @@ def _frame(T, P, S, events, n_events):
 @njit(cache=True, nogil=True)
 def detect_step(T, P, act, h, fstate, istate, history, dropped, frame_end, events, n_events):
     """The trigger detector on one frame's activations, with the engine's tables and parameters."""
-    return onsets.detect(act, h, T.group_start, T.group_start[1:], T.notes, fstate, istate, history,
+    return onsets.detect(act, h, T.group_start, T.art_start, T.group_art, T.notes, fstate, istate, history,
                          T.lookback, T.floor, T.rel, T.sens, T.retrig, T.reference, T.leak, P.gamma,
                          P.scan, P.env_decay, T.crosstalk, P.jump, frame_end, P.hop, P.onset_offset,
                          events, n_events, dropped)

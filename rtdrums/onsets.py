@@ -1,13 +1,17 @@
 """Causal trigger detection on per-drum activations.
 
-Each frame, each component's activation h is compared with its lowest level over the drum's own
+Each frame, the activation of each articulation of a drum (its components trained on one kind of
+stroke: closed, open or pedal hi-hat) is compared with its lowest level over the drum's own
 lookback (a hit's energy can take several milliseconds to build up, a hi-hat's more than a
-kick's); the drum's rise is the sum of its components' rises. Summing rises rather than taking
-the rise of the summed activation matters when one stroke replaces another: a closed hi-hat
-struck into a ringing open one raises the closed components while the open ones fall, and the
-sum of the two may not rise at all. A rise above the drum's threshold opens a short scan
-(as a hardware trigger module does): for `scan` frames the peak is tracked, then the note-on is
-emitted with a velocity from the rise height. After a trigger the drum is masked for its
+kick's); the drum's rise is the sum of its articulations' rises. Summing per articulation
+matters when one stroke replaces another: a closed hi-hat struck into a ringing open one raises
+the closed components while the open ones fall, and the drum's total may not rise at all. Within
+one articulation the net rise counts: components of one stroke trade energy from frame to frame,
+and summing their separate rises would turn that trading into phantom hits.
+
+A rise above the drum's threshold opens a short scan (as a hardware trigger module does): for
+`scan` frames the peak is tracked, then the note-on is emitted with a velocity from the rise
+height and the note of the strongest component. After a trigger the drum is masked for its
 retrigger time.
 
 The threshold is the largest of an absolute floor, a fraction of a decaying peak envelope of the
@@ -51,30 +55,33 @@ def velocity_from_rise(rise, reference, gamma):
 
 
 @njit(cache=True, nogil=True)
-def detect(act, h, comp_start, comp_end, notes, fstate, istate, history, lookback, floor, rel,
-           sens, retrig, reference, leak, gamma, scan, env_decay, crosstalk, jump, frame_end,
-           frame_hop, onset_offset, events, n_events, dropped):
+def detect(act, h, group_start, art_start, group_art, notes, fstate, istate, history, lookback,
+           floor, rel, sens, retrig, reference, leak, gamma, scan, env_decay, crosstalk, jump,
+           frame_end, frame_hop, onset_offset, events, n_events, dropped):
     """Update the detector with one frame's activations; append finished events.
 
     act (G,) activations of the drums, then the residual; h (R,) component activations, those of
-    group g in comp_start[g]:comp_end[g]; history (R, L) the previous component activations (a
-    ring indexed by frame count); lookback (G,) how many of them each group's rises are measured
-    over; rel (D,) relative thresholds; reference (G,)
-    full-velocity rises; leak (G, G) the rise of group j per unit rise of group g (relative to
-    their references); crosstalk (D,) margins on the cross-talk expected from that leak;
-    frame_end the stream index one past the frame's newest sample.
+    group g in group_start[g]:group_start[g + 1] (the strongest sets the note); articulation a
+    (components trained on one kind of stroke, with one MIDI note) holds components
+    art_start[a]:art_start[a + 1], group g articulations group_art[g]:group_art[g + 1];
+    history (A, L) the articulations' previous activations (a ring indexed by frame count);
+    lookback (G,) how many of them each group's rises are measured over; rel (D,) relative
+    thresholds; reference (G,) full-velocity rises; leak (G, G) the rise of group j per unit rise
+    of group g (relative to their references); crosstalk (D,) margins on the cross-talk expected
+    from that leak; frame_end the stream index one past the frame's newest sample.
     Events get onset, drum, note and velocity; the caller sets emitted.
     Returns the new number of events; overflow beyond the events array is counted in dropped[0].
     """
     G = act.shape[0]
     D = G - 1
     slot = frame_end // max(1, frame_hop) % history.shape[1]
-    for g in range(G):                 # recent rise of each group: the sum of its components' rises
+    for g in range(G):                 # recent rise of each group: the sum of its strokes' rises
         rise = 0.0
-        for r in range(comp_start[g], comp_end[g]):
-            low = _lowest(history, r, slot, lookback[g])
-            if h[r] > low:
-                rise += h[r] - low
+        for a in range(group_art[g], group_art[g + 1]):
+            level = _level(h, art_start, a)
+            low = _lowest(history, a, slot, lookback[g])
+            if level > low:
+                rise += level - low
         fstate[g, ST_RISE] = rise
         fstate[g, ST_HELD] = max(rise / reference[g], fstate[g, ST_HELD] * HELD_DECAY)
     for d in range(D):
@@ -92,14 +99,14 @@ def detect(act, h, comp_start, comp_end, notes, fstate, istate, history, lookbac
         if istate[d, SI_PENDING] > 0:
             if a > fstate[d, ST_PEAK]:
                 fstate[d, ST_PEAK] = a
-                istate[d, SI_COMP] = _strongest(h, comp_start[d], comp_end[d])
+                istate[d, SI_COMP] = _strongest(h, group_start[d], group_start[d + 1])
             istate[d, SI_PENDING] -= 1
             emit = istate[d, SI_PENDING] == 0
         elif a - base > threshold and a > jump * base and frame_end - istate[d, SI_LAST] >= retrig[d]:
             istate[d, SI_PENDING] = scan
             istate[d, SI_ONSET] = frame_end - onset_offset
             istate[d, SI_LAST] = frame_end
-            istate[d, SI_COMP] = _strongest(h, comp_start[d], comp_end[d])
+            istate[d, SI_COMP] = _strongest(h, group_start[d], group_start[d + 1])
             fstate[d, ST_PEAK] = a
             fstate[d, ST_BASE] = base
             emit = scan == 0
@@ -117,9 +124,18 @@ def detect(act, h, comp_start, comp_end, notes, fstate, istate, history, lookbac
                 dropped[0] += 1
         env = fstate[d, ST_ENV] * env_decay
         fstate[d, ST_ENV] = a if a > env else env
-    for r in range(h.shape[0]):
-        history[r, slot] = h[r]
+    for a in range(history.shape[0]):
+        history[a, slot] = _level(h, art_start, a)
     return n_events
+
+
+@njit(cache=True, nogil=True)
+def _level(h, art_start, a):
+    """Activation of articulation a: the sum of its components."""
+    acc = 0.0
+    for r in range(art_start[a], art_start[a + 1]):
+        acc += h[r]
+    return acc
 
 
 @njit(cache=True, nogil=True)

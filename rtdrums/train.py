@@ -146,20 +146,21 @@ def build_preset(templates: dict[str, np.ndarray], settings: StftSettings, name:
 def activation_rises(engine, audio: np.ndarray, frames: int = 12) -> np.ndarray:
     """Largest rise of each group's activation over the first frames of one hit, from silence.
 
-    The rise is measured as the trigger detector measures it: the sum of the group's component
-    rises, each from its lowest level over the group's lookback.
+    The rise is measured as the trigger detector measures it: the sum of the rises of the
+    group's articulations, each from its lowest level over the group's lookback.
     """
     engine.reset()
     hop = engine.settings.hop
-    lookback = engine.tables.lookback
-    starts = engine.tables.group_start
-    x = np.concatenate([np.zeros(lookback.max() * hop, np.float32), audio.astype(np.float32)])
-    _, h = activation_trace(engine, x[:(frames + lookback.max()) * hop], components=True)
-    rises = np.zeros(len(lookback))
-    for g, k in enumerate(lookback):
-        c = h[:, starts[g]:starts[g + 1]]
-        rises[g] = max(np.maximum(c[t] - c[max(0, t - k):t].min(axis=0), 0.0).sum()
-                       for t in range(1, len(c)))
+    t = engine.tables
+    x = np.concatenate([np.zeros(t.lookback.max() * hop, np.float32), audio.astype(np.float32)])
+    _, h = activation_trace(engine, x[:(frames + t.lookback.max()) * hop], components=True)
+    levels = np.add.reduceat(h, t.art_start[:-1], axis=1) if h.shape[1] else h
+    rises = np.zeros(len(t.lookback))
+    for g, k in enumerate(t.lookback):
+        a = levels[:, t.group_art[g]:t.group_art[g + 1]]
+        if a.shape[1]:
+            rises[g] = max(np.maximum(a[i] - a[max(0, i - k):i].min(axis=0), 0.0).sum()
+                           for i in range(1, len(a)))
     return rises
 
 

@@ -196,7 +196,7 @@ def _replay(act, h, T, P, events):
     fstate = np.zeros((D + 1, onsets.N_FSTATE))
     istate = np.zeros((D, 4), np.int64)
     istate[:, onsets.SI_LAST] = onsets.NEVER
-    history = np.zeros((h.shape[1], int(T.lookback.max())))
+    history = np.zeros((T.art_start.shape[0] - 1, int(T.lookback.max())))
     dropped = np.zeros(1, np.int64)
     n = 0
     for m in range(act.shape[0]):
