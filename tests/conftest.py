@@ -86,16 +86,14 @@ def _one_blas_thread():
 
 @pytest.fixture(scope="session")
 def fixture_preset():
-    """A preset trained as `rtdrums train --kit` does (48 kHz, settings from the default preset) on
-    every hit of the fixture kit, its triggers tuned on the shipped training grooves rendered with
-    that kit: the calibrated protocol of `rtdrums eval`."""
+    """The fixture kit's calibrated preset, as `rtdrums eval --calibrate` trains it: every hit of
+    the kit at 48 kHz, settings from the default preset, triggers tuned on the shipped training
+    grooves rendered with the kit (as `rtdrums train --kit` does)."""
+    from rtdrums.evaluation.protocol import calibrated
     from rtdrums.preset import load_preset
-    from rtdrums.train import hits_from_kit, train
 
     with _one_blas_thread():
-        kit = load_kit(FIXTURE_KIT)
-        hits, provenance = hits_from_kit(kit, 48000)
-        return train(hits, provenance, "fixture", base=load_preset("default"), tune_kits=[kit])
+        return calibrated(FIXTURE_KIT, 48000, base=load_preset("default"))
 
 
 @pytest.fixture(scope="session")

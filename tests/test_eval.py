@@ -12,21 +12,9 @@ import soundfile as sf
 from rtdrums import cli
 from rtdrums.errors import UserError
 from rtdrums.evaluation import annotations, baselines, metrics, speed
-from rtdrums.evaluation.protocol import calibrated
-from rtdrums.preset import save_preset
 
 FIXTURE_KIT = Path(__file__).parent / "fixtures" / "kit"
 SR = 48000
-
-
-@pytest.fixture(scope="session")
-def fixture_preset():
-    return calibrated(FIXTURE_KIT, SR)
-
-
-@pytest.fixture(scope="session")
-def preset_dir(fixture_preset, tmp_path_factory):
-    return save_preset(fixture_preset, tmp_path_factory.mktemp("preset") / "fixture")
 
 
 def eval_cli(argv, monkeypatch, capsys):
@@ -110,9 +98,9 @@ def test_compare_solvers_reaches_the_engine_fit(rendered_groove, fixture_preset)
 
 
 # -- the command ----------------------------------------------------------------------------------
-def test_eval_kit_end_to_end(preset_dir, validation_grooves, tmp_path, monkeypatch, capsys):
+def test_eval_kit_end_to_end(fixture_preset_dir, validation_grooves, tmp_path, monkeypatch, capsys):
     out = tmp_path / "out"
-    code, stdout, err = eval_cli(["--kit", FIXTURE_KIT, "--preset", preset_dir, "--out", out,
+    code, stdout, err = eval_cli(["--kit", FIXTURE_KIT, "--preset", fixture_preset_dir, "--out", out,
                                   "--grooves", validation_grooves[0], "--seconds", 5], monkeypatch, capsys)
     assert code == 0, err
     for name in ("results.md", "results.json", "activations.png", "latency.png"):
@@ -126,7 +114,7 @@ def test_eval_kit_end_to_end(preset_dir, validation_grooves, tmp_path, monkeypat
     assert "| rtdrums (causal, live) | kick |" in (out / "results.md").read_text()
 
 
-def test_eval_audio_with_annotations(rendered_groove, preset_dir, tmp_path, monkeypatch, capsys):
+def test_eval_audio_with_annotations(rendered_groove, fixture_preset_dir, tmp_path, monkeypatch, capsys):
     r = rendered_groove
     audio, notes = tmp_path / "take.wav", tmp_path / "take.txt"
     sf.write(audio, r.mix[: 8 * SR], SR)
@@ -135,7 +123,7 @@ def test_eval_audio_with_annotations(rendered_groove, preset_dir, tmp_path, monk
                              if o.drum in labels and o.time_s < 8))
     out = tmp_path / "out"
     code, _, err = eval_cli(["--audio", audio, "--annotations", notes, "--labels", "BD=kick,SN=snare,HH=hihat",
-                             "--preset", preset_dir, "--out", out], monkeypatch, capsys)
+                             "--preset", fixture_preset_dir, "--out", out], monkeypatch, capsys)
     assert code == 0, err
     res = json.loads((out / "results.json").read_text())
     assert set(res["methods"]) == {"rtdrums", "band_trigger"}

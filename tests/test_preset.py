@@ -45,7 +45,7 @@ def test_settings_file_is_readable_toml(fixture_preset, tmp_path):
 
 
 def test_load_by_path_string(fixture_preset_dir):
-    assert load_preset(str(fixture_preset_dir)).name == "fixture"
+    assert load_preset(str(fixture_preset_dir)).name == "calibrated-kit"
 
 
 # -- broken presets ----------------------------------------------------------------------------

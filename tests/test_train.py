@@ -87,7 +87,7 @@ def test_train_from_kit(fixture_preset):
     hat = p.drums[2]
     assert dict(zip(hat.labels, hat.notes)) == {"hihat_closed": 42, "hihat_open": 46, "hihat_pedal": 44}
     assert p.residual_components > 0 and set(p.residual_labels) == {"tom", "cymbal"}
-    assert p.provenance["kit"] == "rtdrums test kit"
+    assert [s["kit"] for s in p.provenance["sources"]] == ["rtdrums test kit"]
 
 
 def test_hits_from_folder(hits_dir):
