@@ -154,7 +154,7 @@ def activation_rises(engine, audio: np.ndarray, frames: int = 12) -> np.ndarray:
     t = engine.tables
     x = np.concatenate([np.zeros(t.lookback.max() * hop, np.float32), audio.astype(np.float32)])
     _, h = activation_trace(engine, x[:(frames + t.lookback.max()) * hop], components=True)
-    levels = np.add.reduceat(h, t.art_start[:-1], axis=1) if h.shape[1] else h
+    levels = np.add.reduceat(h, t.art_start[:-1], axis=1)
     rises = np.zeros(len(t.lookback))
     for g, k in enumerate(t.lookback):
         a = levels[:, t.group_art[g]:t.group_art[g + 1]]
