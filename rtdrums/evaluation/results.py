@@ -43,6 +43,11 @@ def _train_left_out(kit: str | None, sample_rate: int, out: Path, root: Path) ->
     return save_preset(preset, folder)
 
 
+def _calibrated_dir(out: Path, kit: str) -> Path:
+    """Where the calibrated preset of a kit is kept (the speed comparison reuses it)."""
+    return out / "presets" / f"calibrated-{kit}"
+
+
 def _left_out_key(kit: str) -> str | None:
     return kit if kit in protocol.ACOUSTIC_KITS else None
 
@@ -52,7 +57,7 @@ def _evaluate(kit: str, left_out: Path, seconds: float, sample_rate: int, block:
     """Both protocols on one kit; all baselines with the calibrated one."""
     from threadpoolctl import threadpool_limits
 
-    from ..preset import load_preset
+    from ..preset import load_preset, save_preset
     from ..render import shipped_grooves
     from .run import BASELINES, evaluate_kit
 
@@ -64,6 +69,8 @@ def _evaluate(kit: str, left_out: Path, seconds: float, sample_rate: int, block:
         t0 = time.perf_counter()
         preset = make()
         train_s = time.perf_counter() - t0
+        if name == "calibrated":
+            save_preset(preset, _calibrated_dir(out, kit))
         res, fig = evaluate_kit(root / kit, preset, grooves, seconds, sample_rate, block, methods)
         res["protocol"] = name
         res["train_seconds"] = train_s
@@ -176,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
                       + f"  ({r['wall_seconds']:.0f} s, {time.perf_counter() - t0:.0f} s total)", flush=True)
     order = {k: i for i, k in enumerate(args.kits)}
     runs.sort(key=lambda r: (order.get(Path(r["kit_dir"]).name, 99), r["protocol"]))
-    speed_md = _speed(args, runs)
+    speed_md = _speed(args)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "RESULTS.md").write_text(summary(runs, command, speed_md))
     (args.out / "results.json").write_text(json.dumps(report._clean(runs), indent=1) + "\n")
@@ -184,14 +191,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _speed(args, runs) -> str | None:
+def _speed(args) -> str | None:
     """Solver speed on the first kit's first groove with its calibrated templates."""
     from ..kits import load_kit
+    from ..preset import load_preset
     from ..render import render_groove, shipped_grooves
     from .speed import compare_solvers, markdown
 
     kit = args.kits[0]
-    preset = protocol.calibrated(args.root / kit, args.sample_rate, protocol.base_preset())
+    preset = load_preset(_calibrated_dir(args.out, kit))
     x = render_groove(shipped_grooves("test")[0], load_kit(args.root / kit), args.sample_rate, 12.0).mix
     res = compare_solvers(preset, x)
     (args.out / "speed.json").write_text(json.dumps(report._clean(res), indent=1) + "\n")
