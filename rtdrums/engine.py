@@ -90,8 +90,8 @@ class State(NamedTuple):
     act: np.ndarray           # (D + 1,) drum activations, then the residual's
     ola: np.ndarray           # (D + 1, L) overlap-add accumulators
     outq: np.ndarray          # (D + 1, hop) finished output samples
-    fstate: np.ndarray        # (D, N_FSTATE) detector state
-    istate: np.ndarray        # (D, 4)
+    fstate: np.ndarray        # (D + 1, N_FSTATE) detector state, see detector_state
+    istate: np.ndarray        # (D, N_ISTATE)
     history: np.ndarray       # (A, lookback) recent articulation activations for the trigger detector
     dropped: np.ndarray       # (1,) events that did not fit the output array
 
@@ -143,6 +143,11 @@ def articulations(p: Preset) -> dict[str, np.ndarray]:
             "group_art": np.array(group_art + [len(starts)], np.int64)}
 
 
+def detector_state(t: Tables) -> tuple[np.ndarray, ...]:
+    """A fresh trigger-detector state for tables t: fstate, istate, history, dropped."""
+    return onsets.new_state(len(t.group_start) - 1, len(t.art_start) - 1, int(t.lookback.max()))
+
+
 def band_edges(settings: StftSettings, n_bands: int, f_min: float = 30.0) -> np.ndarray:
     """Start bins of about n_bands log-spaced bands from f_min to Nyquist (each >= one bin)."""
     K = settings.n_bins
@@ -178,8 +183,7 @@ class Engine:
         self.stem_latency = s.stem_latency
         self.tables, pg_step = self._build_tables(preset, s)
         self.params = self._build_params(preset, s, pg_step)
-        self.state = self._alloc_state(s, len(self.drum_names), self.tables,
-                                       int(self.tables.lookback.max()))
+        self.state = self._alloc_state(s, len(self.drum_names), self.tables)
         self._bundle = bundle(self.tables, self.params, self.state)
         self._stems = np.zeros((self.max_block, len(self.stem_names)), np.float32)
         self._events = np.zeros(max_events, EVENT_DTYPE)
@@ -221,17 +225,17 @@ class Engine:
             onset_offset=s.hop // 2 + s.taper // 2)
 
     @staticmethod
-    def _alloc_state(s: StftSettings, D: int, t: Tables, lookback: int) -> State:
+    def _alloc_state(s: StftSettings, D: int, t: Tables) -> State:
         N, K, B, R = s.n_fft, s.n_bins, t.Wb.shape[0], t.W.shape[1]
+        fstate, istate, history, dropped = detector_state(t)
         return State(
             counters=np.zeros(7, np.int64), ring=np.zeros(N), frame=np.zeros(N),
             spec=np.zeros(K, np.complex128), masked=np.zeros(K, np.complex128), y=np.zeros(N),
             fft_work=np.zeros(N // 2, np.complex128), mag=np.zeros(K), vb=np.zeros(B),
             h=np.zeros(R), wh=np.zeros(B), wtv=np.zeros(R), num=np.zeros(R),
             model=np.zeros((D + 1, K)), act=np.zeros(D + 1), ola=np.zeros((D + 1, s.synthesis)),
-            outq=np.zeros((D + 1, s.hop)), fstate=np.zeros((D + 1, onsets.N_FSTATE)),
-            istate=np.zeros((D, 4), np.int64), history=np.zeros((len(t.art_start) - 1, lookback)),
-            dropped=np.zeros(1, np.int64))
+            outq=np.zeros((D + 1, s.hop)), fstate=fstate, istate=istate, history=history,
+            dropped=dropped)
 
     # -- streaming ------------------------------------------------------------------------
     def reset(self) -> None:

@@ -29,15 +29,25 @@ must not mask the snare).
 """
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
-# columns of the per-drum float state
+# columns of the per-group float state
 ST_ENV, ST_PEAK, ST_BASE, ST_HELD, ST_RISE = 0, 1, 2, 3, 4
 N_FSTATE = 5
 HELD_DECAY = 0.92    # per frame: another drum's rise masks cross-talk for a few frames
 # columns of the per-drum int state
 SI_PENDING, SI_ONSET, SI_LAST, SI_COMP = 0, 1, 2, 3
+N_ISTATE = 4
 NEVER = -(1 << 60)
+
+
+def new_state(groups: int, articulations: int, lookback: int):
+    """A fresh detector state: fstate (groups, N_FSTATE), istate (drums, N_ISTATE), history
+    (articulations, lookback) and the dropped-event count (1,)."""
+    istate = np.zeros((groups - 1, N_ISTATE), np.int64)
+    istate[:, SI_LAST] = NEVER
+    return np.zeros((groups, N_FSTATE)), istate, np.zeros((articulations, lookback)), np.zeros(1, np.int64)
 
 
 @njit(cache=True, nogil=True)

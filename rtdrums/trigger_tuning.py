@@ -23,8 +23,7 @@ from typing import Callable, Sequence
 import numpy as np
 from numba import njit
 
-from . import onsets
-from .engine import Engine, detect_step, trigger_settings
+from .engine import Engine, detect_step, detector_state, trigger_settings
 from .evaluation.metrics import counts_to_prf
 from .events import EVENT_DTYPE
 from .offline import activation_trace
@@ -93,12 +92,12 @@ def render_takes(engine: Engine, kits: Sequence, grooves: Sequence,
 
 def score(engine: Engine, takes: Sequence[Take], preset: Preset | None = None) -> list[DrumScore]:
     """Onset scores per drum over all takes with the trigger settings of `preset` (or the engine's)."""
-    t = trigger_settings(preset or engine.preset, engine.settings)
+    tables = engine.tables._replace(**trigger_settings(preset or engine.preset, engine.settings))
     D = len(engine.drum_names)
     counts = np.zeros((len(takes), D, 3), np.int64)
     latencies: list[list[float]] = [[] for _ in range(D)]
     for k, take in enumerate(takes):
-        _score_take(engine, take, t, counts[k], latencies)
+        _score_take(engine, tables, take, counts[k], latencies)
     kits = [take.kit for take in takes]
     return [_drum_score(counts[:, d], kits, latencies[d], engine.sample_rate) for d in range(D)]
 
@@ -143,9 +142,9 @@ def grid_size(drums: int = 3, margins: bool = True) -> int:
     return drums * int(np.prod([len(v) for k, v in GRID.items() if margins or k != "crosstalk"]))
 
 
-def _score_take(engine: Engine, take: Take, t: dict, counts: np.ndarray, latencies: list) -> None:
+def _score_take(engine: Engine, tables, take: Take, counts: np.ndarray, latencies: list) -> None:
     events = np.zeros(max(64, 4 * sum(len(o) for o in take.onsets) + 64), EVENT_DTYPE)
-    n = _replay(take.act, take.h, engine.tables._replace(**t), engine.params, events)
+    n = _replay(take.act, take.h, tables, engine.params, *detector_state(tables), events)
     ev = events[:n]
     window = int(round(WINDOW_S * engine.sample_rate))
     for d, ref in enumerate(take.onsets):
@@ -188,16 +187,9 @@ def _match(ref, est, emitted, window, lat):
 
 
 @njit(cache=True, nogil=True)
-def _replay(act, h, T, P, events):
-    """The engine's detector (tables T, params P) over recorded frames, from a fresh state.
-
-    Returns the event count."""
-    D = act.shape[1] - 1
-    fstate = np.zeros((D + 1, onsets.N_FSTATE))
-    istate = np.zeros((D, 4), np.int64)
-    istate[:, onsets.SI_LAST] = onsets.NEVER
-    history = np.zeros((T.art_start.shape[0] - 1, int(T.lookback.max())))
-    dropped = np.zeros(1, np.int64)
+def _replay(act, h, T, P, fstate, istate, history, dropped, events):
+    """The engine's detector (tables T, params P) over recorded frames, from the given state
+    (fresh from engine.detector_state). Returns the event count."""
     n = 0
     for m in range(act.shape[0]):
         n = detect_step(T, P, act[m], h[m], fstate, istate, history, dropped, (m + 1) * P.hop, events, n)

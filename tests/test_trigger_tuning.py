@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from rtdrums import trigger_tuning as tt
-from rtdrums.engine import Engine, trigger_settings
+from rtdrums.engine import Engine, detector_state, trigger_settings
 from rtdrums.offline import run_blocks
 from rtdrums.render import render_groove, shipped_grooves
 
@@ -54,7 +54,7 @@ def test_replay_gives_the_engines_events(untuned, fixture_kit):
     take = tt.record(engine, r.mix, [r.samples(d) for d in engine.drum_names])
     tables = engine.tables._replace(**trigger_settings(untuned, engine.settings))
     events = np.zeros(4096, live.dtype)
-    n = tt._replay(take.act, take.h, tables, engine.params, events)
+    n = tt._replay(take.act, take.h, tables, engine.params, *detector_state(tables), events)
     assert len(live) > 30
     for field in ("onset", "emitted", "drum", "note", "velocity"):
         np.testing.assert_array_equal(events[:n][field], live[field], err_msg=field)
