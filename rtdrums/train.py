@@ -21,7 +21,6 @@ import numpy as np
 from .audio import read_audio, resample, to_mono
 from .errors import UserError
 from .nmf import nmf
-from .offline import activation_trace
 from .preset import DRUM_DEFAULTS, GM_NOTES, DrumSettings, Preset
 from .stft import StftSettings, spectrogram
 
@@ -146,21 +145,19 @@ def build_preset(templates: dict[str, np.ndarray], settings: StftSettings, name:
 def activation_rises(engine, audio: np.ndarray, frames: int = 12) -> np.ndarray:
     """Largest rise of each group's activation over the first frames of one hit, from silence.
 
-    The rise is measured as the trigger detector measures it: the sum of the rises of the
-    group's articulations, each from its lowest level over the group's lookback.
+    The rise is the trigger detector's own (onsets.detect, read from the engine's state after
+    every frame): the sum of the rises of the group's articulations over its lookback.
     """
+    from .onsets import ST_RISE
+
     engine.reset()
     hop = engine.settings.hop
-    t = engine.tables
-    x = np.concatenate([np.zeros(t.lookback.max() * hop, np.float32), audio.astype(np.float32)])
-    _, h = activation_trace(engine, x[:(frames + t.lookback.max()) * hop], components=True)
-    levels = np.add.reduceat(h, t.art_start[:-1], axis=1)
-    rises = np.zeros(len(t.lookback))
-    for g, k in enumerate(t.lookback):
-        a = levels[:, t.group_art[g]:t.group_art[g + 1]]
-        if a.shape[1]:
-            rises[g] = max(np.maximum(a[i] - a[max(0, i - k):i].min(axis=0), 0.0).sum()
-                           for i in range(1, len(a)))
+    lead = int(engine.tables.lookback.max())
+    x = np.concatenate([np.zeros(lead * hop, np.float32), audio.astype(np.float32)])
+    rises = np.zeros(engine.state.fstate.shape[0])
+    for m in range(min(lead + frames, len(x) // hop)):
+        engine.process(x[m * hop:(m + 1) * hop])
+        np.maximum(rises, engine.state.fstate[:, ST_RISE], out=rises)
     return rises
 
 
