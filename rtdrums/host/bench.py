@@ -5,7 +5,9 @@ For each block size a server runs with period == block; `rtdrums live` runs on i
 subprocess; a JACK client plays a groove rendered from a kit into its input and receives its
 MIDI. Hit-to-note latency = the JACK frame at which a note-on arrived minus the frame at which
 the hit's true onset left the player client (matched to the latest onset at most 50 ms before).
-Callback time is measured by the host around each callback (its --stats-json).
+Callback time is measured by the host around each callback (its --stats-json). Each block size
+also gets a take of the player client alone on its own server: the xruns the rig makes without
+the host, to read the host's counts against.
 
     python -m rtdrums.host.bench --preset PRESET --kit KIT_FOLDER [--blocks 64 128] [--seconds 10]
 """
@@ -91,11 +93,30 @@ def run_one(preset: str, stim: np.ndarray, onsets: np.ndarray, block: int, path:
             "_notes": notes}
 
 
+def rig_alone(stim: np.ndarray, block: int, realtime: bool = True) -> dict:
+    """The same take with no host on the server: the xruns the rig itself makes."""
+    name = f"rtdrums-bench-{os.getpid()}-{block}-rig"
+    with tempfile.TemporaryDirectory() as tmp, \
+            JackServer(name, SR, block, capture=2, playback=4, realtime=realtime,
+                       log=Path(tmp) / "jackd.log"):
+        harness = Harness("bench", n_out=1, n_in=4)
+        try:
+            time.sleep(0.5)
+            harness.play(stim, extra_s=0.3)
+            return {"block": block, "rig_alone": True, "xruns_during_take": harness.xruns}
+        finally:
+            harness.close()
+
+
 def run(preset: str, kit: str, blocks=(64, 128), paths=("callback", "thread"),
         seconds: float = 10.0, realtime: bool = True, out=print) -> list[dict]:
     stim, onsets = _stimulus(kit, seconds)
     results = []
     for block in blocks:
+        rig = rig_alone(stim, block, realtime)
+        results.append(rig)
+        out(f"block {block:4d} ({1e3 * block / SR:.2f} ms)  rig alone (no host)  "
+            f"xruns {rig['xruns_during_take']}")
         for path in paths:
             r = run_one(preset, stim, onsets, block, path, realtime)
             results.append(r)
@@ -108,7 +129,7 @@ def run(preset: str, kit: str, blocks=(64, 128), paths=("callback", "thread"),
                 + (f"  thread hand-off median {r['midi_handoff']['median_ms']:.3f} p99 "
                    f"{r['midi_handoff']['p99_ms']:.3f} max {r['midi_handoff']['max_ms']:.3f} ms"
                    if r.get("midi_handoff") else ""))
-        by_path = {r["midi_path"]: r for r in results if r["block"] == block}
+        by_path = {r["midi_path"]: r for r in results if r["block"] == block and "midi_path" in r}
         if {"callback", "thread"} <= set(by_path):
             a, b = by_path["callback"]["_notes"], by_path["thread"]["_notes"]
             # the same input gives the same notes; an xrun may change a few: pair the notes of
