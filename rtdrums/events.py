@@ -29,13 +29,20 @@ MIDI_TEMPO_US = 500_000     # 120 bpm: 1920 ticks per second
 
 def write_csv(path: str | os.PathLike, events: np.ndarray, sample_rate: float,
               drum_names: tuple[str, ...]) -> None:
-    """Write events as CSV with the header onset_s,emitted_s,instrument,note,velocity."""
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(CSV_HEADER)
-        for e in events:
-            w.writerow([f"{e['onset'] / sample_rate:.6f}", f"{e['emitted'] / sample_rate:.6f}",
-                        drum_names[e["drum"]], int(e["note"]), int(e["velocity"])])
+    """Write events as CSV with the header onset_s,emitted_s,instrument,note,velocity.
+
+    Written to PATH.part and renamed: a reader never sees a half-written file."""
+    tmp = Path(str(path) + ".part")
+    try:
+        with open(tmp, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(CSV_HEADER)
+            for e in events:
+                w.writerow([f"{e['onset'] / sample_rate:.6f}", f"{e['emitted'] / sample_rate:.6f}",
+                            drum_names[e["drum"]], int(e["note"]), int(e["velocity"])])
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def read_csv(path: str | os.PathLike) -> list[dict]:
@@ -49,7 +56,8 @@ def read_csv(path: str | os.PathLike) -> list[dict]:
 
 def write_midi(path: str | os.PathLike, events: np.ndarray, sample_rate: float,
                time_field: str = "onset") -> None:
-    """Write events as a type-0 MIDI file on the GM drum channel, placed at `time_field`."""
+    """Write events as a type-0 MIDI file on the GM drum channel, placed at `time_field`
+    (through PATH.part, as write_csv)."""
     import mido
 
     ticks_per_s = MIDI_TICKS_PER_BEAT * 1e6 / MIDI_TEMPO_US
@@ -72,8 +80,11 @@ def write_midi(path: str | os.PathLike, events: np.ndarray, sample_rate: float,
     mid = mido.MidiFile(type=0, ticks_per_beat=MIDI_TICKS_PER_BEAT)
     mid.tracks.append(track)
     tmp = Path(str(path) + ".part")
-    mid.save(tmp)
-    os.replace(tmp, path)
+    try:
+        mid.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def read_midi_notes(path: str | os.PathLike) -> list[tuple[float, int, int]]:
