@@ -48,6 +48,7 @@ def test_roundtrip(tmp_path, fmt):
     _push_all(rec, x, stems)
     rec.stop(extra={"stats": {"note": "ok"}})
     assert rec.error is None and rec.dropped == 0
+    assert rec.frames == len(x) and rec.events == 8          # what the host shows
     meta = json.loads((tmp_path / "s" / "session.json").read_text())
     assert meta["status"] == "complete" and meta["frames"] == len(x) and meta["events"] == 8
     assert meta["stem_latency_samples"] == 255 and meta["stats"] == {"note": "ok"}
@@ -181,6 +182,7 @@ def test_disk_full(tiny_disk):
     rec.stop()
     meta = json.loads((tiny_disk / "s" / "session.json").read_text())
     assert "disk full" in meta["status"]
+    assert rec.frames == meta["frames"] < len(x)            # the view shows what was kept
     for name in ("input",) + STEMS:
         f = tiny_disk / "s" / f"{name}.wav"
         assert sf.info(f).frames == len(sf.read(f)[0]) > BLOCK * 100

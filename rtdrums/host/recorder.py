@@ -44,7 +44,8 @@ FORMATS = {"wav": ("WAV", "FLOAT"), "flac": ("FLAC", "PCM_24")}
 MAX_EVENTS_PER_BLOCK = 32
 JSON_RESERVE = 16384                      # bytes session.json starts with (see write_json)
 _SFC_UPDATE_HEADER_NOW = 0x1060           # libsndfile: rewrite the header with the current length
-# control words shared by the callback (writes HEAD, DROPPED) and the writer (the rest)
+# control words shared by the callback (writes HEAD, DROPPED) and the writer (the rest:
+# TAIL, and FRAMES and N_EVENTS written so far, which the host shows)
 HEAD, TAIL, DROPPED, FRAMES, ACTIVE, N_EVENTS = range(6)
 
 
@@ -108,7 +109,6 @@ class Recorder:
         self._proc = None
         self._buf = ""
         self.error: str | None = None
-        self.result: dict = {}
 
     # -- audio callback ------------------------------------------------------------------------
     def push(self, mono, stems, events, n_events: int, pos: int) -> None:
@@ -141,7 +141,13 @@ class Recorder:
 
     @property
     def frames(self) -> int:
+        """Samples written to every file so far."""
         return int(self._ctl[FRAMES])
+
+    @property
+    def events(self) -> int:
+        """Trigger events taken from the ring so far."""
+        return int(self._ctl[N_EVENTS])
 
     def start(self, timeout: float = 30.0) -> None:
         """Start the writer; it opens the files. Raises OSError if it cannot."""
@@ -191,7 +197,6 @@ class Recorder:
                 if kind == "error":
                     self.error = msg
                 elif kind == "done":
-                    self.result = msg
                     self.error = msg.get("error") or self.error
         return self.error
 
@@ -383,15 +388,8 @@ class _Writer:
 
     def write_triggers(self) -> None:
         ev = self.all_events()
-        csv_path = self.folder / "triggers.csv"
-        tmp = Path(str(csv_path) + ".part")
-        try:
-            write_csv(tmp, ev, self.sr, self.drum_names)
-            os.replace(tmp, csv_path)
-            write_midi(self.folder / "triggers.mid", ev, self.sr)
-        finally:
-            for t in (tmp, Path(str(self.folder / "triggers.mid") + ".part")):
-                t.unlink(missing_ok=True)
+        write_csv(self.folder / "triggers.csv", ev, self.sr, self.drum_names)
+        write_midi(self.folder / "triggers.mid", ev, self.sr)
 
     def close(self) -> None:
         for f in self.files:

@@ -363,5 +363,6 @@ class LiveSession:
             "callback_error": self.cb_error,
             "latency": self.latency(),
             "recording": None if rec is None else {
-                "folder": str(rec.folder), "dropped_blocks": rec.dropped, "error": rec.error},
+                "folder": str(rec.folder), "seconds": round(rec.frames / self.cfg.sample_rate, 3),
+                "triggers": rec.events, "dropped_blocks": rec.dropped, "error": rec.error},
         }

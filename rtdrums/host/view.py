@@ -116,7 +116,7 @@ class LiveView:
                      f"in {st['input_overflows']} / out {st['output_underflows']}  "
                      f"MIDI sent {st['midi_sent']}")
         rline = " recording off" if rec is None else \
-            f" recording {_hms(st['seconds'])}  dropped blocks {rec['dropped_blocks']}" \
+            f" recording {_hms(rec['seconds'])}  dropped blocks {rec['dropped_blocks']}" \
             + (f"  {rec['error']}" if rec["error"] else "")
         lat = st["latency"]
         rline += f"  latency {lat['total_ms']:.1f} ms"
@@ -155,6 +155,6 @@ class LiveView:
                        f"(first: {st['callback_error']})")
         if rec:
             state = rec["error"] or "complete"
-            out.append(f"  recording: {rec['folder']} ({state}; {rec['dropped_blocks']} "
-                       f"dropped blocks)")
+            out.append(f"  recording: {rec['folder']} ({_hms(rec['seconds'])}, {rec['triggers']} "
+                       f"triggers; {state}; {rec['dropped_blocks']} dropped blocks)")
         return "\n".join(out)
