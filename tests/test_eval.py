@@ -148,3 +148,11 @@ def test_bad_inputs_are_one_line_errors(argv, message, monkeypatch, capsys, tmp_
     code, _, err = eval_cli(argv, monkeypatch, capsys)
     assert code == 1
     assert err.startswith("rtdrums eval: error:") and message in err and err.count("\n") == 1
+
+
+def test_unwritable_out_fails_before_any_work(monkeypatch, capsys, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    Path("afile").write_text("")
+    code, _, err = eval_cli(["--kit", FIXTURE_KIT, "--out", "afile/results", "--calibrate"], monkeypatch, capsys)
+    assert code == 1      # one line: nothing was trained or rendered before the error
+    assert err.startswith("rtdrums eval: error: cannot write to afile/results") and err.count("\n") == 1

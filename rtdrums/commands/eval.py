@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from ..errors import UserError
+from ..paths import ensure_writable_dir
 
 help = "measure onsets, latency, velocity and stem quality against baselines"
 
@@ -77,6 +78,7 @@ def _check(args) -> None:
         raise UserError(f"--seconds must be positive, got {args.seconds}")
     if args.kit is not None and not args.kit.is_dir():
         raise UserError(f"{args.kit}: no such kit folder (a Hydrogen kit has a drumkit.xml)")
+    ensure_writable_dir(args.out)            # before minutes of work, not after
 
 
 def _preset(args):
