@@ -45,9 +45,17 @@ NEVER = -(1 << 60)
 def new_state(groups: int, articulations: int, lookback: int):
     """A fresh detector state: fstate (groups, N_FSTATE), istate (drums, N_ISTATE), history
     (articulations, lookback) and the dropped-event count (1,)."""
-    istate = np.zeros((groups - 1, N_ISTATE), np.int64)
+    state = (np.zeros((groups, N_FSTATE)), np.zeros((groups - 1, N_ISTATE), np.int64),
+             np.zeros((articulations, lookback)), np.zeros(1, np.int64))
+    reset_state(*state)
+    return state
+
+
+def reset_state(fstate, istate, history, dropped) -> None:
+    """Forget every hit: the state new_state returns."""
+    for a in (fstate, istate, history, dropped):
+        a[...] = 0
     istate[:, SI_LAST] = NEVER
-    return np.zeros((groups, N_FSTATE)), istate, np.zeros((articulations, lookback)), np.zeros(1, np.int64)
 
 
 @njit(cache=True, nogil=True)
