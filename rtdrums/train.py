@@ -236,12 +236,18 @@ def pooled(hit_sets: Sequence[Hits]) -> Hits:
     return out
 
 
+def tuning_grooves(grooves: Sequence[Path] | None = None) -> list[Path]:
+    """The grooves tune() renders: the given ones, or the shipped training split."""
+    from .render import shipped_grooves
+
+    return list(grooves or shipped_grooves("train"))
+
+
 def tune_steps(kits: Sequence, grooves: Sequence[Path] | None = None) -> int:
     """Progress steps of tune(): one per rendered groove and kit, one per setting tried."""
-    from .render import shipped_grooves
     from .trigger_tuning import grid_size
 
-    return len(kits) * len(grooves or shipped_grooves("train")) + grid_size(len(DRUMS), len(kits) == 1)
+    return len(kits) * len(tuning_grooves(grooves)) + grid_size(len(DRUMS), len(kits) == 1)
 
 
 def tune(preset: Preset, kits: Sequence, grooves: Sequence[Path] | None = None,
@@ -255,10 +261,9 @@ def tune(preset: Preset, kits: Sequence, grooves: Sequence[Path] | None = None,
     reached there go into the provenance.
     """
     from .engine import Engine
-    from .render import shipped_grooves
     from .trigger_tuning import GROOVE_SECONDS, render_takes, tune_triggers
 
-    grooves = list(grooves or shipped_grooves("train"))
+    grooves = tuning_grooves(grooves)
     engine = Engine(preset)
     takes = render_takes(engine, kits, grooves, progress=progress)
     tuned, scores = tune_triggers(preset, takes, engine, progress, margins=len(kits) == 1)
