@@ -35,18 +35,23 @@ class Tally:
         self.si_sdr: list[float | None] = []
 
     def add_onsets(self, ref, est, emitted=None, ref_vel=None, est_vel=None) -> dict:
-        for w in metrics.WINDOWS:
-            s = metrics.onset_scores(ref, est, w)
-            self.counts[w] += [s["ref"], s["est"], s["matched"]]
+        """Count one file's onsets; latency and velocity pairs from the hits matched at 50 ms.
+        Returns the file's scores at 50 ms."""
+        ref = np.asarray(ref, float)
         order = np.argsort(est)
-        est = np.asarray(est)[order]
+        est = np.asarray(est, float)[order]
+        for w in metrics.WINDOWS:
+            pairs = metrics.match(ref, est, w)
+            self.counts[w] += [len(ref), len(est), len(pairs)]
+            if w == metrics.WINDOWS[0]:
+                scores, matched = metrics.counts_to_prf(len(ref), len(est), len(pairs)), pairs
+        i, j = matched[:, 0], matched[:, 1]
         if emitted is not None:
-            self.latency += list(metrics.latencies_ms(ref, est, np.asarray(emitted)[order]))
+            self.latency += list((np.asarray(emitted, float)[order][j] - ref[i]) * 1e3)
         if ref_vel is not None and est_vel is not None:
-            pairs = metrics.match(ref, est)
-            est_vel = np.asarray(est_vel)[order]
-            self.velocity += [(float(ref_vel[i]), float(est_vel[j])) for i, j in pairs]
-        return metrics.onset_scores(ref, est, metrics.WINDOWS[0])
+            est_vel = np.asarray(est_vel, float)[order]
+            self.velocity += list(zip(np.asarray(ref_vel, float)[i], est_vel[j]))
+        return scores
 
     def add_stem(self, ref, est) -> tuple[float | None, float | None]:
         sdr, si = metrics.sdr(ref, est), metrics.si_sdr(ref, est)
