@@ -90,14 +90,22 @@ def synthesis_window(s: StftSettings) -> np.ndarray:
 
 
 def spectrogram(x: np.ndarray, s: StftSettings) -> np.ndarray:
-    """Magnitude spectrogram (n_bins x frames) of the frames the streaming engine sees.
+    """Magnitude spectrogram (n_bins x frames) of the frames the streaming engine sees of x.
 
-    Frame m ends after input sample (m + 1) * hop - 1, exactly as in the engine; the signal is
-    preceded by silence. Used for training and for offline (non-causal) reference runs.
+    Used for training and for offline (non-causal) reference runs.
+    """
+    return np.abs(frame_spectra(x, s)).T
+
+
+def frame_spectra(x: np.ndarray, s: StftSettings, start: int = 0, stop: int | None = None) -> np.ndarray:
+    """Complex spectra (frames x n_bins) of the engine's frames start..stop-1 of x.
+
+    Frame m ends after input sample (m + 1) * hop - 1, exactly as in the engine; x is preceded
+    and followed by silence. Default stop: the last frame that ends inside x.
     """
     x = np.asarray(x, np.float64)
-    n_frames = len(x) // s.hop
-    padded = np.concatenate([np.zeros(s.n_fft - s.hop), x[:n_frames * s.hop]])
-    idx = np.arange(s.n_fft)[None, :] + s.hop * np.arange(n_frames)[:, None]
-    frames = padded[idx] * analysis_window(s)[None, :]
-    return np.abs(np.fft.rfft(frames, axis=1)).T
+    stop = len(x) // s.hop if stop is None else stop
+    idx = (np.arange(start, stop)[:, None] + 1) * s.hop - s.n_fft + np.arange(s.n_fft)[None, :]
+    inside = (idx >= 0) & (idx < len(x))
+    frames = np.where(inside, x[np.clip(idx, 0, max(len(x) - 1, 0))], 0.0) * analysis_window(s)
+    return np.fft.rfft(frames, axis=1)

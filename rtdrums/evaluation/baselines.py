@@ -23,7 +23,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..nmf import nmf
-from ..stft import StftSettings, analysis_window, synthesis_window
+from ..stft import frame_spectra, synthesis_window
 
 DRUMS = ("kick", "snare", "hihat")
 
@@ -77,14 +77,6 @@ def pick_onsets(acts: np.ndarray, frame_rate: float, rel: float = 0.04, median_m
 
 
 # -- the engine's upper bound -------------------------------------------------------------------
-def _frames(x: np.ndarray, s: StftSettings, start: int, stop: int) -> np.ndarray:
-    """Complex spectra (stop - start, K) of engine frames start..stop-1 of x (silence before x)."""
-    idx = (np.arange(start, stop)[:, None] + 1) * s.hop - s.n_fft + np.arange(s.n_fft)[None, :]
-    xp = np.concatenate([x, np.zeros(s.n_fft)])
-    frames = np.where(idx >= 0, xp[np.clip(idx, 0, len(xp) - 1)], 0.0) * analysis_window(s)
-    return np.fft.rfft(frames, axis=1)
-
-
 def offline_nmf(x: np.ndarray, engine, n_iter: int = 60, chunk: int = 2048) -> BaselineResult:
     """Non-causal NMF with the engine's templates and masks over the whole of x (see module doc).
 
@@ -102,7 +94,7 @@ def offline_nmf(x: np.ndarray, engine, n_iter: int = 60, chunk: int = 2048) -> B
     t0 = time.perf_counter()
     for c0 in range(0, n_frames, chunk):
         c1 = min(n_frames, c0 + chunk)
-        X = _frames(x, s, c0, c1).T                          # (K, n)
+        X = frame_spectra(x, s, c0, c1).T                    # (K, n)
         _, H = nmf(np.abs(X), W.shape[1], n_iter=n_iter, W0=W, fix_W=True)
         model = np.stack([W[:, gs[g]:gs[g + 1]] @ H[gs[g]:gs[g + 1]] for g in range(D + 1)]) ** a
         masks = model[:D] / np.maximum(model.sum(axis=0), 1e-30)
