@@ -240,9 +240,10 @@ class Engine:
     # -- streaming ------------------------------------------------------------------------
     def reset(self) -> None:
         """Forget all history: the next sample is stream sample 0."""
-        for a in self.state:
+        S = self.state
+        for a in S:
             a[...] = 0
-        self.state.istate[:, onsets.SI_LAST] = onsets.NEVER
+        onsets.reset_state(S.fstate, S.istate, S.history, S.dropped)
 
     def warm(self) -> None:
         """Run the compiled path once (compiling or loading it from cache), then reset."""
@@ -349,20 +350,9 @@ def _frame(T, P, S, events, n_events):
     for k in range(K):
         S.mag[k] = abs(S.spec[k])
 
-    # solve for h, warm-started, with a floor so that every component can switch on
-    level = 0.0
-    for b in range(S.vb.shape[0]):
-        acc = 0.0
-        for k in range(T.band_edges[b], T.band_edges[b + 1]):
-            acc += S.mag[k]
-        S.vb[b] = acc
-        level += acc
-    floor = P.h_floor * level / R + 1e-20
-    for r in range(R):
-        h = S.h[r] * P.warm_decay
-        S.h[r] = h if h > floor else floor
-    c[C_ITERS] += nmf.solve_frame(T.Wb, T.WtW, T.Wt1, P.pg_step, S.vb, S.h, P.method, P.n_iter,
-                                  P.tol, S.wh, S.wtv, S.num)
+    c[C_ITERS] += nmf.solve_banded(T.Wb, T.WtW, T.Wt1, P.pg_step, T.band_edges, S.mag, S.vb, S.h,
+                                   P.method, P.n_iter, P.tol, P.warm_decay, P.h_floor,
+                                   S.wh, S.wtv, S.num)
     for r in range(R):
         if not np.isfinite(S.h[r]):
             S.h[r] = 0.0

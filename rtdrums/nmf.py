@@ -82,6 +82,31 @@ def solve_frame(W, WtW, Wt1, pg_step, v, h, method, n_iter, tol, wh, wtv, num):
     return it
 
 
+
+@njit(cache=True, nogil=True)
+def solve_banded(Wb, WtW, Wt1, pg_step, edges, mag, vb, h, method, n_iter, tol, warm_decay, h_floor,
+                 wh, wtv, num):
+    """One frame as the streaming engine solves it; returns the iterations used.
+
+    mag (K,) is summed into the bands edges[b]:edges[b + 1] (vb, B scratch) that the banded
+    templates Wb (B x R) model; h (R,), the previous frame's activations, is decayed by warm_decay
+    and floored at h_floor times the frame's level per component, so that every component can
+    switch on; then solve_frame refines it.
+    """
+    level = 0.0
+    for b in range(vb.shape[0]):
+        acc = 0.0
+        for k in range(edges[b], edges[b + 1]):
+            acc += mag[k]
+        vb[b] = acc
+        level += acc
+    R = h.shape[0]
+    floor = h_floor * level / R + 1e-20
+    for r in range(R):
+        x = h[r] * warm_decay
+        h[r] = x if x > floor else floor
+    return solve_frame(Wb, WtW, Wt1, pg_step, vb, h, method, n_iter, tol, wh, wtv, num)
+
 def solve_frames(W: np.ndarray, V: np.ndarray, method: str = "kl", n_iter: int = 200,
                  tol: float = 0.0, H0: np.ndarray | None = None) -> np.ndarray:
     """Solve every column of V independently (cold start or H0); a reference, not the live path."""

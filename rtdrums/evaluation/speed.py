@@ -30,7 +30,7 @@ PER_FRAME_CALLS = 200        # frames timed with one scikit-learn call each
 
 @njit(cache=True, nogil=True)
 def engine_solve(Wb, WtW, Wt1, pg_step, edges, V, method, n_iter, tol, warm_decay, h_floor, H):
-    """The engine's per-frame solve over the columns of V (K x N): band sums, floor, warm start.
+    """The engine's per-frame solve (nmf.solve_banded, warm-started) over the columns of V (K x N).
 
     Writes each frame's h into H (R x N); returns the total number of iterations.
     """
@@ -38,20 +38,9 @@ def engine_solve(Wb, WtW, Wt1, pg_step, edges, V, method, n_iter, tol, warm_deca
     vb, h, wh, wtv, num = np.zeros(B), np.zeros(R), np.zeros(B), np.zeros(R), np.zeros(R)
     total = 0
     for m in range(V.shape[1]):
-        level = 0.0
-        for b in range(B):
-            acc = 0.0
-            for k in range(edges[b], edges[b + 1]):
-                acc += V[k, m]
-            vb[b] = acc
-            level += acc
-        floor = h_floor * level / R + 1e-20
-        for r in range(R):
-            x = h[r] * warm_decay
-            h[r] = x if x > floor else floor
-        total += rt_nmf.solve_frame(Wb, WtW, Wt1, pg_step, vb, h, method, n_iter, tol, wh, wtv, num)
-        for r in range(R):
-            H[r, m] = h[r]
+        total += rt_nmf.solve_banded(Wb, WtW, Wt1, pg_step, edges, V[:, m], vb, h, method, n_iter, tol,
+                                     warm_decay, h_floor, wh, wtv, num)
+        H[:, m] = h
     return total
 
 
