@@ -11,12 +11,11 @@ import os
 import re
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 
-from rtdrums.host.harness import LiveProcess  # noqa: F401  (re-exported for the tests)
+from rtdrums.host.harness import LiveProcess, wait_ports  # noqa: F401  (re-exported for the tests)
 from rtdrums.host.jackserver import INSTALL_HINT, JackServer, missing_tools
 
 SR = 48000
@@ -80,30 +79,13 @@ class MidiDump:
                                      stderr=subprocess.DEVNULL, text=True)
 
     def port(self, client, timeout: float = 5.0) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:        # the port is registered asynchronously
-            ports = client.get_ports(f"{self.name}:.*", is_midi=True, is_input=True)
-            if ports:
-                return ports[0].name
-            time.sleep(0.05)
-        raise AssertionError("jack_midi_dump registered no port")
+        return wait_ports(client, f"{self.name}:.*", 1, timeout, is_midi=True, is_input=True)[0]
 
     def stop(self) -> list[tuple[int, int]]:
         """(note, velocity) of every note-on it printed."""
         self.proc.terminate()
         out = self.proc.communicate(timeout=10)[0]
         return [(int(m[2]), int(m[3])) for m in self.LINE.finditer(out) if int(m[3]) > 0]
-
-
-def wait_ports(client, pattern: str, n: int, timeout: float = 10.0) -> list[str]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ports = [p.name for p in client.get_ports(pattern)]
-        if len(ports) >= n:
-            return ports
-        time.sleep(0.05)
-    raise AssertionError(f"JACK ports {pattern!r}: expected {n}, got "
-                         f"{[p.name for p in client.get_ports(pattern)]}")
 
 
 def find_take(recorded: np.ndarray, stim: np.ndarray) -> list[int]:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .harness import Harness, LiveProcess
+from .harness import Harness, LiveProcess, wait_ports
 from .jackserver import JackServer
 
 SR = 48000
@@ -73,9 +73,7 @@ def run_one(preset: str, stim: np.ndarray, onsets: np.ndarray, block: int, path:
                             "--no-record", "--stats-json", str(stats_file)], env=server.env)
         harness = Harness("bench", n_out=1, n_in=4)
         try:
-            deadline = time.monotonic() + 10
-            while not harness.client.get_ports("rtbench-midi:.*") and time.monotonic() < deadline:
-                time.sleep(0.05)
+            wait_ports(harness.client, "rtbench-midi:.*")
             harness.wire("rtbench", 1, [0, 1, 2, 3], "rtbench-midi:out")
             time.sleep(0.5)
             harness.play(stim, extra_s=0.3)

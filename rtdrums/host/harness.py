@@ -21,6 +21,19 @@ import numpy as np
 LIVE = [sys.executable, "-m", "rtdrums.cli", "live"]
 
 
+def wait_ports(client, pattern: str, n: int = 1, timeout: float = 10.0, **filters) -> list[str]:
+    """Names of the JACK ports matching pattern (and get_ports filters such as is_midi), once
+    there are at least n: other clients register their ports asynchronously."""
+    deadline = time.monotonic() + timeout
+    while True:
+        ports = [p.name for p in client.get_ports(pattern, **filters)]
+        if len(ports) >= n:
+            return ports
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"JACK ports {pattern!r}: expected {n}, got {ports}")
+        time.sleep(0.05)
+
+
 class Harness:
     def __init__(self, name: str = "harness", n_out: int = 1, n_in: int = 5, midi: bool = True):
         import jack
