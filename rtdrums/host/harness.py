@@ -2,8 +2,10 @@
 
 Used by the end-to-end test and the benchmark. It has audio outputs (to the host's inputs),
 audio inputs (from the host's outputs) and a MIDI input (from the host's MIDI port). Every
-received MIDI message is stamped with its JACK frame time, so latencies are exact in samples:
-position p of the played signal leaves the harness at frame `start_frame + p`.
+received MIDI message is stamped with its JACK frame time, so latencies are exact in samples.
+Each process cycle logs the JACK frame at which it started and the position of the played signal
+it played from: a cycle lost in an xrun shifts the signal against the frame clock, and note
+times are mapped back through that log (notes()), not through the take's start frame alone.
 Needs the JACK-Client package (pip install JACK-Client).
 """
 
@@ -49,6 +51,9 @@ class Harness:
         self.rec = np.zeros((0, n_in), np.float32)
         self.pos = 0
         self.start_frame = None
+        self.cycle_frame = np.zeros(0, np.int64)      # per process cycle of the take: JACK frame,
+        self.cycle_pos = np.zeros(0, np.int64)        # position in the played signal
+        self.cycles = 0
         self.midi: list[tuple[int, bytes]] = []       # (JACK frame time, message)
         self.xruns = 0
         # a process callback is required: a connected client without one stalls the graph
@@ -71,6 +76,10 @@ class Harness:
         p = self.pos
         if p == 0:
             self.start_frame = ft
+        if self.cycles < len(self.cycle_frame):
+            self.cycle_frame[self.cycles] = ft
+            self.cycle_pos[self.cycles] = p
+            self.cycles += 1
         for c, port in enumerate(self.outs):
             chunk = self.stim[p:p + frames, c]
             buf = port.get_array()
@@ -117,6 +126,9 @@ class Harness:
         self.stim[:, :stim.shape[1]] = stim
         self.rec = np.zeros((len(stim) + int(extra_s * self.rate), len(self.ins)), np.float32)
         self.pos, self.start_frame = 0, None
+        n_cycles = len(self.rec) // max(1, self.client.blocksize) + 2
+        self.cycle_frame, self.cycle_pos = np.zeros(n_cycles, np.int64), np.zeros(n_cycles, np.int64)
+        self.cycles = 0
         self.done.clear()
         if timeout is None:
             timeout = 5 + 3 * len(self.rec) / self.rate
@@ -136,11 +148,18 @@ class Harness:
             raise TimeoutError("the harness did not finish playing (JACK graph stalled?)")
         return self.rec
 
-    def notes(self, since_frame: int | None = None) -> list[tuple[int, int, int]]:
-        """Note-ons received as (position relative to the played signal, note, velocity)."""
-        base = self.start_frame if since_frame is None else since_frame
-        return [(ft - base, d[1], d[2]) for ft, d in list(self.midi)
-                if len(d) == 3 and d[0] & 0xF0 == 0x90 and d[2] > 0 and ft >= base]
+    def notes(self) -> list[tuple[int, int, int]]:
+        """Note-ons received during the last take as (position in the played signal at the
+        moment they arrived, note, velocity)."""
+        if self.start_frame is None or self.cycles == 0:
+            return []
+        frames, pos = self.cycle_frame[:self.cycles], self.cycle_pos[:self.cycles]
+        out = []
+        for ft, d in list(self.midi):
+            if len(d) == 3 and d[0] & 0xF0 == 0x90 and d[2] > 0 and ft >= self.start_frame:
+                c = int(np.searchsorted(frames, ft, side="right")) - 1
+                out.append((int(pos[c] + ft - frames[c]), d[1], d[2]))
+        return out
 
     def close(self) -> None:
         self.client.deactivate()
