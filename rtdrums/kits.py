@@ -144,6 +144,24 @@ class Kit:
     skipped: tuple[str, ...] = ()
     _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
+    @classmethod
+    def from_audio(cls, name: str, layers: dict[str, list[np.ndarray]], sample_rate: int,
+                   license: str = "") -> "Kit":
+        """A kit of samples in memory: one instrument per role, named after it, whose velocity
+        layers are the given sounds, quietest first, each covering an equal share of velocities.
+        The samples are taken to be at sample_rate and render only at that rate."""
+        root = Path(f"<{name}>")
+        kit = cls(name, root, license, tuple(
+            Instrument(role, role, None, 1.0, -1, tuple(
+                Layer(i / len(sounds), (i + 1) / len(sounds), 1.0, root / role / str(i))
+                for i in range(len(sounds))))
+            for role, sounds in layers.items() if sounds))
+        for role, sounds in layers.items():
+            for i, audio in enumerate(sounds):
+                kit._cache[(root / role / str(i), int(sample_rate))] = \
+                    np.ascontiguousarray(_trim_lead(np.asarray(audio, np.float32)))
+        return kit
+
     def by_role(self, role: str) -> list[Instrument]:
         """Instruments with this role, in kit order."""
         if role not in ROLES:
@@ -165,6 +183,9 @@ class Kit:
         """
         key = (layer.path, int(sample_rate))
         if key not in self._cache:
+            if not layer.path.is_file() and any(k[0] == layer.path for k in self._cache):
+                raise UserError(f"kit {self.name!r} holds its samples in memory at another rate "
+                                f"than {sample_rate} Hz: render it at the rate it was made at")
             self._cache[key] = _decode(layer.path, int(sample_rate), self.name)
         return self._cache[key]
 

@@ -40,6 +40,13 @@ FOLDER_ALIASES = {"hihat": "hihat_closed", "hh": "hihat_closed", "bd": "kick", "
                   "toms": "tom", "cymbals": "cymbal", "residual": "other"}
 HIT_SECONDS = 0.25           # frames of each hit used for training: its first quarter second
 SILENCE_DB = -50.0           # frames this far below a file's loudest are not part of a hit
+# splitting recordings into hits: a hit starts where the level (2.5 ms frames) rises by ONSET_RISE_DB
+# over its lowest in the 10 ms before, at most -HIT_FLOOR_DB below the recording's loudest frame,
+# MIN_HIT_GAP_S after the previous hit
+ONSET_RISE_DB = 12.0
+HIT_FLOOR_DB = -45.0
+MIN_HIT_GAP_S = 0.08
+LOUD_DB = -3.0               # hits this close to a drum's loudest count as full velocity
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".aiff", ".aif"}
 
 Hits = dict[str, list[tuple[np.ndarray, float | None]]]   # category -> [(mono audio, velocity01)]
@@ -60,11 +67,13 @@ def hits_from_kit(kit, sample_rate: int) -> tuple[Hits, dict]:
 
 
 def hits_from_folder(path: str | os.PathLike, sample_rate: int) -> tuple[Hits, dict]:
-    """Recordings in sub-folders named by category (kick/, snare/, hihat/, hihat_open/, tom/ ...)."""
+    """Recordings in sub-folders named by category (kick/, snare/, hihat/, hihat_open/, tom/ ...),
+    split into single hits (split_hits). A hit's velocity01 is its peak relative to the loudest
+    of its category; those within LOUD_DB of it count as 1 (the full-velocity reference)."""
     root = Path(path)
     if not root.is_dir():
         raise UserError(f"{root}: no such folder; give a folder with kick/, snare/, hihat/ sub-folders")
-    hits: Hits = {}
+    found: dict[str, list[np.ndarray]] = {}
     for sub in sorted(p for p in root.iterdir() if p.is_dir()):
         category = FOLDER_ALIASES.get(sub.name.lower(), sub.name.lower())
         if category not in CATEGORIES:
@@ -72,11 +81,65 @@ def hits_from_folder(path: str | os.PathLike, sample_rate: int) -> tuple[Hits, d
         for f in sorted(sub.iterdir()):
             if f.suffix.lower() in AUDIO_SUFFIXES:
                 data, rate = read_audio(f)
-                hits.setdefault(category, []).append((resample(to_mono(data), rate, sample_rate), None))
+                found.setdefault(category, []).extend(
+                    split_hits(resample(to_mono(data), rate, sample_rate), sample_rate))
+    hits: Hits = {}
+    for category, items in found.items():
+        if items:
+            peaks = np.array([np.max(np.abs(a)) for a in items])
+            v = peaks / peaks.max()
+            v[v >= 10 ** (LOUD_DB / 20)] = 1.0
+            hits[category] = [(a, float(x)) for a, x in zip(items, v)]
     known = ", ".join(CATEGORIES)
     if not hits:
-        raise UserError(f"{root}: no audio files in sub-folders named {known}")
+        raise UserError(f"{root}: no audio files with hits in sub-folders named {known}")
     return hits, {"hits_folder": root.name}
+
+
+def split_hits(audio: np.ndarray, sample_rate: int) -> list[np.ndarray]:
+    """The hits in a recording of one drum, each from its first sample to the next hit's.
+
+    The level is the energy in 10 ms windows every 2.5 ms (long enough that a tom's low partials
+    do not make it flicker); a hit starts where it rises ONSET_RISE_DB above the loudest level
+    of the 10 to 50 ms before (a decaying or beating tail never does), no more than
+    -HIT_FLOOR_DB below the recording's loudest. Its first sample is the first above both
+    ONSET_DB re its peak (as kit samples are trimmed) and six times the level just before it.
+    """
+    from .kits import ONSET_DB
+
+    x = np.asarray(audio, np.float32)
+    n = max(1, round(0.0025 * sample_rate))
+    m = len(x) // n
+    if m == 0 or not np.any(x[:m * n]):
+        return []
+    frame_energy = np.sum(x[:m * n].reshape(m, n).astype(np.float64) ** 2, axis=1)
+    level = 10 * np.log10(np.convolve(frame_energy, np.ones(4))[:m] + 1e-30)
+    floor, gap = level.max() + HIT_FLOOR_DB, max(1, round(MIN_HIT_GAP_S * sample_rate / n))
+    quiet = np.percentile(level, 10)           # stands for the unheard level before the recording
+    starts: list[int] = []
+    for i in range(m):
+        before = level[max(0, i - 20):max(0, i - 3)]
+        if level[i] >= floor and level[i] - max(before.max() if before.size else quiet, quiet) >= ONSET_RISE_DB \
+                and (not starts or i - starts[-1] >= gap):
+            starts.append(i)
+    cuts = []
+    for k, i in enumerate(starts):
+        lo, end = max(0, (i - 3) * n), starts[k + 1] * n if k + 1 < len(starts) else len(x)
+        room = x[max(0, lo - 2 * n):lo].astype(np.float64)
+        threshold = max(np.max(np.abs(x[lo:end])) * 10 ** (ONSET_DB / 20),
+                        6 * float(np.sqrt(np.mean(room ** 2))) if room.size else 0.0)
+        above = np.flatnonzero(np.abs(x[lo:(i + 1) * n]) > threshold)
+        cuts.append(lo + int(above[0]) if above.size else i * n)
+    return [x[a:b].copy() for a, b in zip(cuts, cuts[1:] + [len(x)])]
+
+
+def kit_from_hits(hits: Hits, name: str, sample_rate: int):
+    """Hits as a kit that grooves can be rendered with (for trigger tuning): each category's
+    hits become the velocity layers of one instrument, quietest first."""
+    from .kits import Kit
+
+    return Kit.from_audio(name, {c: [a for a, _ in sorted(items, key=lambda it: it[1] or 0.0)]
+                                 for c, items in hits.items()}, sample_rate)
 
 
 def hit_frames(audio: np.ndarray, settings: StftSettings, single_hit: bool) -> np.ndarray:

@@ -17,7 +17,7 @@ from rtdrums.errors import UserError
 from rtdrums.kits import load_kit
 from rtdrums.preset import load_preset
 from rtdrums.stft import StftSettings
-from rtdrums.train import CATEGORIES, hits_from_folder, hits_from_kit, train
+from rtdrums.train import CATEGORIES, hits_from_folder, hits_from_kit, split_hits, train
 
 KIT = Path(__file__).parent / "fixtures" / "kit"
 RTDRUMS = Path(sys.executable).parent / "rtdrums"
@@ -94,10 +94,43 @@ def test_hits_from_folder(hits_dir):
     hits, prov = hits_from_folder(hits_dir, RATE16)
     assert {c: len(v) for c, v in hits.items()} == {"kick": 3, "snare": 3, "hihat_closed": 3}
     for category, files in [("kick", "bd_*.flac"), ("snare", "sd_*.flac"), ("hihat_closed", "hh_0*.flac")]:
+        peaks = []
         for (audio, velocity), f in zip(hits[category], sorted(KIT.glob(files))):
-            assert velocity is None
-            assert abs(len(audio) - sf.info(f).frames * RATE16 / 44100) <= 2   # resampled to 16 kHz
+            n = sf.info(f).frames * RATE16 / 44100                  # resampled to 16 kHz
+            assert n - RATE16 * 0.003 <= len(audio) <= n + 2        # lead (if any) trimmed
+            peaks.append((np.max(np.abs(audio)), velocity))
+        assert max(v for _, v in peaks) == 1.0                      # the loudest is the reference
+        for peak, v in peaks:                                       # the others relative to it
+            loudest = max(p for p, _ in peaks)
+            assert v == 1.0 if peak >= loudest * 10 ** (-3 / 20) else v == pytest.approx(peak / loudest)
     assert prov == {"hits_folder": hits_dir.name}
+
+
+def _take(hits, gaps_s, noise, rng):
+    """The hits one after another, each after a pause, over a quiet room noise; true starts."""
+    parts, starts, pos = [], [], 0
+    for h, g in zip(hits, gaps_s):
+        pause = np.zeros(int(g * 48000), np.float32)
+        starts.append(pos + len(pause))
+        parts += [pause, h]
+        pos += len(pause) + len(h)
+    x = np.concatenate(parts)
+    return x + rng.normal(0, noise, len(x)).astype(np.float32), starts
+
+
+@pytest.mark.parametrize("role", ["kick", "snare", "hihat_closed", "hihat_open", "tom", "cymbal"])
+def test_split_hits_finds_every_hit_of_a_take(fixture_kit, role):
+    """One recording of several hits (the kit's layers, a tom's beating partials and a cymbal's
+    swell included) splits into exactly those hits, each starting within 3 ms of its true start."""
+    rng = np.random.default_rng(3)
+    hits = [a for a, _ in fixture_kit.hits(role, 48000)] * 2             # soft and loud, twice
+    x, starts = _take(hits, rng.uniform(0.15, 0.5, len(hits)), 3e-5, rng)
+    got = split_hits(x, 48000)
+    assert len(got) == len(hits)
+    found = np.cumsum([len(x) - sum(len(g) for g in got)] + [len(g) for g in got[:-1]])
+    assert np.all(found >= np.array(starts)) and np.all(found - np.array(starts) <= 0.003 * 48000), \
+        (found, starts)
+    assert split_hits(np.zeros(48000, np.float32), 48000) == []
 
 
 def test_train_from_folder(hits_dir, tmp_path):
@@ -148,6 +181,53 @@ def test_cli_train_from_kit(tmp_path):
     tuning = p.provenance["trigger_tuning"]
     assert tuning["grooves"] == [groove.name] and tuning["kits"] == [load_kit(KIT).name]
     assert "triggers tuned on 1 grooves x 1 kit(s)" in r.stdout
+
+
+def test_cli_train_from_recorded_hits_tunes_triggers(fixture_kit, validation_grooves, tmp_path):
+    """A drummer's soundcheck: one take per drum of single hits, soft and loud. `train --hits`
+    splits the takes, learns templates and tunes the triggers on the training grooves played
+    with those hits, and the preset triggers on real-kit renders as well as one trained from the
+    kit itself (the fixture preset's floors in test_engine). Measured: F 0.95 / 0.87 / 0.83 on
+    these renders, as from the kit; without tuning (the base preset's settings) 0.88 / 0.85 / 0.81.
+    """
+    import mir_eval
+
+    from rtdrums.engine import Engine
+    from rtdrums.offline import separate
+    from rtdrums.render import render_groove
+
+    rng = np.random.default_rng(5)
+    root = tmp_path / "soundcheck"
+    for role, folder in [("kick", "kick"), ("snare", "snare"), ("hihat_closed", "hihat"),
+                         ("hihat_open", "hihat_open"), ("hihat_pedal", "hihat_pedal"), ("tom", "tom"),
+                         ("cymbal", "cymbal")]:
+        hits = [a for a, _ in fixture_kit.hits(role, 48000)]
+        x, _ = _take(hits, rng.uniform(0.3, 0.6, len(hits)), 3e-5, rng)
+        (root / folder).mkdir(parents=True)
+        sf.write(root / folder / "take.wav", x, 48000, subtype="FLOAT")
+    out = tmp_path / "mine"
+    r = _cli("train", "--hits", root, "--out", out, timeout=600)
+    assert r.returncode == 0, r.stderr
+    p = load_preset(out)
+    assert p.provenance["hits"] == {"kick": 3, "snare": 3, "hihat_closed": 3, "hihat_open": 2,
+                                    "hihat_pedal": 1, "tom": 2, "cymbal": 2}
+    assert p.provenance["trigger_tuning"]["kits"] == ["soundcheck (recorded hits)"]
+    assert "triggers tuned on 8 grooves x 1 kit(s)" in r.stdout
+    engine = Engine(p, 48000, max_block=128)
+    refs, ests = {d: [] for d in engine.drum_names}, {d: [] for d in engine.drum_names}
+    for path in validation_grooves:
+        render = render_groove(path, fixture_kit, sample_rate=48000, max_seconds=30.0)
+        engine.reset()
+        ev = separate(engine, render.mix, 128).events
+        for d, name in enumerate(engine.drum_names):
+            refs[name].append(render.times(name))
+            ests[name].append(ev["onset"][ev["drum"] == d] / 48000)
+    f = {}
+    for name in engine.drum_names:
+        matched = sum(len(mir_eval.util.match_events(a, b, 0.05)) for a, b in zip(refs[name], ests[name]))
+        n_ref, n_est = sum(map(len, refs[name])), sum(map(len, ests[name]))
+        f[name] = 2 * matched / (n_ref + n_est)
+    assert f["kick"] >= 0.90 and f["snare"] >= 0.80 and f["hihat"] >= 0.79, f
 
 
 def test_cli_train_no_tune_keeps_the_base_trigger_settings(tmp_path):
@@ -205,7 +285,8 @@ def test_cli_train_at_another_rate_writes_that_rate(hits_dir, tmp_path):
     44.1 kHz audio are labelled 48 kHz, off in frequency by 8.8 %.
     """
     out = tmp_path / "p44"
-    r = _cli("train", "--hits", hits_dir, "--out", out, "--sample-rate", 44100, "--base", "none")
+    r = _cli("train", "--hits", hits_dir, "--out", out, "--sample-rate", 44100, "--base", "none",
+             "--no-tune")
     assert r.returncode == 0, r.stderr
     p = load_preset(out)
     assert p.stft.sample_rate == 44100

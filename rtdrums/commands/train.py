@@ -9,10 +9,11 @@ Each source gets its own templates (--components per source), so a preset from s
 templates that fit each of them. Writes DIR/preset.toml and DIR/templates.npz. Solver and other
 settings come from --base (default: the shipped default preset, if present).
 
-With --kit sources, each drum's trigger settings (relative threshold, cross-talk margin, lookback)
-are then tuned on grooves rendered with those kits: by default the Groove MIDI Dataset training
-grooves shipped with rtdrums, 30 s each (--tune-grooves for others, --no-tune to keep those of
---base). Folders of hits are not rendered: with --hits only, the trigger settings of --base stay.
+Each drum's trigger settings (relative threshold, cross-talk margin, lookback) are then tuned on
+grooves rendered with the sources: a kit plays them with its samples, a folder with its recorded
+hits (split one by one, the quietest playing the softest notes). By default the grooves are the
+Groove MIDI Dataset training grooves shipped with rtdrums, 30 s each (--tune-grooves for others;
+--no-tune keeps the settings of --base).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from ..preset import load_preset, resolve_preset, save_preset
 from ..stft import StftSettings
 from ..kits import load_kit
 from ..render import groove_files
-from ..train import CATEGORIES, Hits, hits_from_folder, hits_from_kit, pooled, train, tune_steps
+from ..train import (CATEGORIES, Hits, hits_from_folder, hits_from_kit, kit_from_hits, pooled, train,
+                      tune_steps)
 
 help = "learn templates from a Hydrogen kit or a folder of labelled hits"
 
@@ -76,22 +78,36 @@ def run(args) -> int:
     hit_sets: list[Hits] = []
     sources = []
     kits = [load_kit(k) for k in args.kit]
+    tune_kits = list(kits)                    # folders of hits join as kits of their hits
     for source, loader in [(k, hits_from_kit) for k in kits] + [(h, hits_from_folder) for h in args.hits]:
         found, provenance = loader(source, sample_rate)
         sources.append(provenance)
         hit_sets.append(found)
+        if loader is hits_from_folder:
+            tune_kits.append(kit_from_hits(found, f"{Path(source).resolve().name} (recorded hits)", sample_rate))
     hits = pooled(hit_sets)
     name = args.name or out.name
     provenance = {"sources": sources, "sample_rate": sample_rate,
                   "hits": {c: len(v) for c, v in hits.items()},
                   "base": str(resolve_preset(args.base)) if base else "built-in defaults"}
     components = parse_components(args.components)
-    kits = [] if args.no_tune else kits
-    grooves = groove_files(args.tune_grooves, "train") if kits else None
-    with tqdm(total=tune_steps(kits, grooves), desc="tuning triggers", unit="step", leave=False,
-              disable=not kits) as bar:
+    tune_kits = [] if args.no_tune else tune_kits
+    grooves = groove_files(args.tune_grooves, "train") if tune_kits else None
+    bar = None
+
+    def step():                               # the bar appears once tuning starts, not before
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=tune_steps(tune_kits, grooves), desc="tuning triggers", unit="step",
+                       leave=False)
+        bar.update()
+
+    try:
         preset = train(hit_sets, provenance, name, settings=settings, components=components, base=base,
-                       tune_kits=kits, tune_grooves=grooves, progress=bar.update)
+                       tune_kits=tune_kits, tune_grooves=grooves, progress=step)
+    finally:
+        if bar is not None:
+            bar.close()
     save_preset(preset, out)
     counts = ", ".join(f"{c} {len(v)}" for c, v in hits.items())
     print(f"learnt {preset.W.shape[1]} templates from {sum(len(v) for v in hits.values())} hits "
