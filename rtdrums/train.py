@@ -40,9 +40,9 @@ FOLDER_ALIASES = {"hihat": "hihat_closed", "hh": "hihat_closed", "bd": "kick", "
                   "toms": "tom", "cymbals": "cymbal", "residual": "other"}
 HIT_SECONDS = 0.25           # frames of each hit used for training: its first quarter second
 SILENCE_DB = -50.0           # frames this far below a file's loudest are not part of a hit
-# splitting recordings into hits: a hit starts where the level (2.5 ms frames) rises by ONSET_RISE_DB
-# over its lowest in the 10 ms before, at most -HIT_FLOOR_DB below the recording's loudest frame,
-# MIN_HIT_GAP_S after the previous hit
+# splitting recordings into hits (split_hits): a hit starts where the level rises ONSET_RISE_DB
+# above the loudest of the 10-50 ms before, at most -HIT_FLOOR_DB below the recording's loudest,
+# at least MIN_HIT_GAP_S after the previous hit
 ONSET_RISE_DB = 12.0
 HIT_FLOOR_DB = -45.0
 MIN_HIT_GAP_S = 0.08
