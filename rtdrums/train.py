@@ -11,6 +11,7 @@ trigger settings are then tuned on grooves rendered with them (rtdrums.trigger_t
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -68,7 +69,7 @@ def hits_from_kit(kit, sample_rate: int) -> tuple[Hits, dict]:
 
 def hits_from_folder(path: str | os.PathLike, sample_rate: int) -> tuple[Hits, dict]:
     """Recordings in sub-folders named by category (kick/, snare/, hihat/, hihat_open/, tom/ ...),
-    split into single hits (split_hits). A hit's velocity01 is its peak relative to the loudest
+    audio files or `rtdrums live` sessions recorded there, split into single hits (split_hits). A hit's velocity01 is its peak relative to the loudest
     of its category; those within LOUD_DB of it count as 1 (the full-velocity reference)."""
     root = Path(path)
     if not root.is_dir():
@@ -78,11 +79,10 @@ def hits_from_folder(path: str | os.PathLike, sample_rate: int) -> tuple[Hits, d
         category = FOLDER_ALIASES.get(sub.name.lower(), sub.name.lower())
         if category not in CATEGORIES:
             continue
-        for f in sorted(sub.iterdir()):
-            if f.suffix.lower() in AUDIO_SUFFIXES:
-                data, rate = read_audio(f)
-                found.setdefault(category, []).extend(
-                    split_hits(resample(to_mono(data), rate, sample_rate), sample_rate))
+        for f in _recordings(sub):
+            data, rate = read_audio(f)
+            found.setdefault(category, []).extend(
+                split_hits(resample(to_mono(data), rate, sample_rate), sample_rate))
     hits: Hits = {}
     for category, items in found.items():
         if items:
@@ -94,6 +94,23 @@ def hits_from_folder(path: str | os.PathLike, sample_rate: int) -> tuple[Hits, d
     if not hits:
         raise UserError(f"{root}: no audio files with hits in sub-folders named {known}")
     return hits, {"hits_folder": root.name}
+
+
+def _recordings(folder: Path) -> list[Path]:
+    """The audio files in a category folder, and the input of every `rtdrums live` session
+    recorded into it (a sub-folder with session.json; its stems are not hits)."""
+    out = []
+    for f in sorted(folder.iterdir()):
+        if f.is_file() and f.suffix.lower() in AUDIO_SUFFIXES:
+            out.append(f)
+        elif f.is_dir() and (f / "session.json").is_file():
+            try:
+                name = json.loads((f / "session.json").read_text())["files"]["input"]
+            except (OSError, ValueError, KeyError, TypeError):
+                raise UserError(f"{f / 'session.json'}: not a readable rtdrums session; "
+                                f"move its input.wav into {folder} instead") from None
+            out.append(f / name)
+    return out
 
 
 def split_hits(audio: np.ndarray, sample_rate: int) -> list[np.ndarray]:

@@ -118,6 +118,34 @@ def _take(hits, gaps_s, noise, rng):
     return x + rng.normal(0, noise, len(x)).astype(np.float32), starts
 
 
+def test_hits_from_a_live_session_recorded_into_the_folder(fixture_kit, hits_dir, tmp_path):
+    """`rtdrums live --record hits/kick` leaves a session folder in hits/kick: its input is the
+    take, its stems (and everything else in it) are not hits."""
+    from rtdrums.host.recorder import Recorder
+
+    root = shutil.copytree(hits_dir, tmp_path / "hits")
+    shutil.rmtree(root / "kick")
+    kicks = [a for a, _ in fixture_kit.hits("kick", 48000)]
+    x, _ = _take(kicks, [0.4, 0.3, 0.5], 3e-5, np.random.default_rng(2))
+    x = np.concatenate([x, np.zeros(-len(x) % 128, np.float32)])
+    stems = np.repeat(x[:, None], 4, axis=1)                      # loud "stems": must be ignored
+    rec = Recorder(root / "kick" / "session", 48000, 128, ("kick", "snare", "hihat", "residual"),
+                   ("kick", "snare", "hihat"), 255)
+    rec.start()
+    for pos in range(0, len(x), 128):
+        rec.push(x[pos:pos + 128], stems[pos:pos + 128], None, 0, pos)
+    rec.stop()
+    assert rec.error is None
+    hits, _ = hits_from_folder(root, 48000)
+    assert len(hits["kick"]) == 3
+    for (audio, _), kick in zip(hits["kick"], kicks):
+        assert np.max(np.abs(audio)) == pytest.approx(np.max(np.abs(kick)), rel=1e-3)
+    (root / "kick" / "session" / "session.json").write_text("{")
+    with pytest.raises(UserError) as err:
+        hits_from_folder(root, 48000)
+    assert "\n" not in str(err.value) and "session.json" in str(err.value)
+
+
 @pytest.mark.parametrize("role", ["kick", "snare", "hihat_closed", "hihat_open", "tom", "cymbal"])
 def test_split_hits_finds_every_hit_of_a_take(fixture_kit, role):
     """One recording of several hits (the kit's layers, a tom's beating partials and a cymbal's

@@ -4,7 +4,8 @@ Sources (repeat them to pool several):
   --kit DIR    a Hydrogen drumkit folder (drumkit.xml + samples); instruments are mapped to
                kick / snare / closed, open, pedal hi-hat / tom / cymbal by name or MIDI note
   --hits DIR   a folder of recordings in sub-folders named kick/, snare/, hihat/ (closed),
-               hihat_open/, hihat_pedal/, tom/, cymbal/, other/; a file may hold one or many hits
+               hihat_open/, hihat_pedal/, tom/, cymbal/, other/; a file may hold one or many hits,
+               and a session of `rtdrums live --record DIR/kick` counts with its input
 Each source gets its own templates (--components per source), so a preset from several kits has
 templates that fit each of them. Writes DIR/preset.toml and DIR/templates.npz. Solver and other
 settings come from --base (default: the shipped default preset, if present).
