@@ -146,6 +146,22 @@ def test_hits_from_a_live_session_recorded_into_the_folder(fixture_kit, hits_dir
     assert "\n" not in str(err.value) and "session.json" in str(err.value)
 
 
+def test_soundcheck_advice(fixture_kit, tmp_path):
+    """Four equally loud kicks: enough hits, but no soft ones to set the velocity range."""
+    from rtdrums.commands.train import soundcheck_advice
+
+    loud = [a for a, _ in fixture_kit.hits("kick", 48000)][-1]
+    x, _ = _take([loud] * 4, [0.3] * 4, 3e-5, np.random.default_rng(4))
+    (tmp_path / "h" / "kick").mkdir(parents=True)
+    sf.write(tmp_path / "h" / "kick" / "take.wav", x, 48000, subtype="FLOAT")
+    hits, _ = hits_from_folder(tmp_path / "h", 48000)
+    assert soundcheck_advice(hits) == ["all kick hits are within 3 dB of each other: record soft "
+                                       "strokes too, or soft notes will trigger with wrong velocities"]
+    soft_and_loud = {"kick": [a for a, _ in fixture_kit.hits("kick", 48000)] * 2}
+    assert soundcheck_advice({c: [(a, 1.0 if i % 3 == 2 else 0.3) for i, a in enumerate(v)]
+                              for c, v in soft_and_loud.items()}) == []
+
+
 @pytest.mark.parametrize("role", ["kick", "snare", "hihat_closed", "hihat_open", "tom", "cymbal"])
 def test_split_hits_finds_every_hit_of_a_take(fixture_kit, role):
     """One recording of several hits (the kit's layers, a tom's beating partials and a cymbal's
@@ -316,6 +332,7 @@ def test_cli_train_at_another_rate_writes_that_rate(hits_dir, tmp_path):
     r = _cli("train", "--hits", hits_dir, "--out", out, "--sample-rate", 44100, "--base", "none",
              "--no-tune")
     assert r.returncode == 0, r.stderr
+    assert "only 3 kick hit(s) found: record 4 or more" in r.stderr      # advice, not an error
     p = load_preset(out)
     assert p.stft.sample_rate == 44100
     assert p.provenance["sample_rate"] == 44100

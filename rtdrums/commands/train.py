@@ -19,6 +19,7 @@ Groove MIDI Dataset training grooves shipped with rtdrums, 30 s each (--tune-gro
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -61,6 +62,22 @@ def parse_components(text: str) -> dict[str, int]:
     return out
 
 
+MIN_HITS = 4                                  # per drum, for templates and a velocity range
+
+
+def soundcheck_advice(hits: Hits) -> list[str]:
+    """What a folder of recorded hits lacks for a good preset (empty if nothing)."""
+    out = []
+    for category, label in (("kick", "kick"), ("snare", "snare"), ("hihat_closed", "closed hi-hat")):
+        items = hits.get(category, [])
+        if 0 < len(items) < MIN_HITS:
+            out.append(f"only {len(items)} {label} hit(s) found: record {MIN_HITS} or more, soft to loud")
+        elif len(items) >= MIN_HITS and min(v for _, v in items) == 1.0:
+            out.append(f"all {label} hits are within 3 dB of each other: record soft strokes too, "
+                       "or soft notes will trigger with wrong velocities")
+    return out
+
+
 def run(args) -> int:
     if not args.kit and not args.hits:
         raise UserError("give at least one --kit DIR or --hits DIR to learn from")
@@ -86,6 +103,8 @@ def run(args) -> int:
         hit_sets.append(found)
         if loader is hits_from_folder:
             tune_kits.append(kit_from_hits(found, f"{Path(source).resolve().name} (recorded hits)", sample_rate))
+            for advice in soundcheck_advice(found):
+                print(f"note: {source}: {advice}", file=sys.stderr)
     hits = pooled(hit_sets)
     name = args.name or out.name
     provenance = {"sources": sources, "sample_rate": sample_rate,
