@@ -97,14 +97,14 @@ def run(args) -> int:
     sources = []
     kits = [load_kit(k) for k in args.kit]
     tune_kits = list(kits)                    # folders of hits join as kits of their hits
+    advice: list[str] = []
     for source, loader in [(k, hits_from_kit) for k in kits] + [(h, hits_from_folder) for h in args.hits]:
         found, provenance = loader(source, sample_rate)
         sources.append(provenance)
         hit_sets.append(found)
         if loader is hits_from_folder:
             tune_kits.append(kit_from_hits(found, f"{Path(source).resolve().name} (recorded hits)", sample_rate))
-            for advice in soundcheck_advice(found):
-                print(f"note: {source}: {advice}", file=sys.stderr)
+            advice += [f"note: {source}: {a}" for a in soundcheck_advice(found)]
     hits = pooled(hit_sets)
     name = args.name or out.name
     provenance = {"sources": sources, "sample_rate": sample_rate,
@@ -140,4 +140,6 @@ def run(args) -> int:
         f = ", ".join(f"{d} {v:.2f}" for d, v in tuning["f_measure_50ms"].items())
         print(f"  triggers tuned on {len(tuning['grooves'])} grooves x {len(tuning['kits'])} kit(s): F {f}")
     print(f"wrote {out / 'preset.toml'} and {out / 'templates.npz'}")
+    for line in advice:
+        print(line, file=sys.stderr)
     return 0
