@@ -106,6 +106,6 @@ def frame_spectra(x: np.ndarray, s: StftSettings, start: int = 0, stop: int | No
     x = np.asarray(x, np.float64)
     stop = len(x) // s.hop if stop is None else stop
     idx = (np.arange(start, stop)[:, None] + 1) * s.hop - s.n_fft + np.arange(s.n_fft)[None, :]
-    inside = (idx >= 0) & (idx < len(x))
-    frames = np.where(inside, x[np.clip(idx, 0, max(len(x) - 1, 0))], 0.0) * analysis_window(s)
+    xp = np.append(x, 0.0)                    # index len(x) stands for every sample outside x
+    frames = xp[np.where((idx >= 0) & (idx < len(x)), idx, len(x))] * analysis_window(s)
     return np.fft.rfft(frames, axis=1)

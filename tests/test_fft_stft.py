@@ -15,7 +15,7 @@ import pytest
 
 from rtdrums import fft
 from rtdrums.engine import Engine
-from rtdrums.stft import StftSettings, analysis_window, spectrogram, synthesis_window
+from rtdrums.stft import StftSettings, analysis_window, frame_spectra, spectrogram, synthesis_window
 
 SIZES = [4, 8, 16, 64, 256, 1024, 2048, 4096, 8192]
 
@@ -145,6 +145,20 @@ def test_spectrogram_matches_its_definition():
         frame = padded[s.n_fft + end + 1 - s.n_fft: s.n_fft + end + 1]
         ref = np.abs(np.fft.rfft(frame * wa))
         np.testing.assert_allclose(V[:, m], ref, rtol=1e-10, atol=1e-14)
+
+
+def test_frame_spectra_beyond_the_signal_are_silence():
+    """Frames past the end of x (the offline baseline's tail) and of an empty x are windowed zeros
+    where x is absent."""
+    s = DEFAULT
+    x = np.random.default_rng(8).standard_normal(3 * s.hop)
+    n = (len(x) + s.n_fft) // s.hop
+    X = frame_spectra(x, s, 0, n)
+    padded = np.concatenate([np.zeros(s.n_fft), x, np.zeros(s.n_fft)])
+    for m in (0, 2, 3, n - 1):
+        frame = padded[(m + 1) * s.hop: (m + 1) * s.hop + s.n_fft]
+        np.testing.assert_allclose(X[m], np.fft.rfft(frame * analysis_window(s)), atol=1e-12)
+    assert not np.any(X[n - 1]) and not np.any(frame_spectra(np.zeros(0), s, 0, 3))
 
 
 def test_spectrogram_frames_are_the_engine_frames(fixture_preset, rendered_groove):
