@@ -15,6 +15,7 @@ the host, to read the host's counts against.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import json
 import os
@@ -59,14 +60,20 @@ def _stats(x: np.ndarray) -> dict:
             "p99_ms": round(float(np.percentile(ms, 99)), 3), "max_ms": round(float(ms.max()), 3)}
 
 
+@contextlib.contextmanager
+def _take_server(block: int, label: str, realtime: bool):
+    """A private JACK server (period == block) for one take: (a temporary folder, the server)."""
+    with tempfile.TemporaryDirectory() as tmp, \
+            JackServer(f"rtdrums-bench-{os.getpid()}-{block}-{label}", SR, block, capture=2, playback=4,
+                       realtime=realtime, log=Path(tmp) / "jackd.log") as server:
+        yield Path(tmp), server
+
+
 def run_one(preset: str, stim: np.ndarray, onsets: np.ndarray, block: int, path: str,
             realtime: bool = True) -> dict:
     """One server (period == block), one live host, one take."""
-    name = f"rtdrums-bench-{os.getpid()}-{block}-{path}"
-    with tempfile.TemporaryDirectory() as tmp, \
-            JackServer(name, SR, block, capture=2, playback=4, realtime=realtime,
-                       log=Path(tmp) / "jackd.log") as server:
-        stats_file = Path(tmp) / "stats.json"
+    with _take_server(block, path, realtime) as (tmp, server):
+        stats_file = tmp / "stats.json"
         live = LiveProcess(["--host-api", "jack", "--client-name", "rtbench", "--preset", preset,
                             "--rate", str(SR), "--block", str(block), "--route", ROUTE,
                             "--midi-backend", "jack", "--midi-path", path, "--view", "off",
@@ -93,10 +100,7 @@ def run_one(preset: str, stim: np.ndarray, onsets: np.ndarray, block: int, path:
 
 def rig_alone(stim: np.ndarray, block: int, realtime: bool = True) -> dict:
     """The same take with no host on the server: the xruns the rig itself makes."""
-    name = f"rtdrums-bench-{os.getpid()}-{block}-rig"
-    with tempfile.TemporaryDirectory() as tmp, \
-            JackServer(name, SR, block, capture=2, playback=4, realtime=realtime,
-                       log=Path(tmp) / "jackd.log"):
+    with _take_server(block, "rig", realtime):
         harness = Harness("bench", n_out=1, n_in=4)
         try:
             time.sleep(0.5)
