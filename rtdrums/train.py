@@ -69,8 +69,9 @@ def hits_from_kit(kit, sample_rate: int) -> tuple[Hits, dict]:
 
 def hits_from_folder(path: str | os.PathLike, sample_rate: int) -> tuple[Hits, dict]:
     """Recordings in sub-folders named by category (kick/, snare/, hihat/, hihat_open/, tom/ ...),
-    audio files or `rtdrums live` sessions recorded there, split into single hits (split_hits). A hit's velocity01 is its peak relative to the loudest
-    of its category; those within LOUD_DB of it count as 1 (the full-velocity reference)."""
+    audio files or `rtdrums live` sessions recorded there, split into single hits (split_hits).
+    A hit's velocity01 is its peak relative to the loudest of its category; those within LOUD_DB
+    of it count as 1 (the full-velocity reference)."""
     root = Path(path)
     if not root.is_dir():
         raise UserError(f"{root}: no such folder; give a folder with kick/, snare/, hihat/ sub-folders")
