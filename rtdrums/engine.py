@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from . import fft, nmf, onsets
+from . import fft, nmf, onset_model, onsets
 from .bundle import bundle
 from .errors import UserError
 from .events import EVENT_DTYPE
@@ -52,6 +52,16 @@ class Tables(NamedTuple):
     fft_bitrev: np.ndarray
     fft_twiddle: np.ndarray
     fft_split: np.ndarray
+    # the learned trigger (rtdrums.onset_model; empty without one): standardisation folded in
+    m_edges: np.ndarray       # (Z_B + 1,) start bins of its bands
+    m_w1: np.ndarray          # (F, U)
+    m_b1: np.ndarray          # (U,)
+    m_w2: np.ndarray          # (U, D)
+    m_b2: np.ndarray          # (D,)
+    m_vel_w: np.ndarray       # (F, D)
+    m_vel_b: np.ndarray       # (D,)
+    m_logit: np.ndarray       # (D,) trigger thresholds as logits
+    m_retrig: np.ndarray      # (D,) retrigger time in samples
 
 
 class Params(NamedTuple):
@@ -69,6 +79,8 @@ class Params(NamedTuple):
     gamma: float
     jump: float
     onset_offset: int
+    learned: bool             # triggers from the onset model instead of the threshold detector
+    mag_norm: float           # magnitudes times this: a full-scale sine's peak is 0.5
 
 
 class State(NamedTuple):
@@ -94,6 +106,9 @@ class State(NamedTuple):
     istate: np.ndarray        # (D, N_ISTATE)
     history: np.ndarray       # (A, lookback) recent articulation activations for the trigger detector
     dropped: np.ndarray       # (1,) events that did not fit the output array
+    zring: np.ndarray         # (LAGS + 1, Z) the onset model's recent log levels
+    feat: np.ndarray          # (F,) its features of the current frame
+    hidden: np.ndarray        # (U,) its hidden layer
 
 
 C_RING_POS, C_SAMPLES, C_HOP_FILL, C_OUT_POS, C_BAD, C_FRAMES, C_ITERS = range(7)
@@ -141,6 +156,18 @@ def articulations(p: Preset) -> dict[str, np.ndarray]:
         r += len(keys)
     return {"art_start": np.array(starts + [r], np.int64),
             "group_art": np.array(group_art + [len(starts)], np.int64)}
+
+
+def learned_trigger_tables(p: Preset, s: StftSettings) -> dict[str, np.ndarray]:
+    """The onset model's tables at the engine's rate; empty ones when the preset has none."""
+    m, D = p.onset_model, len(p.drums)
+    if m is None:
+        return dict(m_edges=np.zeros(1, np.int64), m_w1=np.zeros((0, 0)), m_b1=np.zeros(0),
+                    m_w2=np.zeros((0, D)), m_b2=np.zeros(D), m_vel_w=np.zeros((0, D)),
+                    m_vel_b=np.zeros(D), m_logit=np.zeros(D), m_retrig=np.zeros(D, np.int64))
+    return dict(m_edges=onset_model.band_bins(m.band_hz, s.sample_rate, s.n_fft),
+                **onset_model.folded(m, np.array([d.sensitivity for d in p.drums])),
+                m_retrig=np.full(D, round(m.retrigger_ms * s.sample_rate / 1000), np.int64))
 
 
 def detector_state(t: Tables) -> tuple[np.ndarray, ...]:
@@ -208,7 +235,8 @@ class Engine:
             reference=np.array([d.reference for d in p.drums] + [p.residual_reference]),
             leak=np.array([d.leak for d in p.drums] + [p.residual_leak], np.float64).T.copy(),
             **trigger_settings(p, s),
-            fft_bitrev=plan.bitrev, fft_twiddle=plan.twiddle, fft_split=plan.split), solver.pg_step
+            fft_bitrev=plan.bitrev, fft_twiddle=plan.twiddle, fft_split=plan.split,
+            **learned_trigger_tables(p, s)), solver.pg_step
 
     @staticmethod
     def _build_params(p: Preset, s: StftSettings, pg_step: float) -> Params:
@@ -222,7 +250,8 @@ class Engine:
             scan=int(round(t.scan_ms / 1000 / frame_s)),
             env_decay=0.5 ** (frame_s * 1000 / t.envelope_half_life_ms), gamma=t.velocity_gamma,
             jump=t.jump,
-            onset_offset=s.hop // 2 + s.taper // 2)
+            onset_offset=s.hop // 2 + s.taper // 2,
+            learned=p.onset_model is not None, mag_norm=1.0 / float(analysis_window(s).sum()))
 
     @staticmethod
     def _alloc_state(s: StftSettings, D: int, t: Tables) -> State:
@@ -235,7 +264,8 @@ class Engine:
             h=np.zeros(R), wh=np.zeros(B), wtv=np.zeros(R), num=np.zeros(R),
             model=np.zeros((D + 1, K)), act=np.zeros(D + 1), ola=np.zeros((D + 1, s.synthesis)),
             outq=np.zeros((D + 1, s.hop)), fstate=fstate, istate=istate, history=history,
-            dropped=dropped)
+            dropped=dropped, zring=np.zeros((onset_model.LAGS + 1, t.m_w1.shape[0] // (onset_model.LAGS + 1))),
+            feat=np.zeros(t.m_w1.shape[0]), hidden=np.zeros(t.m_b1.shape[0]))
 
     # -- streaming ------------------------------------------------------------------------
     def reset(self) -> None:
@@ -403,6 +433,11 @@ def _frame(T, P, S, events, n_events):
         for r in range(T.group_start[g], T.group_start[g + 1]):
             acc += S.h[r]
         S.act[g] = acc
+    if P.learned:
+        onset_model.frame_features(S.mag, S.h, T.m_edges, P.mag_norm, S.zring, c[C_FRAMES] - 1, S.feat)
+        return onset_model.detect(S.feat, S.h, T.group_start, T.notes, T.m_w1, T.m_b1, T.m_w2, T.m_b2,
+                                  T.m_vel_w, T.m_vel_b, T.m_logit, T.m_retrig, S.hidden, S.istate,
+                                  c[C_SAMPLES], P.onset_offset, events, n_events, S.dropped)
     return detect_step(T, P, S.act, S.h, S.fstate, S.istate, S.history, S.dropped, c[C_SAMPLES],
                        events, n_events)
 

@@ -3,7 +3,8 @@
 A preset is a folder with
   preset.toml    human-readable settings (format, version, STFT, solver, masks, triggers, drums,
                  provenance), and
-  templates.npz  the template matrix W (n_bins x R, float32, nonnegative), loaded without pickle.
+  templates.npz  the template matrix W (n_bins x R, float32, nonnegative), loaded without pickle,
+                 and the arrays of the learned trigger if the preset has one (model_*).
 Components (columns of W) are ordered drum by drum as listed in preset.toml, then the residual
 components, which absorb what is not one of the drums (toms, cymbals) and go to the residual stem.
 """
@@ -23,6 +24,7 @@ import tomli_w
 
 from .errors import UserError
 from .nmf import METHODS
+from .onset_model import OnsetModel
 from .stft import StftSettings
 
 FORMAT = "rtdrums-preset"
@@ -88,6 +90,7 @@ class Preset:
     residual_leak: tuple[float, ...] = ()    # rise of the residual per unit rise of each group
     description: str = ""
     provenance: dict = field(default_factory=dict)
+    onset_model: OnsetModel | None = None    # the learned trigger; None: the threshold detector
 
     @property
     def residual_components(self) -> int:
@@ -151,6 +154,8 @@ class Preset:
             raise ValueError("trigger: scan_ms >= 0, envelope_half_life_ms > 0, velocity_gamma > 0, jump >= 1")
         if not self.mask_exponent > 0:
             raise ValueError("mask exponent must be > 0")
+        if self.onset_model is not None:
+            self.onset_model.validate(len(self.drums), W.shape[1])
 
 
 def _settings_dict(p: Preset) -> dict:
@@ -166,7 +171,9 @@ def _settings_dict(p: Preset) -> dict:
         "residual": {"components": p.residual_components, "labels": list(p.residual_labels),
                      "reference": p.residual_reference, "leak": list(p.residual_leak)},
         "provenance": p.provenance,
-    }
+    } | ({} if p.onset_model is None else {"onset_model": {
+        "threshold": list(p.onset_model.threshold), "retrigger_ms": p.onset_model.retrigger_ms,
+        "bands": len(p.onset_model.band_hz) - 1, "hidden": int(p.onset_model.b1.shape[0])}})
 
 
 def save_preset(p: Preset, folder: str | os.PathLike) -> Path:
@@ -177,7 +184,9 @@ def save_preset(p: Preset, folder: str | os.PathLike) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         tmp_toml, tmp_npz = folder / (SETTINGS_FILE + ".part"), folder / "templates.part.npz"
         tmp_toml.write_text(tomli_w.dumps(_settings_dict(p)))
-        np.savez_compressed(tmp_npz, W=p.W.astype(np.float32))
+        m = p.onset_model
+        model = {} if m is None else {f"model_{a}": getattr(m, a) for a in OnsetModel.ARRAYS}
+        np.savez_compressed(tmp_npz, W=p.W.astype(np.float32), **model)
         os.replace(tmp_npz, folder / TEMPLATES_FILE)
         os.replace(tmp_toml, folder / SETTINGS_FILE)
     except OSError as e:
@@ -211,12 +220,14 @@ def load_preset(name_or_path: str | os.PathLike = "default") -> Preset:
     try:
         with np.load(folder / TEMPLATES_FILE, allow_pickle=False) as npz:
             W = np.array(npz["W"], dtype=np.float64)
+            model = {a: np.array(npz[f"model_{a}"], np.float64) for a in OnsetModel.ARRAYS} \
+                if "onset_model" in cfg else None
     except FileNotFoundError:
         raise UserError(f"preset {folder} has no {TEMPLATES_FILE}; retrain it with `rtdrums train`") from None
     except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
         raise UserError(f"corrupt preset templates {folder / TEMPLATES_FILE}: {e}") from None
     try:
-        preset = _from_settings(cfg, W)
+        preset = _from_settings(cfg, W, model)
         preset.validate()
     except (KeyError, TypeError, ValueError) as e:
         msg = f"missing setting {e}" if isinstance(e, KeyError) else str(e)
@@ -232,7 +243,7 @@ def _table(cls, values: dict, where: str):
     return cls(**values)
 
 
-def _from_settings(cfg: dict, W: np.ndarray) -> Preset:
+def _from_settings(cfg: dict, W: np.ndarray, model: dict[str, np.ndarray] | None = None) -> Preset:
     if cfg.get("format") != FORMAT:
         raise ValueError(f"not an rtdrums preset (format = {cfg.get('format')!r})")
     if cfg.get("version") != VERSION:
@@ -250,8 +261,17 @@ def _from_settings(cfg: dict, W: np.ndarray) -> Preset:
         drums=drums, residual_labels=tuple(residual.get("labels", ())), W=W,
         residual_reference=float(residual.get("reference", 1.0)),
         residual_leak=tuple(residual.get("leak", [0.0] * (len(drums) + 1))),
-        provenance=cfg.get("provenance", {}))
+        provenance=cfg.get("provenance", {}),
+        onset_model=None if model is None else _onset_model(cfg["onset_model"], model))
     if "components" in residual and residual["components"] != preset.residual_components:
         raise ValueError(f"residual.components = {residual['components']} but the templates leave "
                          f"{preset.residual_components}")
     return preset
+
+
+def _onset_model(settings: dict, arrays: dict[str, np.ndarray]) -> OnsetModel:
+    unknown = sorted(set(settings) - {"threshold", "retrigger_ms", "bands", "hidden"})
+    if unknown:
+        raise ValueError(f"unknown setting {', '.join(unknown)} in [onset_model]")
+    return OnsetModel(**arrays, threshold=tuple(float(t) for t in settings["threshold"]),
+                      retrigger_ms=float(settings.get("retrigger_ms", 30.0)))

@@ -35,7 +35,7 @@ VELOCITY_EXPONENT = 1.5     # amplitude ~ (velocity/127) ** 1.5, on top of the v
 CHOKE_S = 0.010             # open hi-hat fade-out when the hat closes
 PEAK = 10 ** (-3 / 20)      # mix peak after normalisation (-3 dBFS)
 GROOVE_DIR = Path(__file__).parent / "data" / "grooves"
-SPLITS = ("train", "validation", "test")
+SPLITS = ("train", "validation", "test", "model")
 
 
 class NoteMap(NamedTuple):

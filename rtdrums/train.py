@@ -289,13 +289,14 @@ def calibrate(preset: Preset, hits: Hits) -> Preset:
 def train(hits: Hits | list[Hits], provenance: dict, name: str, settings: StftSettings | None = None,
           components: dict[str, int] | None = None, base: Preset | None = None,
           tune_kits: Sequence = (), tune_grooves: Sequence[Path] | None = None,
-          progress: Callable[[], None] | None = None) -> Preset:
+          progress: Callable[[], None] | None = None, learned: bool | None = None) -> Preset:
     """Templates and references from hits; settings other than these come from base (or defaults).
 
     `hits` may be a list of hit sets, one per source (kit or folder): each source then gets its
     own templates per category, stacked, because pooling the hits of different kits into one small
     NMF averages their spectra into templates that fit none of them. With tune_kits (loaded
-    Hydrogen kits), the trigger settings are then tuned on grooves rendered with them (see tune).
+    Hydrogen kits), the trigger settings are then tuned on grooves rendered with them, and with
+    one kit the learned trigger is trained (see tune).
     """
     settings = settings or (base.stft if base else StftSettings())
     sources = hits if isinstance(hits, list) else [hits]
@@ -305,7 +306,7 @@ def train(hits: Hits | list[Hits], provenance: dict, name: str, settings: StftSe
     preset = build_preset(templates, settings, name, provenance, base)
     preset.validate()
     preset = calibrate(preset, pooled(sources))
-    return tune(preset, tune_kits, tune_grooves, progress) if tune_kits else preset
+    return tune(preset, tune_kits, tune_grooves, progress, learned) if tune_kits else preset
 
 
 def pooled(hit_sets: Sequence[Hits]) -> Hits:
@@ -324,15 +325,29 @@ def tuning_grooves(grooves: Sequence[Path] | None = None) -> list[Path]:
     return list(grooves or shipped_grooves("train"))
 
 
-def tune_steps(kits: Sequence, grooves: Sequence[Path] | None = None) -> int:
-    """Progress steps of tune(): one per rendered groove and kit, one per setting tried."""
+def tune_steps(kits: Sequence, grooves: Sequence[Path] | None = None, learned: bool | None = None) -> int:
+    """Progress steps of tune(): one per rendered groove and kit, one per setting tried, and for
+    the learned trigger one per groove it renders and one for fitting it."""
     from .trigger_tuning import grid_size
 
-    return len(kits) * len(tuning_grooves(grooves)) + grid_size(len(DRUMS), len(kits) == 1)
+    steps = len(kits) * len(tuning_grooves(grooves)) + grid_size(len(DRUMS), len(kits) == 1)
+    if learns_trigger(kits, learned):
+        from .onset_training import model_grooves
+        steps += len(model_grooves()) + 1
+    return steps
+
+
+def learns_trigger(kits: Sequence, learned: bool | None = None) -> bool:
+    """Whether tuning on kits trains the learned trigger: by default when there is one kit (the
+    onset model is trained per kit; for several, the threshold detector is tuned)."""
+    if learned and len(kits) != 1:
+        raise UserError("the learned trigger is trained on one kit: give one --kit or --hits "
+                        "(or --trigger threshold)")
+    return len(kits) == 1 if learned is None else learned
 
 
 def tune(preset: Preset, kits: Sequence, grooves: Sequence[Path] | None = None,
-         progress: Callable[[], None] | None = None) -> Preset:
+         progress: Callable[[], None] | None = None, learned: bool | None = None) -> Preset:
     """Trigger settings tuned on grooves (default: the shipped training split) rendered with kits.
 
     With one kit the cross-talk margins are tuned too. With several, the preset is meant for kits
@@ -352,4 +367,8 @@ def tune(preset: Preset, kits: Sequence, grooves: Sequence[Path] | None = None,
               "seconds_per_groove": GROOVE_SECONDS,
               "f_measure_50ms": {d.name: round(s.f, 3) for d, s in zip(preset.drums, scores)},
               "median_latency_ms": {d.name: round(s.latency_ms, 1) for d, s in zip(preset.drums, scores)}}
-    return replace(tuned, provenance={**tuned.provenance, "trigger_tuning": record})
+    tuned = replace(tuned, provenance={**tuned.provenance, "trigger_tuning": record})
+    if not learns_trigger(kits, learned):
+        return tuned
+    from .onset_training import train_onset_model
+    return train_onset_model(tuned, kits[0], progress=progress)

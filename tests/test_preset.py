@@ -61,8 +61,8 @@ def broken(fixture_preset_dir, tmp_path):
             (folder / "preset.toml").write_text(tomli_w.dumps(cfg))
         if edit_W:
             with np.load(folder / "templates.npz") as z:
-                W = z["W"]
-            np.savez(folder / "templates.npz", W=edit_W(W))
+                arrays = dict(z)
+            np.savez(folder / "templates.npz", **{**arrays, "W": edit_W(arrays["W"])})
         return folder
     return make
 

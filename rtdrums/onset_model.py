@@ -1,0 +1,169 @@
+"""The learned trigger: a small network that tells, frame by frame, whether a drum was just struck.
+
+The threshold detector (rtdrums.onsets) waits for a drum's activation to rise by a fraction of a
+loud hit, which a recorded hit's attack reaches only after 5-15 ms, and it cannot tell a ghost
+note from the leak of a hi-hat. The onset model reads, each frame, the log magnitudes of the
+spectrum in Z_B log-spaced bands plus the log activations of the R templates, and how each of
+them changed over the last 1, 2 and 3 frames (F = 4 (Z_B + R) features). One hidden layer of ReLU
+units gives a probability per drum; a drum triggers at once when its probability crosses its
+threshold (no scan), outside its retrigger time. A linear read-out of the same features gives
+the velocity. It is trained per kit on grooves rendered with that kit (rtdrums.onset_training).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from .onsets import SI_LAST
+
+LAGS = 3                   # features compare each frame with the 1, 2 and 3 frames before
+BAND_EPS = 1e-6            # floor of the band magnitudes (full-scale sine in one bin = 0.5)
+ACT_EPS = 1e-6             # floor of the activations, on the same scale
+
+
+@dataclass(frozen=True)
+class OnsetModel:
+    """Weights of the onset model (see the module docstring for F, Z_B, R; D drums, U hidden).
+
+    band_hz (Z_B + 1,) band edges; mean, scale (F,) feature standardisation; w1 (F, U), b1 (U,),
+    w2 (U, D), b2 (D,) the network; vel_w (F, D), vel_b (D,) the velocity read-out (velocity / 127
+    of standardised features); threshold (D,) probabilities that trigger; retrigger_ms.
+    """
+    band_hz: np.ndarray
+    mean: np.ndarray
+    scale: np.ndarray
+    w1: np.ndarray
+    b1: np.ndarray
+    w2: np.ndarray
+    b2: np.ndarray
+    vel_w: np.ndarray
+    vel_b: np.ndarray
+    threshold: tuple[float, ...]
+    retrigger_ms: float = 30.0
+
+    ARRAYS = ("band_hz", "mean", "scale", "w1", "b1", "w2", "b2", "vel_w", "vel_b")
+
+    @property
+    def n_features(self) -> int:
+        return self.w1.shape[0]
+
+    def validate(self, drums: int, components: int) -> None:
+        """Raise ValueError with a one-line reason if the arrays do not fit each other and the preset."""
+        F = (LAGS + 1) * (len(self.band_hz) - 1 + components)
+        U = self.b1.shape[0] if self.b1.ndim == 1 else -1
+        shapes = {"mean": (F,), "scale": (F,), "w1": (F, U), "b1": (U,), "w2": (U, drums),
+                  "b2": (drums,), "vel_w": (F, drums), "vel_b": (drums,)}
+        for name, shape in shapes.items():
+            if getattr(self, name).shape != shape:
+                raise ValueError(f"onset model: {name} has shape {getattr(self, name).shape}, "
+                                 f"expected {shape} for {drums} drums and {components} templates")
+        for name in self.ARRAYS:
+            if not np.all(np.isfinite(getattr(self, name))):
+                raise ValueError(f"onset model: {name} contains NaN or infinite values")
+        if len(self.band_hz) < 2 or np.any(np.diff(self.band_hz) <= 0) or self.band_hz[0] < 0:
+            raise ValueError("onset model: band_hz must be increasing frequencies >= 0")
+        if np.any(self.scale <= 0):
+            raise ValueError("onset model: scale must be > 0")
+        if len(self.threshold) != drums or not all(0 < t < 1 for t in self.threshold):
+            raise ValueError(f"onset model: threshold needs {drums} probabilities between 0 and 1")
+        if not self.retrigger_ms >= 0:
+            raise ValueError("onset model: retrigger_ms must be >= 0")
+
+
+def default_band_hz(n_bands: int = 80, f_min: float = 30.0, f_max: float = 20000.0) -> np.ndarray:
+    """Log-spaced band edges for the model's spectral features."""
+    return np.geomspace(f_min, f_max, n_bands + 1)
+
+
+def band_bins(band_hz: np.ndarray, sample_rate: int, n_fft: int) -> np.ndarray:
+    """Bin ranges of the bands at a rate: start bins (Z_B + 1,), each band at least one bin wide;
+    bands above Nyquist are cut to the last bin."""
+    K = n_fft // 2 + 1
+    edges = np.clip(np.round(np.asarray(band_hz) * n_fft / sample_rate).astype(np.int64), 0, K - 1)
+    for i in range(1, len(edges)):
+        edges[i] = max(edges[i], edges[i - 1] + 1)
+    return np.minimum(edges, K)
+
+
+def folded(model: OnsetModel, sens: np.ndarray) -> dict[str, np.ndarray]:
+    """The network with the standardisation folded into the first layer and the velocity
+    read-out, and the thresholds as logits lowered by log(sensitivity)."""
+    inv = 1.0 / model.scale
+    w1 = model.w1 * inv[:, None]
+    vel_w = model.vel_w * inv[:, None]
+    thr = np.array([math.log(t / (1 - t)) for t in model.threshold]) - np.log(sens)
+    return dict(m_w1=np.ascontiguousarray(w1), m_b1=model.b1 - (model.mean * inv) @ model.w1,
+                m_w2=np.ascontiguousarray(model.w2), m_b2=np.array(model.b2, np.float64),
+                m_vel_w=np.ascontiguousarray(vel_w), m_vel_b=model.vel_b - (model.mean * inv) @ model.vel_w,
+                m_logit=thr)
+
+
+@njit(cache=True, nogil=True)
+def frame_features(mag, h, edges, norm, zring, frame, feat):
+    """Write the features of one frame into feat (F,) and store its levels in zring (LAGS + 1, Z).
+
+    mag (K,) the frame's magnitude spectrum, h (R,) its activations, edges the band start bins,
+    norm the factor that puts magnitudes on a full-scale-sine = 0.5 scale, frame the frame count.
+    """
+    L = zring.shape[0]
+    Z = zring.shape[1]
+    B = edges.shape[0] - 1
+    cur = frame % L
+    for b in range(B):
+        acc = 0.0
+        for k in range(edges[b], edges[b + 1]):
+            acc += mag[k]
+        zring[cur, b] = math.log(acc * norm / (edges[b + 1] - edges[b]) + BAND_EPS)
+    for r in range(Z - B):
+        zring[cur, B + r] = math.log(h[r] * norm + ACT_EPS)
+    for z in range(Z):
+        feat[z] = zring[cur, z]
+    for lag in range(1, L):
+        prev = (frame - lag) % L if frame >= lag else cur    # the first frames compare with themselves
+        for z in range(Z):
+            feat[lag * Z + z] = zring[cur, z] - zring[prev, z]
+
+
+@njit(cache=True, nogil=True)
+def detect(feat, h, group_start, notes, w1, b1, w2, b2, vel_w, vel_b, logit, retrig, hidden, istate,
+           frame_end, onset_offset, events, n_events, dropped):
+    """Run the network on one frame's features; append an event for each drum that triggers.
+
+    istate (D, N_ISTATE): column SI_LAST holds each drum's last trigger (stream sample), as in onsets.
+    Returns the new number of events; overflow is counted in dropped[0].
+    """
+    F, U = w1.shape
+    D = w2.shape[1]
+    for u in range(U):
+        acc = b1[u]
+        for f in range(F):
+            acc += feat[f] * w1[f, u]
+        hidden[u] = acc if acc > 0.0 else 0.0
+    for d in range(D):
+        z = b2[d]
+        for u in range(U):
+            z += hidden[u] * w2[u, d]
+        if z <= logit[d] or frame_end - istate[d, SI_LAST] < retrig[d]:
+            continue
+        istate[d, SI_LAST] = frame_end
+        if n_events >= events.shape[0]:
+            dropped[0] += 1
+            continue
+        v = vel_b[d]
+        for f in range(F):
+            v += feat[f] * vel_w[f, d]
+        best = group_start[d]
+        for r in range(group_start[d], group_start[d + 1]):
+            if h[r] > h[best]:
+                best = r
+        e = events[n_events]
+        e["onset"] = frame_end - onset_offset
+        e["emitted"] = frame_end
+        e["drum"] = d
+        e["note"] = notes[best]
+        e["velocity"] = min(127, max(1, int(127.0 * v + 0.5)))
+        n_events += 1
+    return n_events
