@@ -58,7 +58,7 @@ class Tables(NamedTuple):
     m_b1: np.ndarray          # (U,)
     m_w2: np.ndarray          # (U, D)
     m_b2: np.ndarray          # (D,)
-    m_vel_w: np.ndarray       # (F, D)
+    m_vel_w: np.ndarray       # (F, D) the velocity read-out of the scan
     m_vel_b: np.ndarray       # (D,)
     m_logit: np.ndarray       # (D,) trigger thresholds as logits
     m_retrig: np.ndarray      # (D,) retrigger time in samples
@@ -158,6 +158,16 @@ def articulations(p: Preset) -> dict[str, np.ndarray]:
             "group_art": np.array(group_art + [len(starts)], np.int64)}
 
 
+def scan_frames(p: Preset, s: StftSettings) -> int:
+    """Frames from a trigger decision to its note-on (the preset's scan_ms)."""
+    return int(round(p.trigger.scan_ms / 1000 * s.sample_rate / s.hop))
+
+
+def learned_scan(p: Preset, s: StftSettings) -> int:
+    """The learned trigger's scan: scan_frames, at most the longest it has a velocity read-out for."""
+    return min(scan_frames(p, s), onset_model.SCANS - 1)
+
+
 def learned_trigger_tables(p: Preset, s: StftSettings) -> dict[str, np.ndarray]:
     """The onset model's tables at the engine's rate; empty ones when the preset has none."""
     m, D = p.onset_model, len(p.drums)
@@ -166,7 +176,7 @@ def learned_trigger_tables(p: Preset, s: StftSettings) -> dict[str, np.ndarray]:
                     m_w2=np.zeros((0, D)), m_b2=np.zeros(D), m_vel_w=np.zeros((0, D)),
                     m_vel_b=np.zeros(D), m_logit=np.zeros(D), m_retrig=np.zeros(D, np.int64))
     return dict(m_edges=onset_model.band_bins(m.band_hz, s.sample_rate, s.n_fft),
-                **onset_model.folded(m, np.array([d.sensitivity for d in p.drums])),
+                **onset_model.folded(m, np.array([d.sensitivity for d in p.drums]), learned_scan(p, s)),
                 m_retrig=np.full(D, round(m.retrigger_ms * s.sample_rate / 1000), np.int64))
 
 
@@ -247,7 +257,7 @@ class Engine:
             n_iter=p.solver.iterations, tol=p.solver.tolerance,
             pg_step=pg_step,
             mask_exp=p.mask_exponent, warm_decay=p.solver.warm_decay, h_floor=p.solver.floor,
-            scan=int(round(t.scan_ms / 1000 / frame_s)),
+            scan=learned_scan(p, s) if p.onset_model is not None else scan_frames(p, s),
             env_decay=0.5 ** (frame_s * 1000 / t.envelope_half_life_ms), gamma=t.velocity_gamma,
             jump=t.jump,
             onset_offset=s.hop // 2 + s.taper // 2,
@@ -436,7 +446,7 @@ def _frame(T, P, S, events, n_events):
     if P.learned:
         onset_model.frame_features(S.mag, S.h, T.m_edges, P.mag_norm, S.zring, c[C_FRAMES] - 1, S.feat)
         return onset_model.detect(S.feat, S.h, T.group_start, T.notes, T.m_w1, T.m_b1, T.m_w2, T.m_b2,
-                                  T.m_vel_w, T.m_vel_b, T.m_logit, T.m_retrig, S.hidden, S.istate,
+                                  T.m_vel_w, T.m_vel_b, T.m_logit, T.m_retrig, P.scan, S.hidden, S.istate,
                                   c[C_SAMPLES], P.onset_offset, events, n_events, S.dropped)
     return detect_step(T, P, S.act, S.h, S.fstate, S.istate, S.history, S.dropped, c[C_SAMPLES],
                        events, n_events)

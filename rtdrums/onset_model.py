@@ -6,8 +6,10 @@ note from the leak of a hi-hat. The onset model reads, each frame, the log magni
 spectrum in Z_B log-spaced bands plus the log activations of the R templates, and how each of
 them changed over the last 1, 2 and 3 frames (F = 4 (Z_B + R) features). One hidden layer of ReLU
 units gives a probability per drum; a drum triggers at once when its probability crosses its
-threshold (no scan), outside its retrigger time. A linear read-out of the same features gives
-the velocity. It is trained per kit on grooves rendered with that kit (rtdrums.onset_training).
+threshold, outside its retrigger time. The note-on leaves `scan` frames later (the preset's
+[trigger] scan_ms, 0 to SCANS - 1 frames), with a velocity from a linear read-out of that frame's
+features, trained for that scan: the frame after the decision holds more of the attack and its
+velocity follows the played one much better. It is trained per kit on grooves rendered with that kit (rtdrums.onset_training).
 """
 from __future__ import annotations
 
@@ -17,9 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from .onsets import SI_LAST
+from .onsets import SI_LAST, SI_ONSET, SI_PENDING
 
 LAGS = 3                   # features compare each frame with the 1, 2 and 3 frames before
+SCANS = 3                  # velocity read-outs for a note sent 0, 1 or 2 frames after the decision
 BAND_EPS = 1e-6            # floor of the band magnitudes (full-scale sine in one bin = 0.5)
 ACT_EPS = 1e-6             # floor of the activations, on the same scale
 
@@ -29,8 +32,9 @@ class OnsetModel:
     """Weights of the onset model (see the module docstring for F, Z_B, R; D drums, U hidden).
 
     band_hz (Z_B + 1,) band edges; mean, scale (F,) feature standardisation; w1 (F, U), b1 (U,),
-    w2 (U, D), b2 (D,) the network; vel_w (F, D), vel_b (D,) the velocity read-out (velocity / 127
-    of standardised features); threshold (D,) probabilities that trigger; retrigger_ms.
+    w2 (U, D), b2 (D,) the network; vel_w (SCANS, F, D), vel_b (SCANS, D) the velocity read-outs
+    (velocity / 127 from standardised features) for each scan; threshold (D,) probabilities that
+    trigger; retrigger_ms.
     """
     band_hz: np.ndarray
     mean: np.ndarray
@@ -55,7 +59,7 @@ class OnsetModel:
         F = (LAGS + 1) * (len(self.band_hz) - 1 + components)
         U = self.b1.shape[0] if self.b1.ndim == 1 else -1
         shapes = {"mean": (F,), "scale": (F,), "w1": (F, U), "b1": (U,), "w2": (U, drums),
-                  "b2": (drums,), "vel_w": (F, drums), "vel_b": (drums,)}
+                  "b2": (drums,), "vel_w": (SCANS, F, drums), "vel_b": (SCANS, drums)}
         for name, shape in shapes.items():
             if getattr(self, name).shape != shape:
                 raise ValueError(f"onset model: {name} has shape {getattr(self, name).shape}, "
@@ -88,16 +92,16 @@ def band_bins(band_hz: np.ndarray, sample_rate: int, n_fft: int) -> np.ndarray:
     return np.minimum(edges, K)
 
 
-def folded(model: OnsetModel, sens: np.ndarray) -> dict[str, np.ndarray]:
+def folded(model: OnsetModel, sens: np.ndarray, scan: int) -> dict[str, np.ndarray]:
     """The network with the standardisation folded into the first layer and the velocity
-    read-out, and the thresholds as logits lowered by log(sensitivity)."""
+    read-out of the scan (frames), and the thresholds as logits lowered by log(sensitivity)."""
     inv = 1.0 / model.scale
     w1 = model.w1 * inv[:, None]
-    vel_w = model.vel_w * inv[:, None]
+    vel_w, vel_b = model.vel_w[scan] * inv[:, None], model.vel_b[scan]
     thr = np.array([math.log(t / (1 - t)) for t in model.threshold]) - np.log(sens)
     return dict(m_w1=np.ascontiguousarray(w1), m_b1=model.b1 - (model.mean * inv) @ model.w1,
                 m_w2=np.ascontiguousarray(model.w2), m_b2=np.array(model.b2, np.float64),
-                m_vel_w=np.ascontiguousarray(vel_w), m_vel_b=model.vel_b - (model.mean * inv) @ model.vel_w,
+                m_vel_w=np.ascontiguousarray(vel_w), m_vel_b=vel_b - (model.mean * inv) @ model.vel_w[scan],
                 m_logit=thr)
 
 
@@ -128,12 +132,12 @@ def frame_features(mag, h, edges, norm, zring, frame, feat):
 
 
 @njit(cache=True, nogil=True)
-def detect(feat, h, group_start, notes, w1, b1, w2, b2, vel_w, vel_b, logit, retrig, hidden, istate,
-           frame_end, onset_offset, events, n_events, dropped):
-    """Run the network on one frame's features; append an event for each drum that triggers.
+def detect(feat, h, group_start, notes, w1, b1, w2, b2, vel_w, vel_b, logit, retrig, scan, hidden,
+           istate, frame_end, onset_offset, events, n_events, dropped):
+    """Run the network on one frame's features; append an event for each drum whose scan ends.
 
-    istate (D, N_ISTATE): column SI_LAST holds each drum's last trigger (stream sample), as in onsets.
-    Returns the new number of events; overflow is counted in dropped[0].
+    istate (D, N_ISTATE) as in onsets: pending scan frames, onset, last trigger (stream samples)
+    and strongest component. Returns the new number of events; overflow is counted in dropped[0].
     """
     F, U = w1.shape
     D = w2.shape[1]
@@ -143,12 +147,21 @@ def detect(feat, h, group_start, notes, w1, b1, w2, b2, vel_w, vel_b, logit, ret
             acc += feat[f] * w1[f, u]
         hidden[u] = acc if acc > 0.0 else 0.0
     for d in range(D):
-        z = b2[d]
-        for u in range(U):
-            z += hidden[u] * w2[u, d]
-        if z <= logit[d] or frame_end - istate[d, SI_LAST] < retrig[d]:
-            continue
-        istate[d, SI_LAST] = frame_end
+        if istate[d, SI_PENDING] > 0:
+            istate[d, SI_PENDING] -= 1
+            if istate[d, SI_PENDING] > 0:
+                continue
+        else:
+            z = b2[d]
+            for u in range(U):
+                z += hidden[u] * w2[u, d]
+            if z <= logit[d] or frame_end - istate[d, SI_LAST] < retrig[d]:
+                continue
+            istate[d, SI_LAST] = frame_end
+            istate[d, SI_ONSET] = frame_end - onset_offset
+            if scan > 0:
+                istate[d, SI_PENDING] = scan
+                continue
         if n_events >= events.shape[0]:
             dropped[0] += 1
             continue
@@ -160,7 +173,7 @@ def detect(feat, h, group_start, notes, w1, b1, w2, b2, vel_w, vel_b, logit, ret
             if h[r] > h[best]:
                 best = r
         e = events[n_events]
-        e["onset"] = frame_end - onset_offset
+        e["onset"] = istate[d, SI_ONSET]
         e["emitted"] = frame_end
         e["drum"] = d
         e["note"] = notes[best]

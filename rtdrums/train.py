@@ -371,4 +371,4 @@ def tune(preset: Preset, kits: Sequence, grooves: Sequence[Path] | None = None,
     if not learns_trigger(kits, learned):
         return tuned
     from .onset_training import train_onset_model
-    return train_onset_model(tuned, kits[0], progress=progress)
+    return train_onset_model(tuned, kits, progress=progress)

@@ -1,0 +1,118 @@
+"""The learned trigger: what training sees is what the engine computes, presets keep it, and bad
+model arrays are refused in one line.
+
+fixture_preset (conftest) is the fixture kit's calibrated preset, whose training ends with the
+onset model (rtdrums.onset_training); its quality on the validation grooves is checked in
+test_engine.test_triggers_on_rendered_real_kit_grooves.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from rtdrums.engine import Engine
+from rtdrums.errors import UserError
+from rtdrums.onset_training import frame_labels, pick, record_features
+from rtdrums.preset import load_preset, save_preset
+
+
+@pytest.fixture(scope="module")
+def clip(rendered_groove):
+    """The first 6 s of the rendered validation groove."""
+    return np.ascontiguousarray(rendered_groove.mix[:6 * 48000])
+
+
+def _stream_features(preset, x):
+    """The engine's own features and events, fed one hop at a time."""
+    engine = Engine(preset, 48000, max_block=128)
+    hop = engine.settings.hop
+    feats, events = [], []
+    for m in range(len(x) // hop):
+        _, ev = engine.process(x[m * hop:(m + 1) * hop])
+        feats.append(engine.state.feat.copy())
+        # the frame of the decision, from the onset estimate (its end minus onset_offset)
+        events += [((int(e["onset"]) + engine.params.onset_offset) // hop - 1, int(e["drum"]),
+                    m - ((int(e["onset"]) + engine.params.onset_offset) // hop - 1)) for e in ev]
+    return np.array(feats), events
+
+
+def test_training_sees_the_engines_features_and_decisions(fixture_preset, clip):
+    """record_features (training, no model) gives the features the engine computes live; the
+    network run in numpy on them, with pick(), decides in exactly the engine's frames."""
+    m = fixture_preset.onset_model
+    live, events = _stream_features(fixture_preset, clip)
+    offline = record_features(Engine(replace(fixture_preset, onset_model=None), 48000, max_block=128),
+                              clip, m.band_hz)
+    assert live.shape == offline.shape and live.shape[1] == m.n_features
+    np.testing.assert_allclose(offline, live.astype(np.float32), rtol=1e-6, atol=1e-5)
+
+    z = np.maximum((live - m.mean) / m.scale @ m.w1 + m.b1, 0) @ m.w2 + m.b2
+    prob = 1 / (1 + np.exp(-z))
+    retrig = -(-round(m.retrigger_ms * 48) // 128)
+    for d in range(len(fixture_preset.drums)):
+        expected = pick(prob[:, d], m.threshold[d], retrig).tolist()
+        assert expected == [f for f, dd, _ in events if dd == d], d
+    assert {dd for _, dd, _ in events} == {0, 1, 2}
+    # the note-on leaves the scan (2.7 ms: one frame) after the decision
+    assert {wait for _, _, wait in events} == {1}
+
+
+def test_sensitivity_lowers_the_learned_threshold(fixture_preset, clip):
+    counts = []
+    for sens in (0.5, 1.0, 3.0):
+        engine = Engine(fixture_preset.with_drum("hihat", sensitivity=sens), 48000, max_block=128)
+        n = 0
+        for start in range(0, len(clip), 128):
+            _, ev = engine.process(clip[start:start + 128])
+            n += int(np.sum(ev["drum"] == 2))
+        counts.append(n)
+    assert counts[0] <= counts[1] <= counts[2] and counts[0] < counts[2], counts
+
+
+def test_frame_labels_mark_the_frames_after_each_hit():
+    y = frame_labels([np.array([1000]), np.array([], np.int64)], frames=20, hop=128, sample_rate=48000)
+    # frames end at 128 (m + 1); a hit at sample 1000 is seen by the frames ending 1024 .. 1512
+    assert np.flatnonzero(y[:, 0]).tolist() == [7, 8, 9, 10] and not y[:, 1].any()
+
+
+def test_pick_keeps_the_retrigger_time():
+    p = np.array([0, .9, .9, 0, .9, 0, 0, .9, .2, .95])
+    assert pick(p, 0.5, 3).tolist() == [1, 4, 7]
+    assert pick(p, 0.92, 3).tolist() == [9]
+
+
+def test_preset_keeps_the_model(fixture_preset, tmp_path):
+    loaded = load_preset(save_preset(fixture_preset, tmp_path / "p"))
+    a, b = fixture_preset.onset_model, loaded.onset_model
+    assert b is not None and a.threshold == b.threshold and a.retrigger_ms == b.retrigger_ms
+    for name in a.ARRAYS:
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    assert "[onset_model]" in (tmp_path / "p" / "preset.toml").read_text()
+
+
+@pytest.mark.parametrize("damage, words", [
+    (lambda z: z.update(model_w1=z["model_w1"][:, :-1]), ("w1", "shape")),
+    (lambda z: z.update(model_vel_b=z["model_vel_b"] * np.nan), ("vel_b", "nan")),
+    (lambda z: z.pop("model_b2"), ("corrupt", "model_b2")),
+    (lambda z: z.update(model_scale=-z["model_scale"]), ("scale",)),
+])
+def test_damaged_model_is_refused_in_one_line(fixture_preset, tmp_path, damage, words):
+    folder = save_preset(fixture_preset, tmp_path / "p")
+    with np.load(folder / "templates.npz") as z:
+        arrays = dict(z)
+    damage(arrays)
+    np.savez(folder / "templates.npz", **arrays)
+    with pytest.raises(UserError) as err:
+        load_preset(folder)
+    msg = str(err.value)
+    assert "\n" not in msg and all(w.lower() in msg.lower() for w in words), msg
+
+
+def test_bad_threshold_is_refused(fixture_preset, tmp_path):
+    folder = save_preset(fixture_preset, tmp_path / "p")
+    toml = folder / "preset.toml"
+    toml.write_text(toml.read_text().replace("[onset_model]\nthreshold = [", "[onset_model]\nthreshold = [1.5, "))
+    with pytest.raises(UserError, match="threshold"):
+        load_preset(folder)
