@@ -1,4 +1,4 @@
-"""Training the learned trigger (rtdrums.onset_model) on grooves rendered with one kit.
+"""Training the learned trigger (rtdrums.onset_model) on grooves rendered with the kit it is for.
 
 The kit plays the Groove MIDI Dataset grooves shipped for it (rtdrums/data/grooves/model, 40
 grooves of the dataset's training split, 30 s each). The engine, with the preset's templates,

@@ -52,8 +52,13 @@ def test_training_sees_the_engines_features_and_decisions(fixture_preset, clip):
     prob = 1 / (1 + np.exp(-z))
     retrig = -(-round(m.retrigger_ms * 48) // 128)
     for d in range(len(fixture_preset.drums)):
-        expected = pick(prob[:, d], m.threshold[d], retrig).tolist()
-        assert expected == [f for f, dd, _ in events if dd == d], d
+        expected = set(pick(prob[:, d], m.threshold[d], retrig).tolist())
+        got = {f for f, dd, _ in events if dd == d}
+        # the engine folds the standardisation into the weights: only a probability within
+        # rounding of the threshold may fall the other way
+        for f in expected ^ got:
+            assert abs(prob[f, d] - m.threshold[d]) < 1e-6, (d, f, prob[f, d])
+        assert len(expected ^ got) <= 2, (d, expected ^ got)
     assert {dd for _, dd, _ in events} == {0, 1, 2}
     # the note-on leaves the scan (2.7 ms: one frame) after the decision
     assert {wait for _, _, wait in events} == {1}
