@@ -115,6 +115,7 @@ def train_onset_model(preset: Preset, kits: Sequence, grooves: Sequence[Path] | 
     each of the kits."""
     from sklearn.linear_model import Ridge
     from sklearn.neural_network import MLPClassifier
+    from threadpoolctl import threadpool_limits
 
     from .render import render_groove
 
@@ -135,7 +136,11 @@ def train_onset_model(preset: Preset, kits: Sequence, grooves: Sequence[Path] | 
     mean, scale = X.mean(axis=0), np.maximum(X.std(axis=0), 1e-3)
     Xs = (X - mean) / scale
     net = MLPClassifier((HIDDEN,), alpha=1e-3, max_iter=300, early_stopping=True, random_state=seed)
-    net.fit(Xs, np.concatenate([t[1] for t in takes]))
+    # one BLAS thread: the fit's rounding, and so its early stop and the thresholds, would differ
+    # with the thread count (measured: thresholds 0.85 / 0.7 / 0.65 on 2 threads, 0.75 / 0.8 /
+    # 0.75 on one), and a preset must not depend on the machine it was trained on
+    with threadpool_limits(limits=1, user_api="blas"):
+        net.fit(Xs, np.concatenate([t[1] for t in takes]))
     if progress:
         progress()
     D = len(engine.drum_names)
