@@ -23,11 +23,13 @@ def _configure_numba_cache() -> None:
         return
     here = Path(__file__).resolve().parent
     digest = hashlib.sha1()
-    for name in ("fft.py", "nmf.py", "onsets.py", "engine.py", "bundle.py"):
+    for path in sorted(here.glob("*.py")):       # every module that holds kernels
         try:
-            digest.update((here / name).read_bytes())
+            source = path.read_bytes()
         except OSError:
-            pass
+            continue
+        if b"njit" in source:
+            digest.update(path.name.encode() + source)
     base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rtdrums" / "numba"
     os.environ["NUMBA_CACHE_DIR"] = str(base / digest.hexdigest()[:16])
 
