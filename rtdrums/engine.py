@@ -21,7 +21,7 @@ from . import fft, nmf, onset_model, onsets
 from .bundle import bundle
 from .errors import UserError
 from .events import EVENT_DTYPE
-from .preset import Preset
+from .preset import Preset, articulations
 from .stft import StftSettings, analysis_window, synthesis_window
 
 INPUT_LIMIT = 16.0        # samples beyond +-16 full scale are clipped: garbage, not audio
@@ -56,8 +56,8 @@ class Tables(NamedTuple):
     m_edges: np.ndarray       # (Z_B + 1,) start bins of its bands
     m_w1: np.ndarray          # (F, U)
     m_b1: np.ndarray          # (U,)
-    m_w2: np.ndarray          # (U, D)
-    m_b2: np.ndarray          # (D,)
+    m_w2: np.ndarray          # (U, D + A) a logit per drum, then per articulation of the drums
+    m_b2: np.ndarray          # (D + A,)
     m_vel_w: np.ndarray       # (F, D) the velocity read-out of the scan
     m_vel_b: np.ndarray       # (D,)
     m_logit: np.ndarray       # (D,) trigger thresholds as logits
@@ -141,21 +141,6 @@ def trigger_settings(p: Preset, s: StftSettings) -> dict[str, np.ndarray]:
         rel=np.array([d.relative for d in p.drums], np.float64),
         lookback=lookback_frames(p, s),
         crosstalk=np.array([d.crosstalk for d in p.drums], np.float64))
-
-
-def articulations(p: Preset) -> dict[str, np.ndarray]:
-    """The articulations of each group (see onsets.detect): runs of components with one training
-    label and one MIDI note (closed, open, pedal hi-hat; toms, cymbals)."""
-    starts, group_art, r = [], [], 0
-    groups = [(d.labels, d.notes) for d in p.drums]
-    groups.append((p.residual_labels, (0,) * p.residual_components))
-    for labels, notes in groups:
-        group_art.append(len(starts))
-        keys = list(zip(labels if len(labels) == len(notes) else [""] * len(notes), notes))
-        starts += [r + i for i in range(len(keys)) if i == 0 or keys[i] != keys[i - 1]]
-        r += len(keys)
-    return {"art_start": np.array(starts + [r], np.int64),
-            "group_art": np.array(group_art + [len(starts)], np.int64)}
 
 
 def scan_frames(p: Preset, s: StftSettings) -> int:
@@ -309,6 +294,27 @@ class Engine:
         k = process_block(block, self._stems, self._events, self._bundle)
         return self._stems[:n], self._events[:k]
 
+    def analyse(self, x: np.ndarray, band_hz: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Activations (frames, R) of every whole hop of x from a fresh start, and with band_hz the
+        onset model's features (frames, F) float32 on those bands (else (frames, 0)); leaves the
+        engine reset. What process() computes for those frames, without masks, synthesis or
+        triggers: for training and tuning."""
+        s = self.settings
+        x = np.ascontiguousarray(x, np.float32)
+        frames = len(x) // s.hop
+        h = np.zeros((frames, self.tables.W.shape[1]))
+        if band_hz is None:
+            edges, zring, feats = np.zeros(1, np.int64), np.zeros((1, 0)), np.zeros((frames, 0), np.float32)
+        else:
+            edges = onset_model.band_bins(band_hz, s.sample_rate, s.n_fft)
+            Z = len(edges) - 1 + h.shape[1]
+            zring = np.zeros((onset_model.LAGS + 1, Z))
+            feats = np.zeros((frames, (onset_model.LAGS + 1) * Z), np.float32)
+        self.reset()
+        analyse_hops(x, self._bundle, edges, self.params.mag_norm, zring, h, feats)
+        self.reset()
+        return h, feats
+
     @property
     def samples_processed(self) -> int:
         return int(self.state.counters[C_SAMPLES])
@@ -342,26 +348,10 @@ def process_block(x, stems, events, handle):
     """Stream the samples of x through the engine; see Engine.process_into."""
     T, P, S = handle.tables, handle.params, handle.state
     c = S.counters
-    N = S.ring.shape[0]
     n_stems = S.outq.shape[0]
     n_events = 0
     for i in range(x.shape[0]):
-        v = float(x[i])
-        if not np.isfinite(v):
-            v = 0.0
-            c[C_BAD] += 1
-        elif v > INPUT_LIMIT:
-            v = INPUT_LIMIT
-        elif v < -INPUT_LIMIT:
-            v = -INPUT_LIMIT
-        elif abs(v) < DENORMAL:
-            v = 0.0
-        S.ring[c[C_RING_POS]] = v
-        c[C_RING_POS] = (c[C_RING_POS] + 1) % N
-        c[C_SAMPLES] += 1
-        c[C_HOP_FILL] += 1
-        if c[C_HOP_FILL] == P.hop:
-            c[C_HOP_FILL] = 0
+        if _push(S, x[i], P.hop):
             n_events = _frame(T, P, S, events, n_events)
             c[C_OUT_POS] = 0
         j = c[C_OUT_POS]
@@ -374,13 +364,37 @@ def process_block(x, stems, events, handle):
 
 
 @njit(cache=True, nogil=True)
-def _frame(T, P, S, events, n_events):
+def _push(S, sample, hop):
+    """Append one input sample to the ring (NaN/Inf -> 0, clipped, denormals flushed); True when a
+    hop is complete and a frame is due."""
+    c = S.counters
+    v = float(sample)
+    if not np.isfinite(v):
+        v = 0.0
+        c[C_BAD] += 1
+    elif v > INPUT_LIMIT:
+        v = INPUT_LIMIT
+    elif v < -INPUT_LIMIT:
+        v = -INPUT_LIMIT
+    elif abs(v) < DENORMAL:
+        v = 0.0
+    S.ring[c[C_RING_POS]] = v
+    c[C_RING_POS] = (c[C_RING_POS] + 1) % S.ring.shape[0]
+    c[C_SAMPLES] += 1
+    c[C_HOP_FILL] += 1
+    if c[C_HOP_FILL] < hop:
+        return False
+    c[C_HOP_FILL] = 0
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _analyse(T, P, S):
+    """The newest frame's spectrum (S.spec, S.mag) and its activations S.h, solved with W fixed
+    from the previous frame's."""
     N = S.ring.shape[0]
     K = S.spec.shape[0]
-    D = S.istate.shape[0]
     R = S.h.shape[0]
-    L = P.synthesis
-    H = P.hop
     c = S.counters
     c[C_FRAMES] += 1
     start = c[C_RING_POS]                      # oldest sample of the frame
@@ -389,13 +403,41 @@ def _frame(T, P, S, events, n_events):
     fft.rfft_into(S.frame, S.spec, T.fft_bitrev, T.fft_twiddle, T.fft_split, S.fft_work)
     for k in range(K):
         S.mag[k] = abs(S.spec[k])
-
     c[C_ITERS] += nmf.solve_banded(T.Wb, T.WtW, T.Wt1, P.pg_step, T.band_edges, S.mag, S.vb, S.h,
                                    P.method, P.n_iter, P.tol, P.warm_decay, P.h_floor,
                                    S.wh, S.wtv, S.num)
     for r in range(R):
         if not np.isfinite(S.h[r]):
             S.h[r] = 0.0
+
+
+@njit(cache=True, nogil=True)
+def analyse_hops(x, handle, edges, norm, zring, h_out, feat_out):
+    """The analysis half of the engine (no masks, synthesis or triggers) over every whole hop of x:
+    each frame's activations into h_out (frames, R) and, when feat_out has columns, the onset
+    model's features on the bands `edges` into feat_out (frames, F). Exactly what process_block
+    computes for those frames, at a fraction of its cost; for training and tuning."""
+    T, P, S = handle.tables, handle.params, handle.state
+    m = 0
+    for i in range(h_out.shape[0] * P.hop):
+        if _push(S, x[i], P.hop):
+            _analyse(T, P, S)
+            for r in range(S.h.shape[0]):
+                h_out[m, r] = S.h[r]
+            if feat_out.shape[1] > 0:
+                onset_model.frame_features(S.mag, S.h, edges, norm, zring, m, feat_out[m])
+            m += 1
+
+
+@njit(cache=True, nogil=True)
+def _frame(T, P, S, events, n_events):
+    N = S.ring.shape[0]
+    K = S.spec.shape[0]
+    D = S.istate.shape[0]
+    L = P.synthesis
+    H = P.hop
+    c = S.counters
+    _analyse(T, P, S)
 
     # soft masks: model spectrum of each group (drums, then residual) to the mask exponent
     G = D + 1
@@ -445,7 +487,7 @@ def _frame(T, P, S, events, n_events):
         S.act[g] = acc
     if P.learned:
         onset_model.frame_features(S.mag, S.h, T.m_edges, P.mag_norm, S.zring, c[C_FRAMES] - 1, S.feat)
-        return onset_model.detect(S.feat, S.h, T.group_start, T.notes, T.m_w1, T.m_b1, T.m_w2, T.m_b2,
+        return onset_model.detect(S.feat, T.art_start, T.group_art, T.notes, T.m_w1, T.m_b1, T.m_w2, T.m_b2,
                                   T.m_vel_w, T.m_vel_b, T.m_logit, T.m_retrig, P.scan, S.hidden, S.istate,
                                   c[C_SAMPLES], P.onset_offset, events, n_events, S.dropped)
     return detect_step(T, P, S.act, S.h, S.fstate, S.istate, S.history, S.dropped, c[C_SAMPLES],

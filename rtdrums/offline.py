@@ -36,19 +36,14 @@ def run_blocks(engine: Engine, x: np.ndarray, block: int = DEFAULT_BLOCK,
 
 
 def activation_trace(engine: Engine, x: np.ndarray, components: bool = False):
-    """Activations after every frame of x (frames x (drums + residual)), fed one hop at a time.
+    """Activations after every frame of x (frames x (drums + residual)), from a fresh start (the
+    engine is left reset).
 
     With components=True, returns (trace, h): h holds every component's activation per frame.
     """
-    hop = engine.settings.hop
-    x = np.ascontiguousarray(x, np.float32)
-    trace = np.zeros((len(x) // hop, len(engine.stem_names)))
-    h = np.zeros((len(trace), engine.tables.W.shape[1]) if components else (len(trace), 0))
-    for m in range(len(trace)):
-        engine.process(x[m * hop:(m + 1) * hop])
-        trace[m] = engine.activations
-        if components:
-            h[m] = engine.state.h
+    h, _ = engine.analyse(x)
+    g = engine.tables.group_start
+    trace = np.stack([h[:, g[i]:g[i + 1]].sum(axis=1) for i in range(len(g) - 1)], axis=1)
     return (trace, h) if components else trace
 
 

@@ -5,11 +5,14 @@ loud hit, which a recorded hit's attack reaches only after 5-15 ms, and it canno
 note from the leak of a hi-hat. The onset model reads, each frame, the log magnitudes of the
 spectrum in Z_B log-spaced bands plus the log activations of the R templates, and how each of
 them changed over the last 1, 2 and 3 frames (F = 4 (Z_B + R) features). One hidden layer of ReLU
-units gives a probability per drum; a drum triggers at once when its probability crosses its
-threshold, outside its retrigger time. The note-on leaves `scan` frames later (the preset's
-[trigger] scan_ms, 0 to SCANS - 1 frames), with a velocity from a linear read-out of that frame's
-features, trained for that scan: the frame after the decision holds more of the attack and its
-velocity follows the played one much better. It is trained per kit on grooves rendered with that kit (rtdrums.onset_training).
+units gives a probability per drum, and a score per articulation of each drum (closed, open,
+pedal hi-hat: A in all); a drum triggers at once when its probability crosses its threshold,
+outside its retrigger time. The note-on leaves `scan` frames later (the preset's [trigger]
+scan_ms, 0 to SCANS - 1 frames), with the note of the drum's articulation that scores highest in
+that frame and a velocity from a linear read-out of that frame's features, trained for that
+scan: the frame after the decision holds more of the attack and its velocity follows the played
+one much better. It is trained on grooves rendered with the kit(s) it is for
+(rtdrums.onset_training).
 """
 from __future__ import annotations
 
@@ -32,7 +35,8 @@ class OnsetModel:
     """Weights of the onset model (see the module docstring for F, Z_B, R; D drums, U hidden).
 
     band_hz (Z_B + 1,) band edges; mean, scale (F,) feature standardisation; w1 (F, U), b1 (U,),
-    w2 (U, D), b2 (D,) the network; vel_w (SCANS, F, D), vel_b (SCANS, D) the velocity read-outs
+    w2 (U, D + A), b2 (D + A,) the network (a logit per drum, then per articulation of the drums,
+    in the preset's order); vel_w (SCANS, F, D), vel_b (SCANS, D) the velocity read-outs
     (velocity / 127 from standardised features) for each scan; threshold (D,) probabilities that
     trigger; retrigger_ms.
     """
@@ -54,16 +58,18 @@ class OnsetModel:
     def n_features(self) -> int:
         return self.w1.shape[0]
 
-    def validate(self, drums: int, components: int) -> None:
+    def validate(self, drums: int, components: int, articulations: int) -> None:
         """Raise ValueError with a one-line reason if the arrays do not fit each other and the preset."""
         F = (LAGS + 1) * (len(self.band_hz) - 1 + components)
         U = self.b1.shape[0] if self.b1.ndim == 1 else -1
-        shapes = {"mean": (F,), "scale": (F,), "w1": (F, U), "b1": (U,), "w2": (U, drums),
-                  "b2": (drums,), "vel_w": (SCANS, F, drums), "vel_b": (SCANS, drums)}
+        O = drums + articulations
+        shapes = {"mean": (F,), "scale": (F,), "w1": (F, U), "b1": (U,), "w2": (U, O),
+                  "b2": (O,), "vel_w": (SCANS, F, drums), "vel_b": (SCANS, drums)}
         for name, shape in shapes.items():
             if getattr(self, name).shape != shape:
                 raise ValueError(f"onset model: {name} has shape {getattr(self, name).shape}, "
-                                 f"expected {shape} for {drums} drums and {components} templates")
+                                 f"expected {shape} for {drums} drums ({articulations} articulations) "
+                                 f"and {components} templates")
         for name in self.ARRAYS:
             if not np.all(np.isfinite(getattr(self, name))):
                 raise ValueError(f"onset model: {name} contains NaN or infinite values")
@@ -132,15 +138,17 @@ def frame_features(mag, h, edges, norm, zring, frame, feat):
 
 
 @njit(cache=True, nogil=True)
-def detect(feat, h, group_start, notes, w1, b1, w2, b2, vel_w, vel_b, logit, retrig, scan, hidden,
-           istate, frame_end, onset_offset, events, n_events, dropped):
+def detect(feat, art_start, group_art, notes, w1, b1, w2, b2, vel_w, vel_b, logit, retrig, scan,
+           hidden, istate, frame_end, onset_offset, events, n_events, dropped):
     """Run the network on one frame's features; append an event for each drum whose scan ends.
 
-    istate (D, N_ISTATE) as in onsets: pending scan frames, onset, last trigger (stream samples)
-    and strongest component. Returns the new number of events; overflow is counted in dropped[0].
+    art_start, group_art as in onsets.detect: the note is that of the drum's articulation whose
+    output scores highest in the frame the note-on is sent. istate (D, N_ISTATE) as in onsets:
+    pending scan frames, onset, last trigger (stream samples). Returns the new number of events;
+    overflow is counted in dropped[0].
     """
     F, U = w1.shape
-    D = w2.shape[1]
+    D = vel_b.shape[0]
     for u in range(U):
         acc = b1[u]
         for f in range(F):
@@ -152,10 +160,7 @@ def detect(feat, h, group_start, notes, w1, b1, w2, b2, vel_w, vel_b, logit, ret
             if istate[d, SI_PENDING] > 0:
                 continue
         else:
-            z = b2[d]
-            for u in range(U):
-                z += hidden[u] * w2[u, d]
-            if z <= logit[d] or frame_end - istate[d, SI_LAST] < retrig[d]:
+            if _output(hidden, w2, b2, d) <= logit[d] or frame_end - istate[d, SI_LAST] < retrig[d]:
                 continue
             istate[d, SI_LAST] = frame_end
             istate[d, SI_ONSET] = frame_end - onset_offset
@@ -168,15 +173,25 @@ def detect(feat, h, group_start, notes, w1, b1, w2, b2, vel_w, vel_b, logit, ret
         v = vel_b[d]
         for f in range(F):
             v += feat[f] * vel_w[f, d]
-        best = group_start[d]
-        for r in range(group_start[d], group_start[d + 1]):
-            if h[r] > h[best]:
-                best = r
+        best, score = group_art[d], -np.inf
+        for a in range(group_art[d], group_art[d + 1]):
+            z = _output(hidden, w2, b2, D + a)
+            if z > score:
+                best, score = a, z
         e = events[n_events]
         e["onset"] = istate[d, SI_ONSET]
         e["emitted"] = frame_end
         e["drum"] = d
-        e["note"] = notes[best]
+        e["note"] = notes[art_start[best]]
         e["velocity"] = min(127, max(1, int(127.0 * v + 0.5)))
         n_events += 1
     return n_events
+
+
+@njit(cache=True, nogil=True)
+def _output(hidden, w2, b2, o):
+    """Logit of output o of the network, from its hidden layer."""
+    z = b2[o]
+    for u in range(hidden.shape[0]):
+        z += hidden[u] * w2[u, o]
+    return z

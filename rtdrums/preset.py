@@ -155,7 +155,22 @@ class Preset:
         if not self.mask_exponent > 0:
             raise ValueError("mask exponent must be > 0")
         if self.onset_model is not None:
-            self.onset_model.validate(len(self.drums), W.shape[1])
+            self.onset_model.validate(len(self.drums), W.shape[1], int(articulations(self)["group_art"][-2]))
+
+
+def articulations(p: Preset) -> dict[str, np.ndarray]:
+    """The articulations of each group (see onsets.detect): runs of components with one training
+    label and one MIDI note (closed, open, pedal hi-hat; toms, cymbals)."""
+    starts, group_art, r = [], [], 0
+    groups = [(d.labels, d.notes) for d in p.drums]
+    groups.append((p.residual_labels, (0,) * p.residual_components))
+    for labels, notes in groups:
+        group_art.append(len(starts))
+        keys = list(zip(labels if len(labels) == len(notes) else [""] * len(notes), notes))
+        starts += [r + i for i in range(len(keys)) if i == 0 or keys[i] != keys[i - 1]]
+        r += len(keys)
+    return {"art_start": np.array(starts + [r], np.int64),
+            "group_art": np.array(group_art + [len(starts)], np.int64)}
 
 
 def _settings_dict(p: Preset) -> dict:

@@ -216,8 +216,10 @@ def build_preset(templates: dict[str, np.ndarray], settings: StftSettings, name:
     labels = tuple(c for c in residual for _ in range(templates[c].shape[1]))
     W = np.concatenate(columns, axis=1)
     if base is not None:
+        # the base's learned trigger reads the base's templates: it does not carry over
         return replace(base, name=name, stft=settings, drums=tuple(drums), W=W,
-                       residual_labels=labels, residual_leak=unmeasured, provenance=provenance)
+                       residual_labels=labels, residual_leak=unmeasured, provenance=provenance,
+                       onset_model=None)
     return Preset(name=name, stft=settings, drums=tuple(drums), W=W, residual_labels=labels,
                   residual_leak=unmeasured, provenance=provenance,
                   description="Templates learnt from isolated hits by `rtdrums train`.")
@@ -289,14 +291,15 @@ def calibrate(preset: Preset, hits: Hits) -> Preset:
 def train(hits: Hits | list[Hits], provenance: dict, name: str, settings: StftSettings | None = None,
           components: dict[str, int] | None = None, base: Preset | None = None,
           tune_kits: Sequence = (), tune_grooves: Sequence[Path] | None = None,
-          progress: Callable[[], None] | None = None, learned: bool | None = None) -> Preset:
+          progress: Callable[[], None] | None = None, learned: bool = True,
+          model_grooves: Sequence[Path] | None = None) -> Preset:
     """Templates and references from hits; settings other than these come from base (or defaults).
 
     `hits` may be a list of hit sets, one per source (kit or folder): each source then gets its
     own templates per category, stacked, because pooling the hits of different kits into one small
     NMF averages their spectra into templates that fit none of them. With tune_kits (loaded
     Hydrogen kits), the trigger settings are then tuned on grooves rendered with them, and with
-    one kit the learned trigger is trained (see tune).
+    `learned` the learned trigger is trained on them (see tune).
     """
     settings = settings or (base.stft if base else StftSettings())
     sources = hits if isinstance(hits, list) else [hits]
@@ -306,7 +309,7 @@ def train(hits: Hits | list[Hits], provenance: dict, name: str, settings: StftSe
     preset = build_preset(templates, settings, name, provenance, base)
     preset.validate()
     preset = calibrate(preset, pooled(sources))
-    return tune(preset, tune_kits, tune_grooves, progress, learned) if tune_kits else preset
+    return tune(preset, tune_kits, tune_grooves, progress, learned, model_grooves) if tune_kits else preset
 
 
 def pooled(hit_sets: Sequence[Hits]) -> Hits:
@@ -325,30 +328,24 @@ def tuning_grooves(grooves: Sequence[Path] | None = None) -> list[Path]:
     return list(grooves or shipped_grooves("train"))
 
 
-def tune_steps(kits: Sequence, grooves: Sequence[Path] | None = None, learned: bool | None = None) -> int:
+def tune_steps(kits: Sequence, grooves: Sequence[Path] | None = None, learned: bool = True,
+               model_grooves: Sequence[Path] | None = None) -> int:
     """Progress steps of tune(): one per rendered groove and kit, one per setting tried, and for
     the learned trigger one per groove it renders and one for fitting it."""
+    from .onset_training import model_grooves as default_model_grooves
     from .trigger_tuning import grid_size
 
     steps = len(kits) * len(tuning_grooves(grooves)) + grid_size(len(DRUMS), len(kits) == 1)
-    if learns_trigger(kits, learned):
-        from .onset_training import model_grooves
-        steps += len(model_grooves()) + 1
+    if kits and learned:
+        steps += len(model_grooves or default_model_grooves()) + 1
     return steps
 
 
-def learns_trigger(kits: Sequence, learned: bool | None = None) -> bool:
-    """Whether tuning on kits trains the learned trigger: by default when there is one kit (the
-    onset model is trained per kit; for several, the threshold detector is tuned)."""
-    if learned and len(kits) != 1:
-        raise UserError("the learned trigger is trained on one kit: give one --kit or --hits "
-                        "(or --trigger threshold)")
-    return len(kits) == 1 if learned is None else learned
-
-
 def tune(preset: Preset, kits: Sequence, grooves: Sequence[Path] | None = None,
-         progress: Callable[[], None] | None = None, learned: bool | None = None) -> Preset:
-    """Trigger settings tuned on grooves (default: the shipped training split) rendered with kits.
+         progress: Callable[[], None] | None = None, learned: bool = True,
+         model_grooves: Sequence[Path] | None = None) -> Preset:
+    """Trigger settings tuned on grooves (default: the shipped training split) rendered with kits,
+    then with `learned` the learned trigger trained on model_grooves (default: the shipped ones).
 
     With one kit the cross-talk margins are tuned too. With several, the preset is meant for kits
     it has not seen: the margins multiply a cross-talk measured on the training kits, and margins
@@ -368,7 +365,7 @@ def tune(preset: Preset, kits: Sequence, grooves: Sequence[Path] | None = None,
               "f_measure_50ms": {d.name: round(s.f, 3) for d, s in zip(preset.drums, scores)},
               "median_latency_ms": {d.name: round(s.latency_ms, 1) for d, s in zip(preset.drums, scores)}}
     tuned = replace(tuned, provenance={**tuned.provenance, "trigger_tuning": record})
-    if not learns_trigger(kits, learned):
+    if not learned:
         return tuned
     from .onset_training import train_onset_model
-    return train_onset_model(tuned, kits, progress=progress)
+    return train_onset_model(tuned, kits, model_grooves, progress=progress)

@@ -70,7 +70,6 @@ class DrumScore:
 
 def record(engine: Engine, mix: np.ndarray, onsets_by_drum: Sequence[np.ndarray], kit: str = "") -> Take:
     """Run the engine over a mixture from a fresh start, recording what the detector sees."""
-    engine.reset()
     act, h = activation_trace(engine, mix, components=True)
     return Take(act, h, tuple(np.sort(np.asarray(o, np.int64)) for o in onsets_by_drum), kit)
 

@@ -21,13 +21,13 @@ from rtdrums.evaluation.metrics import onset_scores
 pytestmark = pytest.mark.jack
 
 GROOVE_S = 12.0
-# Onset F-measure (50 ms) of the notes received live, per drum. The target is 0.9 for
-# every drum; the engine with the fixture-kit preset reaches, on the first 12 s of the hip-hop
-# validation groove played live in three segments: kick 1.00, snare 1.00, hi-hat 0.87 (the
-# offline engine test measures the same level). The hi-hat floor holds the level reached, not
-# the target: the live notes are asserted identical to the offline engine's events above, so
-# what remains below the target is the engine's, not the host's.
-F_FLOOR = {"kick": 0.9, "snare": 0.9, "hihat": 0.8}
+# Onset F-measure (50 ms) of the notes received live, per drum: the target. The engine with
+# the fixture-kit preset (learned trigger) reaches, on the first 12 s of the hip-hop validation
+# groove played live in three segments: kick 1.00, snare 1.00, hi-hat 0.93 (31 hits; the offline
+# engine on the same input gives the same, since the live notes are asserted identical to its
+# events above). Most of the hi-hat's misses and extra notes are at the cuts between segments,
+# where the sound stops dead.
+F_FLOOR = {"kick": 0.9, "snare": 0.9, "hihat": 0.9}
 HOST = "rtdrums-e2e"
 ROUTE = ["kick", "snare", "hihat", "residual", "dry"]        # to host outputs 1..5
 TAKES = 5

@@ -16,10 +16,10 @@ hits (split one by one, the quietest playing the softest notes). By default the 
 Groove MIDI Dataset training grooves shipped with rtdrums, 30 s each (--tune-grooves for others;
 --no-tune keeps the settings of --base).
 
-With one source, a learned trigger is then trained on it (--trigger): a small network that reads
-each frame's spectrum and activations and triggers as soon as a hit shows, 2-5 ms after it
-instead of the threshold detector's 6-11 ms. The kit (or the hits) play 40 more shipped grooves
-for it; this adds about 1.5 minutes.
+Then a learned trigger is trained on the sources (--trigger): a small network that reads each
+frame's spectrum and activations and triggers as soon as a hit shows, 2-5 ms after it instead of
+the threshold detector's 6-11 ms. The sources play 200 more shipped grooves (15 s each, each
+groove with one source in turn) for it; this adds about two and a half minutes.
 """
 
 from __future__ import annotations
@@ -37,8 +37,7 @@ from ..stft import StftSettings
 from ..kits import load_kit
 from ..render import groove_files
 from ..train import (CATEGORIES, Hits, hits_from_folder, hits_from_kit, kit_from_hits, pooled, train,
-                      learns_trigger, tune_steps)
-from ..onset_training import model_grooves
+                      tune_steps)
 
 help = "learn templates from a Hydrogen kit or a folder of labelled hits"
 
@@ -52,12 +51,14 @@ def add_arguments(p):
     p.add_argument("--base", default="default",
                    help="preset whose settings to keep (default: %(default)s; 'none' for built-in defaults)")
     p.add_argument("--no-tune", action="store_true", help="keep the trigger settings of --base")
-    p.add_argument("--trigger", choices=("auto", "learned", "threshold"), default="auto",
-                   help="learned: train the onset network on the kit (one source only); "
-                        "threshold: tune the threshold detector only; auto (default): learned "
-                        "for one source, threshold for several")
+    p.add_argument("--trigger", choices=("learned", "threshold"), default="learned",
+                   help="learned (default): also train the onset network on the sources; "
+                        "threshold: tune the threshold detector only")
     p.add_argument("--tune-grooves", type=Path, nargs="+", metavar="FILE_OR_DIR",
                    help="MIDI grooves to tune triggers on (default: the shipped training split)")
+    p.add_argument("--model-grooves", type=Path, nargs="+", metavar="FILE_OR_DIR",
+                   help="MIDI grooves to train the learned trigger on, first 15 s of each "
+                        "(default: the 200 shipped for it)")
     p.add_argument("--components", default="", metavar="CAT=N,...",
                    help=f"templates per category and source, e.g. kick=4,snare=4 (categories: {', '.join(CATEGORIES)})")
 
@@ -122,23 +123,22 @@ def run(args) -> int:
                   "base": str(resolve_preset(args.base)) if base else "built-in defaults"}
     components = parse_components(args.components)
     tune_kits = [] if args.no_tune else tune_kits
-    learned = {"auto": None, "learned": True, "threshold": False}[args.trigger]
-    if learned and args.no_tune:
-        raise UserError("--trigger learned trains on rendered grooves: drop --no-tune")
-    learns_trigger(tune_kits, learned)             # one-line error before any training
+    learned = args.trigger == "learned"
     grooves = groove_files(args.tune_grooves, "train") if tune_kits else None
+    model = groove_files(args.model_grooves, "model") if tune_kits and learned else None
     bar = None
 
     def step():                               # the bar appears once tuning starts, not before
         nonlocal bar
         if bar is None:
-            bar = tqdm(total=tune_steps(tune_kits, grooves, learned), desc="tuning triggers", unit="step",
+            bar = tqdm(total=tune_steps(tune_kits, grooves, learned, model), desc="tuning triggers", unit="step",
                        leave=False)
         bar.update()
 
     try:
         preset = train(hit_sets, provenance, name, settings=settings, components=components, base=base,
-                       tune_kits=tune_kits, tune_grooves=grooves, progress=step, learned=learned)
+                       tune_kits=tune_kits, tune_grooves=grooves, progress=step, learned=learned,
+                       model_grooves=model)
     finally:
         if bar is not None:
             bar.close()
@@ -157,7 +157,7 @@ def run(args) -> int:
         m = preset.onset_model
         thr = ", ".join(f"{d} {t:.2f}" for d, t in zip(preset.drum_names, m.threshold))
         print(f"  learned trigger: {m.n_features} features, {m.b1.shape[0]} hidden units, "
-              f"trained on {len(model_grooves())} grooves; thresholds {thr}")
+              f"trained on {len(model)} grooves; thresholds {thr}")
     print(f"wrote {out / 'preset.toml'} and {out / 'templates.npz'}")
     for line in advice:
         print(line, file=sys.stderr)

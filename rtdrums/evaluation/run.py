@@ -97,9 +97,7 @@ def _events_by_drum(events, names, sample_rate):
 
 def activation_trace(engine: Engine, x: np.ndarray, seconds: float = FIGURE_SECONDS) -> np.ndarray:
     """Per-drum activations (frames x drums) of the first `seconds` of x, one frame per hop."""
-    engine.reset()
     trace = frame_activations(engine, x[:int(seconds * engine.sample_rate)])
-    engine.reset()
     return trace[:, :len(engine.drum_names)]
 
 
