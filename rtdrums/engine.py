@@ -33,7 +33,9 @@ class Tables(NamedTuple):
     wa: np.ndarray            # (N,) analysis window
     ws: np.ndarray            # (N,) synthesis window
     W: np.ndarray             # (K, R) templates on the engine's bins
+    Wt: np.ndarray            # (R, K) their transpose, contiguous
     Wb: np.ndarray            # (B, R) templates summed into solve bands
+    Wbt: np.ndarray           # (R, B) their transpose, contiguous
     WtW: np.ndarray           # (R, R)
     Wt1: np.ndarray           # (R,)
     band_edges: np.ndarray    # (B + 1,) bin index where each band starts
@@ -223,7 +225,8 @@ class Engine:
         plan = fft.make_plan(s.n_fft)
         return Tables(
             wa=analysis_window(s), ws=synthesis_window(s), W=np.ascontiguousarray(W),
-            Wb=solver.W, WtW=solver.WtW, Wt1=solver.Wt1, band_edges=edges,
+            Wt=np.ascontiguousarray(W.T),
+            Wb=solver.W, Wbt=solver.Wt, WtW=solver.WtW, Wt1=solver.Wt1, band_edges=edges,
             group_start=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
             **articulations(p),
             notes=np.array([n for d in p.drums for n in d.notes] + [0] * p.residual_components, np.int64),
@@ -403,7 +406,7 @@ def _analyse(T, P, S):
     fft.rfft_into(S.frame, S.spec, T.fft_bitrev, T.fft_twiddle, T.fft_split, S.fft_work)
     for k in range(K):
         S.mag[k] = abs(S.spec[k])
-    c[C_ITERS] += nmf.solve_banded(T.Wb, T.WtW, T.Wt1, P.pg_step, T.band_edges, S.mag, S.vb, S.h,
+    c[C_ITERS] += nmf.solve_banded(T.Wb, T.Wbt, T.WtW, T.Wt1, P.pg_step, T.band_edges, S.mag, S.vb, S.h,
                                    P.method, P.n_iter, P.tol, P.warm_decay, P.h_floor,
                                    S.wh, S.wtv, S.num)
     for r in range(R):
@@ -443,14 +446,17 @@ def _frame(T, P, S, events, n_events):
     G = D + 1
     for g in range(G):
         for k in range(K):
-            acc = 0.0
-            for r in range(T.group_start[g], T.group_start[g + 1]):
-                acc += T.W[k, r] * S.h[r]
-            if P.mask_exp == 2.0:
-                acc = acc * acc
-            elif P.mask_exp != 1.0:
-                acc = acc ** P.mask_exp
-            S.model[g, k] = acc
+            S.model[g, k] = 0.0
+        for r in range(T.group_start[g], T.group_start[g + 1]):
+            x = S.h[r]
+            for k in range(K):                 # rows of Wt are contiguous: this vectorises
+                S.model[g, k] += T.Wt[r, k] * x
+        if P.mask_exp == 2.0:
+            for k in range(K):
+                S.model[g, k] *= S.model[g, k]
+        elif P.mask_exp != 1.0:
+            for k in range(K):
+                S.model[g, k] = S.model[g, k] ** P.mask_exp
     for k in range(K):
         den = 0.0
         for g in range(G):

@@ -23,53 +23,57 @@ EPS = 1e-12
 
 
 class SolverTables:
-    """Quantities of a fixed W that every frame solve reuses: W^T W, W^T 1, the PG step."""
+    """Quantities of a fixed W that every frame solve reuses: W^T, W^T W, W^T 1, the PG step."""
 
     def __init__(self, W: np.ndarray):
         W = np.ascontiguousarray(W, np.float64)
         self.W = W
+        self.Wt = np.ascontiguousarray(W.T)
         self.WtW = np.ascontiguousarray(W.T @ W)
         self.Wt1 = W.sum(axis=0)
         self.pg_step = 1.0 / max(np.linalg.eigvalsh(self.WtW).max(), EPS)
 
 
 @njit(cache=True, nogil=True)
-def solve_frame(W, WtW, Wt1, pg_step, v, h, method, n_iter, tol, wh, wtv, num):
+def solve_frame(W, Wt, WtW, Wt1, pg_step, v, h, method, n_iter, tol, wh, wtv, num):
     """Refine h (R,) in place towards argmin_{h>=0} D(v | W h); return the iterations used.
 
-    W (K x R), v (K,), h (R,) the warm start; wh (K,), wtv (R,), num (R,) are scratch arrays.
-    Stops after n_iter iterations or when the relative L1 change of h falls below tol.
+    W (K x R) and its transpose Wt (R x K, contiguous), v (K,), h (R,) the warm start; wh (K,),
+    wtv (R,), num (R,) are scratch arrays. Stops after n_iter iterations or when the relative L1
+    change of h falls below tol.
     """
+    # Every product is written as a sum of contiguous rows scaled by a scalar: each output element
+    # keeps its own accumulator, so the inner loops vectorise without reassociating a sum.
     K, R = W.shape
     if method != METHOD_KL:
-        for r in range(R):
-            acc = 0.0
-            for k in range(K):
-                acc += W[k, r] * v[k]
-            wtv[r] = acc
+        wtv[:] = 0.0
+        for k in range(K):
+            for r in range(R):
+                wtv[r] += W[k, r] * v[k]
     it = 0
     while it < n_iter:
         it += 1
+        num[:] = 0.0
         if method == METHOD_KL:
-            for k in range(K):
-                acc = 0.0
-                for r in range(R):
-                    acc += W[k, r] * h[r]
-                wh[k] = v[k] / (acc + EPS)
+            wh[:] = EPS
             for r in range(R):
-                acc = 0.0
                 for k in range(K):
-                    acc += W[k, r] * wh[k]
-                num[r] = h[r] * acc / (Wt1[r] + EPS)
-        else:
+                    wh[k] += Wt[r, k] * h[r]
+            for k in range(K):
+                q = v[k] / wh[k]
+                for r in range(R):
+                    num[r] += W[k, r] * q
             for r in range(R):
-                acc = 0.0
-                for q in range(R):
-                    acc += WtW[r, q] * h[q]
+                num[r] = h[r] * num[r] / (Wt1[r] + EPS)
+        else:
+            for q in range(R):           # W^T W is symmetric: row q is column q
+                for r in range(R):
+                    num[r] += WtW[q, r] * h[q]
+            for r in range(R):
                 if method == METHOD_EUCLIDEAN:
-                    num[r] = h[r] * wtv[r] / (acc + EPS)
+                    num[r] = h[r] * wtv[r] / (num[r] + EPS)
                 else:
-                    step = h[r] - pg_step * (acc - wtv[r])
+                    step = h[r] - pg_step * (num[r] - wtv[r])
                     num[r] = step if step > 0.0 else 0.0
         change = 0.0
         total = 0.0
@@ -82,16 +86,15 @@ def solve_frame(W, WtW, Wt1, pg_step, v, h, method, n_iter, tol, wh, wtv, num):
     return it
 
 
-
 @njit(cache=True, nogil=True)
-def solve_banded(Wb, WtW, Wt1, pg_step, edges, mag, vb, h, method, n_iter, tol, warm_decay, h_floor,
+def solve_banded(Wb, Wbt, WtW, Wt1, pg_step, edges, mag, vb, h, method, n_iter, tol, warm_decay, h_floor,
                  wh, wtv, num):
     """One frame as the streaming engine solves it; returns the iterations used.
 
     mag (K,) is summed into the bands edges[b]:edges[b + 1] (vb, B scratch) that the banded
-    templates Wb (B x R) model; h (R,), the previous frame's activations, is decayed by warm_decay
-    and floored at h_floor times the frame's level per component, so that every component can
-    switch on; then solve_frame refines it.
+    templates Wb (B x R; Wbt its transpose) model; h (R,), the previous frame's activations, is
+    decayed by warm_decay and floored at h_floor times the frame's level per component, so that
+    every component can switch on; then solve_frame refines it.
     """
     level = 0.0
     for b in range(vb.shape[0]):
@@ -105,7 +108,8 @@ def solve_banded(Wb, WtW, Wt1, pg_step, edges, mag, vb, h, method, n_iter, tol, 
     for r in range(R):
         x = h[r] * warm_decay
         h[r] = x if x > floor else floor
-    return solve_frame(Wb, WtW, Wt1, pg_step, vb, h, method, n_iter, tol, wh, wtv, num)
+    return solve_frame(Wb, Wbt, WtW, Wt1, pg_step, vb, h, method, n_iter, tol, wh, wtv, num)
+
 
 def solve_frames(W: np.ndarray, V: np.ndarray, method: str = "kl", n_iter: int = 200,
                  tol: float = 0.0, H0: np.ndarray | None = None) -> np.ndarray:
@@ -116,7 +120,7 @@ def solve_frames(W: np.ndarray, V: np.ndarray, method: str = "kl", n_iter: int =
     wh, wtv, num = np.zeros(K), np.zeros(R), np.zeros(R)
     for n in range(V.shape[1]):
         h = np.ascontiguousarray(H[:, n])
-        solve_frame(t.W, t.WtW, t.Wt1, t.pg_step, np.ascontiguousarray(V[:, n], np.float64),
+        solve_frame(t.W, t.Wt, t.WtW, t.Wt1, t.pg_step, np.ascontiguousarray(V[:, n], np.float64),
                     h, METHODS[method], n_iter, tol, wh, wtv, num)
         H[:, n] = h
     return H

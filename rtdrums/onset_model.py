@@ -149,11 +149,14 @@ def detect(feat, art_start, group_art, notes, w1, b1, w2, b2, vel_w, vel_b, logi
     """
     F, U = w1.shape
     D = vel_b.shape[0]
+    hidden[:] = b1
+    for f in range(F):               # rows of w1 are contiguous: the inner loop vectorises
+        x = feat[f]
+        for u in range(U):
+            hidden[u] += x * w1[f, u]
     for u in range(U):
-        acc = b1[u]
-        for f in range(F):
-            acc += feat[f] * w1[f, u]
-        hidden[u] = acc if acc > 0.0 else 0.0
+        if not hidden[u] > 0.0:      # also maps NaN to 0
+            hidden[u] = 0.0
     for d in range(D):
         if istate[d, SI_PENDING] > 0:
             istate[d, SI_PENDING] -= 1

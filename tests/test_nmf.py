@@ -25,7 +25,7 @@ def _solve(W, v, method, n_iter, tol=0.0, h0=None):
     t = SolverTables(W)
     K, R = t.W.shape
     h = np.ones(R) if h0 is None else np.array(h0, np.float64)
-    it = solve_frame(t.W, t.WtW, t.Wt1, t.pg_step, np.ascontiguousarray(v, np.float64), h, method,
+    it = solve_frame(t.W, t.Wt, t.WtW, t.Wt1, t.pg_step, np.ascontiguousarray(v, np.float64), h, method,
                      n_iter, tol, np.zeros(K), np.zeros(R), np.zeros(R))
     return h, it
 

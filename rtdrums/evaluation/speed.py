@@ -29,7 +29,7 @@ PER_FRAME_CALLS = 200        # frames timed with one scikit-learn call each
 
 
 @njit(cache=True, nogil=True)
-def engine_solve(Wb, WtW, Wt1, pg_step, edges, V, method, n_iter, tol, warm_decay, h_floor, H):
+def engine_solve(Wb, Wbt, WtW, Wt1, pg_step, edges, V, method, n_iter, tol, warm_decay, h_floor, H):
     """The engine's per-frame solve (nmf.solve_banded, warm-started) over the columns of V (K x N).
 
     Writes each frame's h into H (R x N); returns the total number of iterations.
@@ -38,7 +38,7 @@ def engine_solve(Wb, WtW, Wt1, pg_step, edges, V, method, n_iter, tol, warm_deca
     vb, h, wh, wtv, num = np.zeros(B), np.zeros(R), np.zeros(B), np.zeros(R), np.zeros(R)
     total = 0
     for m in range(V.shape[1]):
-        total += rt_nmf.solve_banded(Wb, WtW, Wt1, pg_step, edges, V[:, m], vb, h, method, n_iter, tol,
+        total += rt_nmf.solve_banded(Wb, Wbt, WtW, Wt1, pg_step, edges, V[:, m], vb, h, method, n_iter, tol,
                                      warm_decay, h_floor, wh, wtv, num)
         H[:, m] = h
     return total
@@ -119,7 +119,7 @@ def compare_solvers(preset: Preset, x: np.ndarray, sample_rate: int | None = Non
     out = {"frames": N, "bins": K, "bands": int(T.Wb.shape[0]), "templates": R,
            "solver": {"method": preset.solver.method, "iterations": P.n_iter, "tolerance": P.tol}}
     H = np.zeros((R, N))
-    args = (T.Wb, T.WtW, T.Wt1, P.pg_step, T.band_edges, V, P.method, P.n_iter, P.tol, P.warm_decay,
+    args = (T.Wb, T.Wbt, T.WtW, T.Wt1, P.pg_step, T.band_edges, V, P.method, P.n_iter, P.tol, P.warm_decay,
             P.h_floor, H)
     engine_solve(*args)                                                   # compile or load
     with threadpool_limits(1):
