@@ -141,7 +141,8 @@ def _record(engine: Engine, kits: Sequence, grooves: Sequence[Path], seconds: fl
     return feats, np.concatenate(labels), takes
 
 
-HAT_LABELS = {"closed": "hihat_closed", "open": "hihat_open", "pedal": "hihat_pedal"}
+# training label of a hi-hat template: the articulation a rendered stroke carries
+HAT_ARTICULATIONS = {"hihat_closed": "closed", "hihat_open": "open", "hihat_pedal": "pedal"}
 
 
 def articulation_index(preset: Preset) -> tuple[dict[tuple[str, str], int], dict[str, int]]:
@@ -157,9 +158,8 @@ def articulation_index(preset: Preset) -> tuple[dict[tuple[str, str], int], dict
         for a in range(a0, a1):
             r = art["art_start"][a] - group_start[d]
             label = drum.labels[r] if len(drum.labels) == drum.components else ""
-            for name, hat_label in HAT_LABELS.items():
-                if label == hat_label:
-                    index[(drum.name, name)] = int(a)
+            if label in HAT_ARTICULATIONS:
+                index[(drum.name, HAT_ARTICULATIONS[label])] = int(a)
     return index, first
 
 
