@@ -221,13 +221,11 @@ class Engine:
         edges = band_edges(s, p.solver.bands)
         Wb = np.add.reduceat(W, edges[:-1], axis=0)
         solver = nmf.SolverTables(Wb)
-        sizes = [d.components for d in p.drums] + [p.residual_components]
         plan = fft.make_plan(s.n_fft)
         return Tables(
             wa=analysis_window(s), ws=synthesis_window(s), W=np.ascontiguousarray(W),
             Wt=np.ascontiguousarray(W.T),
             Wb=solver.W, Wbt=solver.Wt, WtW=solver.WtW, Wt1=solver.Wt1, band_edges=edges,
-            group_start=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
             **articulations(p),
             notes=np.array([n for d in p.drums for n in d.notes] + [0] * p.residual_components, np.int64),
             reference=np.array([d.reference for d in p.drums] + [p.residual_reference]),
@@ -310,9 +308,9 @@ class Engine:
             edges, zring, feats = np.zeros(1, np.int64), np.zeros((1, 0)), np.zeros((frames, 0), np.float32)
         else:
             edges = onset_model.band_bins(band_hz, s.sample_rate, s.n_fft)
-            Z = len(edges) - 1 + h.shape[1]
-            zring = np.zeros((onset_model.LAGS + 1, Z))
-            feats = np.zeros((frames, (onset_model.LAGS + 1) * Z), np.float32)
+            F = onset_model.feature_count(len(edges) - 1, h.shape[1])
+            zring = np.zeros((onset_model.LAGS + 1, F // (onset_model.LAGS + 1)))
+            feats = np.zeros((frames, F), np.float32)
         self.reset()
         analyse_hops(x, self._bundle, edges, self.params.mag_norm, zring, h, feats)
         self.reset()

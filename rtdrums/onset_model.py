@@ -30,6 +30,11 @@ BAND_EPS = 1e-6            # floor of the band magnitudes (full-scale sine in on
 ACT_EPS = 1e-6             # floor of the activations, on the same scale
 
 
+def feature_count(bands: int, components: int) -> int:
+    """F: a frame's band levels and activations, and their changes over the last LAGS frames."""
+    return (LAGS + 1) * (bands + components)
+
+
 @dataclass(frozen=True)
 class OnsetModel:
     """Weights of the onset model (see the module docstring for F, Z_B, R; D drums, U hidden).
@@ -60,7 +65,7 @@ class OnsetModel:
 
     def validate(self, drums: int, components: int, articulations: int) -> None:
         """Raise ValueError with a one-line reason if the arrays do not fit each other and the preset."""
-        F = (LAGS + 1) * (len(self.band_hz) - 1 + components)
+        F = feature_count(len(self.band_hz) - 1, components)
         U = self.b1.shape[0] if self.b1.ndim == 1 else -1
         O = drums + articulations
         shapes = {"mean": (F,), "scale": (F,), "w1": (F, U), "b1": (U,), "w2": (U, O),

@@ -150,7 +150,7 @@ def articulation_index(preset: Preset) -> tuple[dict[tuple[str, str], int], dict
     {(drum, render articulation): index} for the hi-hat's closed, open and pedal strokes where
     the preset has templates for them, and each drum's first articulation for every other hit."""
     art = articulations(preset)
-    group_start = np.concatenate([[0], np.cumsum([d.components for d in preset.drums])])
+    group_start = art["group_start"]
     index, first = {}, {}
     for d, drum in enumerate(preset.drums):
         a0, a1 = art["group_art"][d], art["group_art"][d + 1]

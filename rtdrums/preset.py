@@ -159,17 +159,21 @@ class Preset:
 
 
 def articulations(p: Preset) -> dict[str, np.ndarray]:
-    """The articulations of each group (see onsets.detect): runs of components with one training
-    label and one MIDI note (closed, open, pedal hi-hat; toms, cymbals)."""
-    starts, group_art, r = [], [], 0
+    """The components and articulations of each group, the drums then the residual (see
+    onsets.detect): group_start (G + 1,) each group's first component, then R; art_start (A + 1,)
+    runs of components with one training label and one MIDI note (closed, open, pedal hi-hat;
+    toms, cymbals), then R; group_art (G + 1,) each group's first articulation, then A."""
+    starts, group_start, group_art, r = [], [], [], 0
     groups = [(d.labels, d.notes) for d in p.drums]
     groups.append((p.residual_labels, (0,) * p.residual_components))
     for labels, notes in groups:
+        group_start.append(r)
         group_art.append(len(starts))
         keys = list(zip(labels if len(labels) == len(notes) else [""] * len(notes), notes))
         starts += [r + i for i in range(len(keys)) if i == 0 or keys[i] != keys[i - 1]]
         r += len(keys)
-    return {"art_start": np.array(starts + [r], np.int64),
+    return {"group_start": np.array(group_start + [r], np.int64),
+            "art_start": np.array(starts + [r], np.int64),
             "group_art": np.array(group_art + [len(starts)], np.int64)}
 
 

@@ -17,7 +17,7 @@ import pytest
 import tomli_w
 
 from rtdrums.errors import UserError
-from rtdrums.preset import Preset, load_preset, save_preset
+from rtdrums.preset import Preset, articulations, load_preset, save_preset
 
 
 def test_round_trip(fixture_preset, tmp_path):
@@ -34,6 +34,15 @@ def test_round_trip(fixture_preset, tmp_path):
     assert (again / "preset.toml").read_text() == (folder / "preset.toml").read_text()
     with np.load(again / "templates.npz") as a, np.load(folder / "templates.npz") as b:
         assert np.array_equal(a["W"], b["W"]) and a["W"].dtype == np.float32
+
+
+def test_articulations_of_the_default_preset():
+    """Groups are the drums then the residual; articulations are runs of one label and note."""
+    a = articulations(load_preset("default"))
+    # kick 10, snare 15, hi-hat 10 closed + 5 open + 5 pedal, residual 10 tom + 10 cymbal
+    assert a["group_start"].tolist() == [0, 10, 25, 45, 65]
+    assert a["art_start"].tolist() == [0, 10, 25, 35, 40, 45, 55, 65]
+    assert a["group_art"].tolist() == [0, 1, 2, 5, 7]
 
 
 def test_settings_file_is_readable_toml(fixture_preset, tmp_path):
