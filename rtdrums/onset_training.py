@@ -1,19 +1,22 @@
 """Training the learned trigger (rtdrums.onset_model) on grooves rendered with the kit(s) it is for.
 
-The kits play the Groove MIDI Dataset grooves shipped for it (rtdrums/data/grooves/model, 200
-grooves of the dataset's training split, the first 15 s of each, each groove played by one of the
-kits in turn). Each take has one stretch of silence cut into it, as a gate or a mute makes (the
-sound stops dead and comes back), so that the network learns that such steps are not hits. The
-engine's analysis, with the preset's templates, records every frame's features, labelled with the
-drums struck in the LABEL_MS before the frame's newest sample and with the articulation of each
-stroke (closed, open or pedal hi-hat). A network with one hidden layer (scikit-learn's
-MLPClassifier, one logistic output per drum and per articulation) learns the labels. Each drum's
-threshold is the probability that gives the best onset F_0.5 (50 ms) on the training mixtures;
-then, for each scan (0 to SCANS - 1 frames), a ridge regression learns the velocity from the
-features of the frame `scan` after each trigger on a true hit.
+The kits play the Groove MIDI Dataset cuts shipped for it (rtdrums/data/grooves/model: the first
+15 s of 200 grooves of the dataset's training split, and 40 windows of 15 s rich in open hi-hats),
+each played by one of the kits in turn. Each take has one stretch of silence cut into it, as a
+gate or a mute makes (the sound stops dead and comes back), so that the network learns that such
+steps are not hits. The engine's analysis, with the preset's templates, records every frame's
+features, labelled with the drums struck in the LABEL_MS (OPEN_LABEL_MS for an open hi-hat)
+before the frame's newest sample and with the articulation of each stroke (closed, open or pedal
+hi-hat). A network with one hidden layer (scikit-learn's MLPClassifier, one logistic output per
+drum and per articulation) learns the labels. Each drum's threshold is the probability that gives
+the best onset F_0.5 (50 ms) on the training mixtures; then, for each scan (0 to SCANS - 1
+frames), a ridge regression learns the velocity from the features of the frame `scan` after each
+trigger on a true hit.
 
 More grooves, not longer ones, made the difference (fixture kit, validation grooves, hi-hat F):
-40 grooves x 30 s 0.82-0.84, 200 x 15 s 0.86-0.90 over seeds, 100 x 30 s about the same.
+40 grooves x 30 s 0.82-0.84, 200 x 15 s 0.86-0.90 over seeds, 100 x 30 s about the same. The
+open-hat windows and the longer open-hat labels then took it to 0.91-0.92 (three seeds; each
+alone about half of that).
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ from .preset import Preset, articulations
 
 GROOVE_SECONDS = 15.0    # of each model groove: many short grooves teach more than few long ones
 LABEL_MS = 10.7          # a frame is labelled struck for a hit up to 4 hops (48 kHz, 128) before its end
+OPEN_LABEL_MS = 16.0     # and up to 6 hops for an open hi-hat, whose wash swells over 10-20 ms
 HIDDEN = 64
 BATCH = 1000             # Adam minibatches: with LEARNING_RATE, a third faster than scikit-learn's
 LEARNING_RATE = 0.003    # 200 at 1e-3, to the same fit
@@ -52,14 +56,16 @@ def record_features(engine: Engine, mix: np.ndarray, band_hz: np.ndarray) -> np.
     return engine.analyse(mix, band_hz)[1]
 
 
-def frame_labels(onsets: Sequence[np.ndarray], frames: int, hop: int, sample_rate: int) -> np.ndarray:
-    """Per frame and drum: struck in the LABEL_MS before the frame's end."""
+def frame_labels(onsets: Sequence[np.ndarray], frames: int, hop: int, sample_rate: int,
+                 spans_ms: Sequence[np.ndarray] | None = None) -> np.ndarray:
+    """Per frame and column: struck in the span before the frame's end (each onset's spans_ms,
+    default LABEL_MS)."""
     y = np.zeros((frames, len(onsets)), bool)
     ends = (np.arange(frames) + 1) * hop
-    span = LABEL_MS / 1000 * sample_rate
     for d, on in enumerate(onsets):
-        for s in on:
-            y[(ends > s) & (ends <= s + span), d] = True
+        spans = np.full(len(on), LABEL_MS) if spans_ms is None else spans_ms[d]
+        for s, ms in zip(on, spans):
+            y[(ends > s) & (ends <= s + ms / 1000 * sample_rate), d] = True
     return y
 
 
@@ -130,9 +136,11 @@ def _record(engine: Engine, kits: Sequence, grooves: Sequence[Path], seconds: fl
         at = np.array([round(o.time_s * s.sample_rate) for o in kept], np.int64)
         drum = np.array([o.drum for o in kept], dtype=str)
         art = np.array([arts.get((o.drum, o.articulation), first.get(o.drum, -1)) for o in kept], np.int64)
-        onsets = [at[drum == d] for d in engine.drum_names]
+        span = np.array([OPEN_LABEL_MS if (o.drum, o.articulation) == ("hihat", "open") else LABEL_MS for o in kept])
+        columns = [drum == d for d in engine.drum_names] + [art == a for a in range(n_arts)]
+        onsets = [at[c] for c in columns[:len(engine.drum_names)]]
         feats.append(X)
-        labels.append(frame_labels(onsets + [at[art == a] for a in range(n_arts)], len(X), s.hop, s.sample_rate))
+        labels.append(frame_labels([at[c] for c in columns], len(X), s.hop, s.sample_rate, [span[c] for c in columns]))
         takes.append(_Take(n, n + len(X), onsets,
                            [np.array([o.velocity for o in kept if o.drum == d]) for d in engine.drum_names]))
         n += len(X)

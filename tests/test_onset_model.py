@@ -81,6 +81,10 @@ def test_frame_labels_mark_the_frames_after_each_hit():
     y = frame_labels([np.array([1000]), np.array([], np.int64)], frames=20, hop=128, sample_rate=48000)
     # frames end at 128 (m + 1); a hit at sample 1000 is seen by the frames ending 1024 .. 1512
     assert np.flatnonzero(y[:, 0]).tolist() == [7, 8, 9, 10] and not y[:, 1].any()
+    # an onset's own span (an open hi-hat's 16 ms: up to 1000 + 768 samples)
+    y = frame_labels([np.array([1000, 3000])], frames=40, hop=128, sample_rate=48000,
+                     spans_ms=[np.array([16.0, 10.7])])
+    assert np.flatnonzero(y[:, 0]).tolist() == [7, 8, 9, 10, 11, 12, 23, 24, 25, 26]
 
 
 def test_pick_keeps_the_retrigger_time():

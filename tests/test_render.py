@@ -29,6 +29,22 @@ def test_shipped_grooves():
         shipped_grooves("eval")
 
 
+def test_every_shipped_groove_is_attributed_and_the_model_cuts_are_from_elsewhere():
+    from rtdrums.render import GROOVE_DIR, SPLITS
+
+    table = (GROOVE_DIR / "ATTRIBUTION.md").read_text()
+    files = [f"{split}/{p.name}" for split in SPLITS for p in shipped_grooves(split)]
+    assert [f for f in files if f"| {f} |" not in table] == []
+    model = shipped_grooves("model")
+    windows = [p for p in model if "_from" in p.stem]
+    assert len(model) == 240 and len(windows) == 40
+    originals = {p.name for split in ("train", "validation", "test") for p in shipped_grooves(split)}
+    assert not originals & {p.name.split("_from")[0] + ".mid" for p in model}
+    # the windows carry the open hi-hats the grooves' beginnings lack
+    opens = sum(note in (46, 26) for p in windows for t, note, _ in load_groove(p) if t < 15.0)
+    assert opens >= 40 * 20
+
+
 def test_load_groove(validation_grooves, tmp_path):
     notes = load_groove(validation_grooves[0])
     assert len(notes) > 100

@@ -18,8 +18,8 @@ Groove MIDI Dataset training grooves shipped with rtdrums, 30 s each (--tune-gro
 
 Then a learned trigger is trained on the sources (--trigger): a small network that reads each
 frame's spectrum and activations and triggers as soon as a hit shows, 2-5 ms after it instead of
-the threshold detector's 6-11 ms. The sources play 200 more shipped grooves (15 s each, each
-groove with one source in turn) for it; this adds about two and a half minutes.
+the threshold detector's 6-11 ms. The sources play 240 more shipped grooves (15 s each, each
+groove with one source in turn) for it; this adds about three minutes.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def add_arguments(p):
                    help="MIDI grooves to tune triggers on (default: the shipped training split)")
     p.add_argument("--model-grooves", type=Path, nargs="+", metavar="FILE_OR_DIR",
                    help="MIDI grooves to train the learned trigger on, first 15 s of each "
-                        "(default: the 200 shipped for it)")
+                        "(default: the 240 shipped for it)")
     p.add_argument("--components", default="", metavar="CAT=N,...",
                    help=f"templates per category and source, e.g. kick=4,snare=4 (categories: {', '.join(CATEGORIES)})")
 
