@@ -37,6 +37,7 @@ HIDDEN = 64
 BATCH = 1000             # Adam minibatches: with LEARNING_RATE, a third faster than scikit-learn's
 LEARNING_RATE = 0.003    # 200 at 1e-3, to the same fit
 RETRIGGER_MS = 30.0
+TAIL_S = 1.0             # a take's frames: GROOVE_SECONDS and the last hits' decay (about 0.6 s)
 GATE_S = 0.3             # every training take has one stretch of silence this long (see _gated)
 WINDOW_S = 0.05
 BETA = 0.5               # thresholds maximise F_0.5, as the threshold detector's tuning does: on
@@ -121,13 +122,15 @@ def _record(engine: Engine, kits: Sequence, grooves: Sequence[Path], seconds: fl
             progress: Callable[[], None] | None):
     """Features (frames, F) float32, labels (frames, D + A: the drums, then their articulations)
     and takes of the grooves, each played by one of the kits in turn (so that the amount of audio
-    does not grow with the number of kits)."""
+    does not grow with the number of kits). The features are written into one matrix as they come
+    (a list of takes stacked at the end would hold them twice: 3 GB more for the default preset)."""
     from .render import render_groove
 
     s = engine.settings
     arts, first = articulation_index(engine.preset)
     n_arts = int(engine.tables.group_art[len(engine.drum_names)])
-    feats, labels, takes, n = [], [], [], 0
+    feats, labels, takes, n = None, [], [], 0
+    capacity = len(grooves) * round((seconds + TAIL_S) * s.sample_rate / s.hop)
     for i, groove in enumerate(grooves):
         r = render_groove(groove, kits[i % len(kits)], s.sample_rate, max_seconds=seconds)
         mix, keep = _gated(r.mix, r.samples(), s.sample_rate, np.random.default_rng(i))
@@ -139,14 +142,26 @@ def _record(engine: Engine, kits: Sequence, grooves: Sequence[Path], seconds: fl
         span = np.array([OPEN_LABEL_MS if (o.drum, o.articulation) == ("hihat", "open") else LABEL_MS for o in kept])
         columns = [drum == d for d in engine.drum_names] + [art == a for a in range(n_arts)]
         onsets = [at[c] for c in columns[:len(engine.drum_names)]]
-        feats.append(X)
+        feats = _rows_written(feats, n, X, capacity)
         labels.append(frame_labels([at[c] for c in columns], len(X), s.hop, s.sample_rate, [span[c] for c in columns]))
         takes.append(_Take(n, n + len(X), onsets,
                            [np.array([o.velocity for o in kept if o.drum == d]) for d in engine.drum_names]))
         n += len(X)
         if progress:
             progress()
-    return feats, np.concatenate(labels), takes
+    return feats[:n], np.concatenate(labels), takes
+
+
+def _rows_written(buf: np.ndarray | None, n: int, X: np.ndarray, capacity: int) -> np.ndarray:
+    """buf (created with capacity rows, grown by half when full) with X written from row n."""
+    if buf is None or n + len(X) > len(buf):
+        rows = max(n + len(X), capacity if buf is None else len(buf) * 3 // 2)
+        grown = np.empty((rows, X.shape[1]), np.float32)
+        if buf is not None:
+            grown[:n] = buf[:n]
+        buf = grown
+    buf[n:n + len(X)] = X
+    return buf
 
 
 # training label of a hi-hat template: the articulation a rendered stroke carries
@@ -182,17 +197,15 @@ def _gated(mix: np.ndarray, onsets: np.ndarray, sample_rate: int, rng: np.random
     return out, (onsets < start) | (onsets >= start + length)
 
 
-def _standardised(feats: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(X - mean) / scale of the stacked features as one float32 matrix, with mean and scale."""
-    n = sum(len(X) for X in feats)
-    mean = sum(X.sum(axis=0, dtype=np.float64) for X in feats) / n
-    var = sum(np.square(X - mean).sum(axis=0) for X in feats) / n
+def _standardise(X: np.ndarray, takes: Sequence[_Take]) -> tuple[np.ndarray, np.ndarray]:
+    """X = (X - mean) / scale in place, take by take; returns mean and scale."""
+    rows = [slice(t.start, t.stop) for t in takes]
+    mean = sum(X[r].sum(axis=0, dtype=np.float64) for r in rows) / len(X)
+    var = sum(np.square(X[r] - mean).sum(axis=0) for r in rows) / len(X)
     scale = np.maximum(np.sqrt(var), 1e-3)
-    out, row = np.empty((n, len(mean)), np.float32), 0
-    for X in feats:
-        out[row:row + len(X)] = (X - mean) / scale
-        row += len(X)
-    return out, mean, scale
+    for r in rows:
+        X[r] = (X[r] - mean) / scale
+    return mean, scale
 
 
 def train_onset_model(preset: Preset, kits: Sequence, grooves: Sequence[Path] | None = None,
@@ -208,9 +221,8 @@ def train_onset_model(preset: Preset, kits: Sequence, grooves: Sequence[Path] | 
     engine = Engine(base, max_block=base.stft.hop)
     s = engine.settings
     band_hz = default_band_hz()
-    feats, labels, takes = _record(engine, list(kits), grooves or model_grooves(), seconds, band_hz, progress)
-    Xs, mean, scale = _standardised(feats)
-    del feats
+    Xs, labels, takes = _record(engine, list(kits), grooves or model_grooves(), seconds, band_hz, progress)
+    mean, scale = _standardise(Xs, takes)
     net = MLPClassifier((HIDDEN,), alpha=1e-3, batch_size=BATCH, learning_rate_init=LEARNING_RATE,
                         max_iter=300, early_stopping=True, random_state=seed)
     # one BLAS thread: the fit's rounding, and so its early stop and the thresholds, would differ

@@ -87,6 +87,25 @@ def test_frame_labels_mark_the_frames_after_each_hit():
     assert np.flatnonzero(y[:, 0]).tolist() == [7, 8, 9, 10, 11, 12, 23, 24, 25, 26]
 
 
+def test_features_are_gathered_in_one_matrix_and_standardised_in_place():
+    from rtdrums.onset_training import _rows_written, _standardise, _Take
+
+    rng = np.random.default_rng(0)
+    chunks = [rng.normal(3.0, 2.0, (m, 5)).astype(np.float32) for m in (7, 4, 9)]
+    buf, n, takes = None, 0, []
+    for X in chunks:                              # capacity 8: grown twice
+        buf = _rows_written(buf, n, X, capacity=8)
+        takes.append(_Take(n, n + len(X), [], []))
+        n += len(X)
+    X = buf[:n]
+    stacked = np.concatenate(chunks)
+    assert len(buf) >= n and np.array_equal(X, stacked)
+    mean, scale = _standardise(X, takes)
+    np.testing.assert_allclose(mean, stacked.mean(axis=0, dtype=np.float64), rtol=1e-12)
+    np.testing.assert_allclose(scale, stacked.std(axis=0, dtype=np.float64), rtol=1e-9)
+    np.testing.assert_allclose(X, (stacked - mean) / scale, rtol=1e-6, atol=1e-6)
+
+
 def test_pick_keeps_the_retrigger_time():
     p = np.array([0, .9, .9, 0, .9, 0, 0, .9, .2, .95])
     assert pick(p, 0.5, 3).tolist() == [1, 4, 7]
