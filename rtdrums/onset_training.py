@@ -140,10 +140,11 @@ def _record(engine: Engine, kits: Sequence, grooves: Sequence[Path], seconds: fl
         drum = np.array([o.drum for o in kept], dtype=str)
         art = np.array([arts.get((o.drum, o.articulation), first.get(o.drum, -1)) for o in kept], np.int64)
         span = np.array([OPEN_LABEL_MS if (o.drum, o.articulation) == ("hihat", "open") else LABEL_MS for o in kept])
-        columns = [drum == d for d in engine.drum_names] + [art == a for a in range(n_arts)]
-        onsets = [at[c] for c in columns[:len(engine.drum_names)]]
+        masks = [drum == d for d in engine.drum_names] + [art == a for a in range(n_arts)]
+        columns = [at[m] for m in masks]
+        onsets = columns[:len(engine.drum_names)]
         feats = _rows_written(feats, n, X, capacity)
-        labels.append(frame_labels([at[c] for c in columns], len(X), s.hop, s.sample_rate, [span[c] for c in columns]))
+        labels.append(frame_labels(columns, len(X), s.hop, s.sample_rate, [span[m] for m in masks]))
         takes.append(_Take(n, n + len(X), onsets,
                            [np.array([o.velocity for o in kept if o.drum == d]) for d in engine.drum_names]))
         n += len(X)
