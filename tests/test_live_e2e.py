@@ -62,13 +62,13 @@ def _segments(groove, n: int) -> list[tuple[int, int]]:
 def _take(harness, stim, heard=None):
     """Play until a take has no JACK xrun; returns (captured, note-ons relative to the take).
 
-    heard, if given, collects the notes of every take, retaken ones too: a second MIDI client
-    connected for the whole run receives them all."""
+    heard, if given, collects the notes of every take, retaken ones too (a second MIDI client
+    connected for the whole run receives them all), as (retaken, notes)."""
     for _ in range(TAKES):
         captured = harness.play(stim, extra_s=0.3)
         notes = harness.notes()
         if heard is not None:
-            heard += notes
+            heard.append((harness.xruns > 0, notes))
         if harness.xruns == 0:
             return captured, notes
     pytest.fail(f"{TAKES} takes in a row were disturbed by JACK xruns")
@@ -83,7 +83,7 @@ def test_live_on_jack(jack_server, harness, live_preset, groove, tmp_path):
                        env=jack_server.env)
     dump = MidiDump()
     takes = []                        # (segment start in the groove, stim, captured, notes)
-    heard = []                        # every note the harness received, retaken takes included
+    heard = []                        # (retaken, notes) of every take the harness played
     try:
         wait_ports(harness.client, f"{HOST}:out_.*", len(ROUTE))
         midi_port = wait_ports(harness.client, f"{HOST}-midi:.*", 1)[0]
@@ -133,7 +133,14 @@ def test_live_on_jack(jack_server, harness, live_preset, groove, tmp_path):
         ev = off_events[(off_events["emitted"] > p0) & (off_events["emitted"] <= p0 + len(stim) + SR // 4)]
         assert [(nt, v) for _, nt, v in notes] == [(int(e["note"]), int(e["velocity"])) for e in ev]
         received += [(a + t, nt, v) for t, nt, v in notes]
-    assert dumped == [(nt, v) for _, nt, v in heard]         # the second, independent client
+    # the second, independent client got the same notes; in a take with an xrun a client that
+    # missed the cycle misses its MIDI, so there the harness's notes need only be among the dump's
+    clean = [(nt, v) for retaken, notes in heard for _, nt, v in notes if not retaken]
+    if any(retaken for retaken, _ in heard):
+        rest = iter(dumped)
+        assert all(note in rest for note in clean), (clean, dumped)
+    else:
+        assert dumped == clean
 
     # -- against the groove's ground truth ----------------------------------------------------
     from rtdrums.preset import load_preset
