@@ -4,7 +4,9 @@ Every note of the groove places one kit sample (chosen by velocity layer, scaled
 (velocity/127) ** VELOCITY_EXPONENT) at the note's sample. Each drum is summed into its own stem
 (kick, snare, hihat; toms and cymbals into residual), and the mix is computed as the sum of the
 stems, so the stems add up to the mix exactly. The onset list names every hit that was rendered,
-at the sample where its audio starts (kit samples are trimmed to start at their onset).
+at the sample where its audio starts (kit samples are trimmed to start at their onset), and how
+long the sample takes from there to its attack (attack_s: some soft layers rise out of a few ms of
+room noise or pre-ring first).
 
 An open hi-hat is choked, as a real one is, at the next closed or pedal hi-hat: it fades out over
 CHOKE_S from that sample. All stems share one gain so that the mix peaks at PEAK. The render runs
@@ -34,6 +36,7 @@ DRUMS = ("kick", "snare", "hihat", "other")
 VELOCITY_EXPONENT = 1.5     # amplitude ~ (velocity/127) ** 1.5, on top of the velocity layers
 CHOKE_S = 0.010             # open hi-hat fade-out when the hat closes
 PEAK = 10 ** (-3 / 20)      # mix peak after normalisation (-3 dBFS)
+ATTACK_DB = -30.0           # a hit's attack: its sample's first value within this of the peak
 GROOVE_DIR = Path(__file__).parent / "data" / "grooves"
 SPLITS = ("train", "validation", "test", "model")
 
@@ -87,13 +90,15 @@ class Onset(NamedTuple):
     drum: kick, snare, hihat or other; note: the groove's MIDI note; velocity: 1..127;
     articulation: from the groove note (kick, head, rim, xstick, tom_high/mid/low, crash, ride,
     ride_bell, china, splash), but for hi-hats what was rendered: closed, open or pedal (a pedal
-    note on a kit without a pedal sample is rendered, and labelled, closed).
+    note on a kit without a pedal sample is rendered, and labelled, closed). attack_s: seconds from
+    time_s to the sample's first value within ATTACK_DB of its peak.
     """
     time_s: float
     drum: str
     note: int
     velocity: int
     articulation: str
+    attack_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -242,6 +247,12 @@ def _choke(audio: np.ndarray, at: int, sample_rate: int) -> np.ndarray:
     return out
 
 
+def attack_delay(audio: np.ndarray) -> int:
+    """Samples from a hit's start to its attack (the first value within ATTACK_DB of its peak)."""
+    mag = np.abs(audio)
+    return int(np.argmax(mag >= mag.max() * 10 ** (ATTACK_DB / 20))) if mag.size else 0
+
+
 def velocity_gain(velocity: int) -> float:
     """Amplitude factor of a MIDI velocity (1..127)."""
     return (np.clip(velocity, 1, 127) / 127.0) ** VELOCITY_EXPONENT
@@ -258,10 +269,11 @@ def _mix(hits: list[_Hit], kit: Kit, sample_rate: int, seed: int | None) -> Rend
     for k, h in enumerate(hits):
         audio = kit.sample(h.instrument, h.velocity / 127.0, sample_rate, rng)
         audio = audio * np.float32(velocity_gain(h.velocity))
+        attack_s = attack_delay(audio) / sample_rate
         if k in chokes:
             audio = _choke(audio, chokes[k] - h.start, sample_rate)
         if np.any(audio):
-            placed.append((h, audio))
+            placed.append((h._replace(onset=h.onset._replace(attack_s=attack_s)), audio))
     if not placed:
         raise UserError(f"kit {kit.name!r} has no instrument for any note of this groove: "
                         "use a kit with kick, snare or hi-hat instruments")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rtdrums.kits import Kit, load_kit
@@ -63,6 +64,17 @@ def groove_file(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture
+def lead_in_kit():
+    """A kit of one snare, 48 kHz: a soft layer that rises out of 240 samples (5 ms) of noise at
+    -50 dB before its attack, and a loud layer without one; both decay from a first value at
+    their peak."""
+    burst = (np.exp(-np.arange(4800) / 400) * (-1.0) ** np.arange(4800)).astype(np.float32)
+    noise = np.full(240, 10 ** (-50 / 20)) * (-1.0) ** np.arange(240)
+    soft = np.concatenate([noise, 0.5 * burst]).astype(np.float32)
+    return Kit.from_audio("lead-in", {"snare": [soft, burst]}, 48000)
 
 
 @pytest.fixture

@@ -166,6 +166,16 @@ def test_max_seconds_seed_and_sample_rate(fixture_kit, validation_grooves):
     assert np.max(np.abs(c.times() - a.times())) < 1.0 / 44100
 
 
+def test_onsets_carry_each_samples_attack(lead_in_kit, groove_file):
+    """attack_s: from the onset (where the sample starts, -60 dB lead trimmed) to its first value
+    within ATTACK_DB of its peak."""
+    r = render_groove(groove_file([(0.1, 38, 20), (0.5, 38, 120)]), lead_in_kit, SR)
+    assert [round(o.attack_s * SR) for o in r.onsets] == [240, 0]
+    start = r.samples("snare")[0]
+    level = np.abs(r.stems["snare"][start:start + 480])
+    assert level[:240].max() < 0.01 * level[240]
+
+
 def test_render_hits_are_isolated(fixture_kit):
     r = render_hits(fixture_kit, "snare", SR, velocities=(40, 80, 127), gap_s=0.1)
     assert [o.velocity for o in r.onsets] == [40, 80, 127]
