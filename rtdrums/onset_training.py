@@ -10,18 +10,19 @@ came in the LABEL_MS (OPEN_LABEL_MS for an open hi-hat) before the frame's newes
 the articulation of each stroke (closed, open or pedal hi-hat). Labels start at the attack, not
 at the sample's first audible value, because some kits' soft layers rise out of 3-9 ms of room
 noise first: labelled from their start, a hit's first frames show nothing, and the network
-learned to give soft hits low probabilities. A network with one hidden layer (scikit-learn's MLPClassifier, one logistic output per
-drum and per articulation) learns the labels. Each drum's threshold is the probability that gives
-the best onset F_0.5 (50 ms) on the training mixtures; then, for each scan (0 to SCANS - 1
-frames), a ridge regression learns the velocity from the features of the frame `scan` after each
-trigger on a true hit.
+learned to give soft hits low probabilities. A network with one hidden layer (scikit-learn's
+MLPClassifier, one logistic output per drum and per articulation) learns the labels. Each drum's
+threshold is the probability that gives the best onset F_0.5 (50 ms) on the training mixtures;
+then, for each scan (0 to SCANS - 1 frames), a ridge regression learns the velocity from the
+features of the frame `scan` after each trigger on a true hit.
 
 More grooves, not longer ones, made the difference (fixture kit, validation grooves, hi-hat F):
 40 grooves x 30 s 0.82-0.84, 200 x 15 s 0.86-0.90 over seeds, 100 x 30 s about the same. The
 open-hat windows and the longer open-hat labels then took it to 0.91-0.92 (three seeds; each
-alone about half of that). Labels from the attack, on 12 other training-split grooves x 30 s
-(F_1, 50 ms; one seed): Millo_MultiLayered2, whose soft snares and kicks have 3-9 ms lead-ins,
-kick 0.94 -> 0.96, snare 0.78 -> 0.79, hi-hat 0.91 either way; ForzeeStereo, lead-ins of 0-2 ms, 0.89 / 0.87 / 0.89 ->
+alone about half of that), labels from the attack to 0.94 (one seed). On 12 other
+training-split grooves x 30 s (F_1, 50 ms; one seed) labels from the attack gave
+Millo_MultiLayered2, whose soft snares and kicks have 3-9 ms lead-ins, kick 0.94 -> 0.96, snare
+0.78 -> 0.79, hi-hat 0.91 either way; ForzeeStereo, lead-ins of 0-2 ms, 0.89 / 0.87 / 0.89 ->
 0.90 / 0.88 / 0.89.
 """
 from __future__ import annotations
