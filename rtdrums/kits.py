@@ -238,12 +238,16 @@ def _decode(path: Path, sample_rate: int, kit_name: str) -> np.ndarray:
     return np.ascontiguousarray(_trim_lead(x), dtype=np.float32)
 
 
+def first_within(x: np.ndarray, db: float) -> int:
+    """Index of the first value of x within `db` (< 0) of its peak magnitude; 0 if x is empty."""
+    mag = np.abs(x)
+    return int(np.argmax(mag >= float(mag.max()) * 10 ** (db / 20))) if mag.size else 0
+
+
 def _trim_lead(x: np.ndarray) -> np.ndarray:
-    peak = float(np.max(np.abs(x))) if x.size else 0.0
-    if peak == 0.0:
+    if not np.any(x):
         return x[:0]
-    first = int(np.argmax(np.abs(x) >= peak * 10 ** (ONSET_DB / 20)))
-    return x[first:]
+    return x[first_within(x, ONSET_DB):]
 
 
 # ---------------------------------------------------------------- drumkit.xml parsing

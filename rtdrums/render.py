@@ -29,7 +29,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .errors import UserError
-from .kits import Instrument, Kit, name_words
+from .kits import Instrument, Kit, first_within, name_words
 
 STEMS = ("kick", "snare", "hihat", "residual")
 DRUMS = ("kick", "snare", "hihat", "other")
@@ -247,12 +247,6 @@ def _choke(audio: np.ndarray, at: int, sample_rate: int) -> np.ndarray:
     return out
 
 
-def attack_delay(audio: np.ndarray) -> int:
-    """Samples from a hit's start to its attack (the first value within ATTACK_DB of its peak)."""
-    mag = np.abs(audio)
-    return int(np.argmax(mag >= mag.max() * 10 ** (ATTACK_DB / 20))) if mag.size else 0
-
-
 def velocity_gain(velocity: int) -> float:
     """Amplitude factor of a MIDI velocity (1..127)."""
     return (np.clip(velocity, 1, 127) / 127.0) ** VELOCITY_EXPONENT
@@ -269,7 +263,7 @@ def _mix(hits: list[_Hit], kit: Kit, sample_rate: int, seed: int | None) -> Rend
     for k, h in enumerate(hits):
         audio = kit.sample(h.instrument, h.velocity / 127.0, sample_rate, rng)
         audio = audio * np.float32(velocity_gain(h.velocity))
-        attack_s = attack_delay(audio) / sample_rate
+        attack_s = first_within(audio, ATTACK_DB) / sample_rate
         if k in chokes:
             audio = _choke(audio, chokes[k] - h.start, sample_rate)
         if np.any(audio):
