@@ -20,7 +20,6 @@ import time
 
 import numpy as np
 
-TAIL_CYCLES = 2        # process cycles to let run after a take before its notes are read
 LIVE = [sys.executable, "-m", "rtdrums.cli", "live"]
 
 
@@ -55,7 +54,6 @@ class Harness:
         self.cycle_frame = np.zeros(0, np.int64)      # per process cycle of the take: JACK frame,
         self.cycle_pos = np.zeros(0, np.int64)        # position in the played signal
         self.cycles = 0
-        self.graph_cycles = 0                         # every process cycle, armed or not
         self.midi: list[tuple[int, bytes]] = []       # (JACK frame time, message)
         self.xruns = 0
         # a process callback is required: a connected client without one stalls the graph
@@ -68,7 +66,6 @@ class Harness:
 
     def _process(self, frames: int) -> None:
         ft = self.client.last_frame_time
-        self.graph_cycles += 1
         if self.midi_in is not None:
             for offset, data in self.midi_in.incoming_midi_events():
                 self.midi.append((ft + offset, bytes(data)))
@@ -145,23 +142,11 @@ class Harness:
             self.armed.set()
             ok = self.done.wait(timeout)
             self.armed.clear()
-            if ok:
-                ok = self._settle(TAIL_CYCLES, timeout)
         finally:
             gc.enable()
         if not ok:
             raise TimeoutError("the harness did not finish playing (JACK graph stalled?)")
         return self.rec
-
-    def _settle(self, cycles: int, timeout: float) -> bool:
-        """Wait for `cycles` more process cycles: MIDI a client sends in the take's last cycle
-        reaches this client's input one cycle later (it runs before the host in the graph)."""
-        end, deadline = self.graph_cycles + cycles, time.monotonic() + timeout
-        while self.graph_cycles < end:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.002)
-        return True
 
     def notes(self) -> list[tuple[int, int, int]]:
         """Note-ons received during the last take as (position in the played signal at the
