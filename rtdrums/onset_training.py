@@ -19,7 +19,7 @@ features of the frame `scan` after each trigger on a true hit.
 More grooves, not longer ones, made the difference (fixture kit, validation grooves, hi-hat F):
 40 grooves x 30 s 0.82-0.84, 200 x 15 s 0.86-0.90 over seeds, 100 x 30 s about the same. The
 open-hat windows and the longer open-hat labels then took it to 0.91-0.92 (three seeds; each
-alone about half of that), labels from the attack to 0.94 (one seed). On 12 other
+alone about half of that), labels from the attack to 0.93 (one seed). On 12 other
 training-split grooves x 30 s (F_1, 50 ms; one seed) labels from the attack gave
 Millo_MultiLayered2, whose soft snares and kicks have 3-9 ms lead-ins, kick 0.94 -> 0.96, snare
 0.78 -> 0.79, hi-hat 0.91 either way; ForzeeStereo, lead-ins of 0-2 ms, 0.89 / 0.87 / 0.89 ->
