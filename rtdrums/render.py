@@ -117,6 +117,10 @@ class Render:
         """Onset times in seconds (of one drum, or all), e.g. as mir_eval reference onsets."""
         return np.array([o.time_s for o in self.onsets if drum is None or o.drum == drum])
 
+    def velocities(self, drum: str | None = None) -> np.ndarray:
+        """MIDI velocities of the onsets (of one drum, or all), in the order of times()."""
+        return np.array([o.velocity for o in self.onsets if drum is None or o.drum == drum], float)
+
     def samples(self, drum: str | None = None) -> np.ndarray:
         """Onset sample indices (of one drum, or all)."""
         return np.round(self.times(drum) * self.sample_rate).astype(np.int64)

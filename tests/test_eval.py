@@ -11,7 +11,7 @@ import soundfile as sf
 
 from rtdrums import cli
 from rtdrums.errors import UserError
-from rtdrums.evaluation import annotations, baselines, metrics, speed
+from rtdrums.evaluation import annotations, baselines, metrics, results, speed
 
 FIXTURE_KIT = Path(__file__).parent / "fixtures" / "kit"
 SR = 48000
@@ -88,6 +88,36 @@ def test_offline_nmf_masks_sum_to_the_input_and_find_hits(rendered_groove, fixtu
     assert metrics.si_sdr(r.stems["snare"][: len(x)], res.stems["snare"]) > 5
 
 
+def test_oracle_masks_return_a_lone_drum_exactly_and_bound_the_templates(rendered_groove, fixture_preset):
+    from rtdrums.engine import Engine
+
+    r = rendered_groove
+    n = 6 * SR
+    stems = {k: v[:n] for k, v in r.stems.items()}
+    engine = Engine(fixture_preset, SR)
+    lone = {k: (v if k == "snare" else np.zeros_like(v)) for k, v in stems.items()}
+    res = baselines.oracle_masks(lone, engine)
+    assert res.onsets is None and np.allclose(res.stems["snare"], stems["snare"], atol=1e-5)
+    assert not np.any(res.stems["kick"]) and not np.any(res.stems["hihat"])
+    oracle = baselines.oracle_masks(stems, engine)
+    model = baselines.offline_nmf(sum(stems.values()), engine)
+    for d in ("kick", "snare", "hihat"):
+        assert metrics.si_sdr(stems[d], oracle.stems[d]) > metrics.si_sdr(stems[d], model.stems[d]) + 1
+
+
+def test_recall_by_velocity_counts_each_band():
+    from rtdrums.evaluation.run import Tally
+
+    t = Tally()
+    ref = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    vel = np.array([10, 20, 40, 100, 127])
+    t.add_onsets(ref, np.array([2.01, 3.0, 5.02, 7.0]), ref_vel=vel)    # misses 1.0 and 4.0
+    by = t.summary()["recall_by_velocity"]
+    assert [(b["ref"], b["matched"]) for b in by.values()] == [(2, 1), (1, 1), (0, 0), (2, 1)]
+    assert by["1-31"]["recall"] == 0.5 and by["64-95"]["recall"] is None
+    assert Tally().summary()["f_50ms"] is None        # a method that scored no onsets has no F
+
+
 def test_compare_solvers_reaches_the_engine_fit(rendered_groove, fixture_preset):
     res = speed.compare_solvers(fixture_preset, rendered_groove.mix[: 3 * SR], repeats=1)
     assert res["frames"] > 1000
@@ -106,10 +136,21 @@ def test_eval_kit_end_to_end(fixture_preset_dir, validation_grooves, tmp_path, m
     for name in ("results.md", "results.json", "activations.png", "latency.png"):
         assert (out / name).stat().st_size > 0
     res = json.loads((out / "results.json").read_text())
-    assert set(res["methods"]) == {"rtdrums", "nmf_offline", "libnmfd_nmfd", "band_trigger"}
+    assert set(res["methods"]) == {"rtdrums", "nmf_offline", "oracle_masks", "libnmfd_nmfd", "band_trigger"}
     kick = res["methods"]["rtdrums"]["drums"]["kick"]
     assert 0 < kick["f_50ms"] <= 1 and kick["ref"] > 0 and kick["latency_ms"]["median"] is not None
     assert res["methods"]["libnmfd_nmfd"]["drums"]["snare"]["si_sdr_db"] is not None
+    oracle = res["methods"]["oracle_masks"]["drums"]["snare"]
+    assert oracle["f_50ms"] is None and oracle["si_sdr_db"] > res["methods"]["rtdrums"]["drums"]["snare"]["si_sdr_db"]
+    by = kick["recall_by_velocity"]
+    assert sum(b["ref"] for b in by.values()) == kick["ref"]
+    assert sum(b["matched"] for b in by.values()) == kick["matched_50ms"]
+    res["protocol"] = "calibrated"
+    summary = results.summary([res, dict(res, protocol="left-out")], "python -m rtdrums.evaluation.results", None)
+    row = summary.split("## Recall by velocity")[1].split("\n| --- |")[1].splitlines()[1]
+    assert row.endswith(" / ".join(str(b["ref"]) for b in res["methods"]["rtdrums"]["drums"]["snare"]
+                                   ["recall_by_velocity"].values()) + " |")
+    assert "| masks from the true stems | - / - / - |" in summary
     assert res["kit_in_training"] and "not a score on an unseen kit" in err
     assert "| rtdrums (causal, live) | kick |" in (out / "results.md").read_text()
 

@@ -2,8 +2,8 @@
 
 On a Hydrogen kit: grooves (default: the shipped Groove MIDI Dataset test split) are rendered
 into mixtures with exact per-drum stems, the engine runs block by block exactly as live, and the
-baselines run on the same mixtures (offline NMF with the same templates, libnmfd's NMFD drum
-demo, a band-energy trigger).
+baselines run on the same mixtures (offline NMF with the same templates, masks from the true
+stems, libnmfd's NMFD drum demo, a band-energy trigger).
 
   rtdrums eval --kit /usr/share/hydrogen/data/drumkits/ForzeeStereo --out eval/forzee
   rtdrums eval --kit KIT --out OUT --calibrate             # templates from the kit's own samples
@@ -47,8 +47,9 @@ def add_arguments(p) -> None:
     p.add_argument("--seconds", type=float, default=30.0, help="first seconds of each groove (default 30)")
     p.add_argument("--sample-rate", type=int, default=48000, help="engine sample rate (default 48000)")
     p.add_argument("--block", type=int, default=128, help="audio block size in samples (default 128)")
-    p.add_argument("--baselines", default="nmf_offline,libnmfd_nmfd,band_trigger",
-                   help="comma-separated baselines to run, or 'none' (default: all three)")
+    p.add_argument("--baselines", default="all",
+                   help="comma-separated baselines to run (nmf_offline, oracle_masks, libnmfd_nmfd, "
+                        "band_trigger), 'all' (default) or 'none'")
 
 
 def _baselines(text: str) -> tuple[str, ...]:
@@ -56,10 +57,12 @@ def _baselines(text: str) -> tuple[str, ...]:
 
     if text.strip().lower() == "none":
         return ()
+    if text.strip().lower() == "all":
+        return BASELINES
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     bad = [n for n in names if n not in BASELINES]
     if bad:
-        raise UserError(f"unknown baseline {bad[0]!r}: choose from {', '.join(BASELINES)} or 'none'")
+        raise UserError(f"unknown baseline {bad[0]!r}: choose from {', '.join(BASELINES)}, 'all' or 'none'")
     return names
 
 

@@ -3,6 +3,8 @@
 offline_nmf    the engine's upper bound: KL-NMF with the engine's templates (all bins, converged)
                over the whole spectrogram of the engine's frames, the same soft masks, and a
                non-causal peak picker (pick_onsets) on the drum activations.
+oracle_masks   the ceiling of any masking on the engine's frames: masks of the same kind computed
+               from the exact stems' spectra instead of a model (stems only, no onsets).
 libnmfd_nmfd   libnmfd's NMFD drum separation as in its drum demo (2048/512 STFT, R = 3 kick/snare/
                hi-hat, T = 8 template frames, 30 iterations, templates initialised from isolated
                hits by its own `initialize_drum_specific_nmfd_templates`, alpha-Wiener filter with
@@ -30,7 +32,7 @@ DRUMS = ("kick", "snare", "hihat")
 
 class BaselineResult(NamedTuple):
     stems: dict[str, np.ndarray] | None      # drum -> audio aligned with the input (None: no stems)
-    onsets: dict[str, np.ndarray]            # drum -> estimated onset times (s)
+    onsets: dict[str, np.ndarray] | None     # drum -> estimated onset times (s) (None: no onsets)
     emitted: dict[str, np.ndarray] | None    # drum -> time the trigger is sent (s), causal methods
     activations: np.ndarray | None           # (drums, frames)
     frame_rate: float | None
@@ -88,7 +90,6 @@ def offline_nmf(x: np.ndarray, engine, n_iter: int = 60, chunk: int = 2048) -> B
     a, D = engine.preset.mask_exponent, len(engine.drum_names)
     x = np.asarray(x, np.float64)
     n_frames = (len(x) + s.n_fft) // s.hop
-    ws = synthesis_window(s)[s.n_fft - s.synthesis:]
     out = np.zeros((D, len(x) + s.n_fft))
     acts = np.zeros((D, n_frames))
     t0 = time.perf_counter()
@@ -100,14 +101,7 @@ def offline_nmf(x: np.ndarray, engine, n_iter: int = 60, chunk: int = 2048) -> B
         masks = model[:D] / np.maximum(model.sum(axis=0), 1e-30)
         for d in range(D):
             acts[d, c0:c1] = H[gs[d]:gs[d + 1]].sum(axis=0)
-            y = np.fft.irfft(masks[d] * X, n=s.n_fft, axis=0)[s.n_fft - s.synthesis:] * ws[:, None]
-            for j, m in enumerate(range(c0, c1)):
-                end = (m + 1) * s.hop
-                lo = end - s.synthesis
-                seg = y[:, j]
-                if lo < 0:
-                    seg, lo = seg[-lo:], 0
-                out[d, lo:end] += seg[:max(0, min(end, out.shape[1]) - lo)]
+            _overlap_add(out[d], masks[d] * X, c0, s)
     seconds = time.perf_counter() - t0
     frame_rate = s.sample_rate / s.hop
     offset = engine.params.onset_offset                      # as the engine's onset estimate
@@ -115,6 +109,45 @@ def offline_nmf(x: np.ndarray, engine, n_iter: int = 60, chunk: int = 2048) -> B
               for name, f in zip(engine.drum_names, pick_onsets(acts, frame_rate))}
     stems = {name: out[d, :len(x)].astype(np.float32) for d, name in enumerate(engine.drum_names)}
     return BaselineResult(stems, onsets, None, acts, frame_rate, seconds)
+
+
+def _overlap_add(out: np.ndarray, spectra: np.ndarray, first: int, s) -> None:
+    """Overlap-add the engine's synthesis of complex frame spectra (K, n), frames first.., into out."""
+    ws = synthesis_window(s)[s.n_fft - s.synthesis:]
+    y = np.fft.irfft(spectra, n=s.n_fft, axis=0)[s.n_fft - s.synthesis:] * ws[:, None]
+    for j in range(y.shape[1]):
+        end = (first + j + 1) * s.hop
+        lo = end - s.synthesis
+        seg = y[:, j]
+        if lo < 0:
+            seg, lo = seg[-lo:], 0
+        out[lo:end] += seg[:max(0, min(end, len(out)) - lo)]
+
+
+def oracle_masks(stems: dict[str, np.ndarray], engine, chunk: int = 2048) -> BaselineResult:
+    """Each drum's stem through the engine's frames and synthesis with masks from the exact stems.
+
+    The mask of drum d is |X_d|^a / sum_s |X_s|^a over the drums and the rest of the mix (a the
+    preset's mask exponent), the engine's kind of mask with the true spectra in place of the
+    templates' model: how far masking these frames can go at all.
+    """
+    s, a, names = engine.settings, engine.preset.mask_exponent, engine.drum_names
+    x = np.sum([np.asarray(v, np.float64) for v in stems.values()], axis=0)
+    sources = [np.asarray(stems[d], np.float64) for d in names]
+    sources.append(x - np.sum(sources, axis=0))
+    n_frames = (len(x) + s.n_fft) // s.hop
+    out = np.zeros((len(names), len(x) + s.n_fft))
+    t0 = time.perf_counter()
+    for c0 in range(0, n_frames, chunk):
+        c1 = min(n_frames, c0 + chunk)
+        X = [frame_spectra(v, s, c0, c1).T for v in sources]
+        power = [np.abs(v) ** a for v in X]
+        total = np.maximum(np.sum(power, axis=0), 1e-30)
+        mix = np.sum(X, axis=0)
+        for d in range(len(names)):
+            _overlap_add(out[d], power[d] / total * mix, c0, s)
+    return BaselineResult({d: out[i, :len(x)].astype(np.float32) for i, d in enumerate(names)},
+                          None, None, None, None, time.perf_counter() - t0)
 
 
 # -- libnmfd NMFD -------------------------------------------------------------------------------

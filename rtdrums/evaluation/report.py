@@ -11,6 +11,7 @@ import numpy as np
 from ..errors import UserError
 
 METHOD_TITLES = {"rtdrums": "rtdrums (causal, live)", "nmf_offline": "NMF offline, same templates",
+                 "oracle_masks": "masks from the true stems",
                  "libnmfd_nmfd": "libnmfd NMFD (drum demo)", "band_trigger": "band-energy trigger"}
 
 
@@ -38,6 +39,22 @@ def method_table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def velocity_table(results: dict) -> str:
+    """Recall at 50 ms by the reference hits' MIDI velocity, per method with onsets and drum."""
+    rows = [(m, d, s["recall_by_velocity"]) for m, res in results["methods"].items()
+            for d, s in res["drums"].items()
+            if s.get("f_50ms") is not None and any(b["ref"] for b in s.get("recall_by_velocity", {}).values())]
+    if not rows:
+        return ""
+    bands = list(rows[0][2])
+    lines = ["| method | drum | " + " | ".join(f"recall, velocity {b} (hits)" for b in bands) + " |",
+             "|" + "---|" * (2 + len(bands))]
+    for m, d, by in rows:
+        cells = [f"{fmt(by[b]['recall'])} ({by[b]['ref']})" for b in bands]
+        lines.append(f"| {METHOD_TITLES.get(m, m)} | {d} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def time_table(results: dict) -> str:
     lines = ["| method | processing time (s) | audio (s) | seconds per 30 s of audio |", "|---|---|---|---|"]
     for m, res in results["methods"].items():
@@ -58,7 +75,7 @@ def markdown(results: dict) -> str:
              f"stem latency {fmt(results['stem_latency_ms'])} ms."]
     if results.get("grooves"):
         lines.append(f"{len(results['grooves'])} grooves, at most {fmt(results['seconds_per_groove'], 0)} s each.")
-    lines += ["", method_table(results), "", time_table(results), "",
+    lines += ["", method_table(results), "", velocity_table(results), "", time_table(results), "",
               "Latency: emitted note-on minus true onset, of hits matched within 50 ms. "
               "SDR/SI-SDR: mean over grooves. Baselines other than the trigger are offline."]
     return "\n".join(lines) + "\n"

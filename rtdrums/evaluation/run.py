@@ -20,8 +20,10 @@ from ..preset import Preset
 from . import baselines, metrics
 
 DRUMS = ("kick", "snare", "hihat")
-BASELINES = ("nmf_offline", "libnmfd_nmfd", "band_trigger")
+BASELINES = ("nmf_offline", "oracle_masks", "libnmfd_nmfd", "band_trigger")
 FIGURE_SECONDS = 8.0
+# reference velocity bands for recall by loudness: ghost notes, soft, medium, loud
+VELOCITY_BANDS = ((1, 31), (32, 63), (64, 95), (96, 127))
 
 
 class Tally:
@@ -29,14 +31,17 @@ class Tally:
 
     def __init__(self):
         self.counts = {w: np.zeros(3, np.int64) for w in metrics.WINDOWS}
+        self.onset_files = 0
+        self.by_velocity = np.zeros((len(VELOCITY_BANDS), 2), np.int64)   # (reference, matched)
         self.latency: list[float] = []
         self.velocity: list[tuple[float, float]] = []
         self.sdr: list[float | None] = []
         self.si_sdr: list[float | None] = []
 
     def add_onsets(self, ref, est, emitted=None, ref_vel=None, est_vel=None) -> dict:
-        """Count one file's onsets; latency and velocity pairs from the hits matched at 50 ms.
-        Returns the file's scores at 50 ms."""
+        """Count one file's onsets; latency, velocity pairs and recall by reference velocity from
+        the hits matched at 50 ms. Returns the file's scores at 50 ms."""
+        self.onset_files += 1
         ref = np.asarray(ref, float)
         order = np.argsort(est)
         est = np.asarray(est, float)[order]
@@ -48,9 +53,16 @@ class Tally:
         i, j = matched[:, 0], matched[:, 1]
         if emitted is not None:
             self.latency += list((np.asarray(emitted, float)[order][j] - ref[i]) * 1e3)
-        if ref_vel is not None and est_vel is not None:
-            est_vel = np.asarray(est_vel, float)[order]
-            self.velocity += list(zip(np.asarray(ref_vel, float)[i], est_vel[j]))
+        if ref_vel is not None:
+            ref_vel = np.asarray(ref_vel, float)
+            hit = np.zeros(len(ref), bool)
+            hit[i] = True
+            for b, (lo, hi) in enumerate(VELOCITY_BANDS):
+                band = (ref_vel >= lo) & (ref_vel <= hi)
+                self.by_velocity[b] += [band.sum(), (band & hit).sum()]
+            if est_vel is not None:
+                est_vel = np.asarray(est_vel, float)[order]
+                self.velocity += list(zip(ref_vel[i], est_vel[j]))
         return scores
 
     def add_stem(self, ref, est) -> tuple[float | None, float | None]:
@@ -60,12 +72,18 @@ class Tally:
         return sdr, si
 
     def summary(self) -> dict:
+        """Pooled scores; onset scores are None for a method that finds no onsets (stems only)."""
         out = {}
         for w, (n_ref, n_est, n_match) in self.counts.items():
             prf = metrics.counts_to_prf(n_ref, n_est, n_match)
             key = f"{round(w * 1000)}ms"
+            if not self.onset_files:
+                prf = dict.fromkeys(prf)
             out[f"f_{key}"], out[f"p_{key}"], out[f"r_{key}"] = prf["f"], prf["precision"], prf["recall"]
             out["ref"], out[f"matched_{key}"], out["est"] = prf["ref"], prf["matched"], prf["est"]
+        out["recall_by_velocity"] = {f"{lo}-{hi}": {"ref": int(n), "matched": int(k),
+                                                    "recall": k / n if n else None}
+                                     for (lo, hi), (n, k) in zip(VELOCITY_BANDS, self.by_velocity)}
         out["latency_ms"] = metrics.latency_summary(self.latency) if self.latency else None
         v = np.array(self.velocity).reshape(-1, 2)
         out["velocity_r"] = metrics.correlation(v[:, 0], v[:, 1]) if len(v) else None
@@ -129,7 +147,6 @@ def evaluate_kit(kit_dir: str | Path, preset: Preset, grooves: list[Path], secon
     for gi, groove in enumerate(grooves):
         r = render_groove(groove, kit, sample_rate, max_seconds=seconds)
         row = {"groove": Path(groove).name, "audio_seconds": len(r.mix) / sample_rate}
-        ref_vel = {d: np.array([o.velocity for o in r.onsets if o.drum == d], float) for d in DRUMS}
         engine.reset()
         t0 = time.perf_counter()
         sep = separate(engine, r.mix, block)
@@ -139,7 +156,7 @@ def evaluate_kit(kit_dir: str | Path, preset: Preset, grooves: list[Path], secon
         for d in DRUMS:
             t = tallies["rtdrums"].drums[d]
             est, emitted, vel = ev.get(d, (np.zeros(0),) * 3)
-            f = t.add_onsets(r.times(d), est, emitted, ref_vel[d], vel)["f"]
+            f = t.add_onsets(r.times(d), est, emitted, r.velocities(d), vel)["f"]
             sdr, si = t.add_stem(r.stems[d], sep.stems[:, names.index(d)]) if d in names else (None, None)
             row["rtdrums"][d] = {"f_50ms": f, "sdr_db": sdr, "si_sdr_db": si}
         tick("rtdrums")
@@ -151,6 +168,8 @@ def evaluate_kit(kit_dir: str | Path, preset: Preset, grooves: list[Path], secon
             x, ref = r.mix, r
             if m == "nmf_offline":
                 res = baselines.offline_nmf(r.mix, engine)
+            elif m == "oracle_masks":
+                res = baselines.oracle_masks(r.stems, engine)
             elif m == "libnmfd_nmfd":
                 ref = render_groove(groove, kit, baselines.LIBNMFD_RATE, max_seconds=seconds)
                 x = ref.mix
@@ -162,7 +181,10 @@ def evaluate_kit(kit_dir: str | Path, preset: Preset, grooves: list[Path], secon
             row[m] = {}
             for d in DRUMS:
                 t = tallies[m].drums[d]
-                f = t.add_onsets(ref.times(d), res.onsets[d], res.emitted[d] if res.emitted else None)["f"]
+                f = None
+                if res.onsets is not None:
+                    f = t.add_onsets(ref.times(d), res.onsets[d], res.emitted[d] if res.emitted else None,
+                                     ref.velocities(d))["f"]
                 sdr, si = t.add_stem(ref.stems[d], res.stems[d]) if res.stems else (None, None)
                 row[m][d] = {"f_50ms": f, "sdr_db": sdr, "si_sdr_db": si}
             tick(m)
