@@ -50,6 +50,7 @@ class Tables(NamedTuple):
     leak: np.ndarray          # (D + 1, D + 1) cross-talk: rise of group j per unit rise of group g
     rel: np.ndarray           # (D,) relative thresholds
     crosstalk: np.ndarray     # (D,) margins on the expected cross-talk
+    scan: np.ndarray          # (D,) frames from a trigger decision to its note-on
     lookback: np.ndarray      # (D + 1,) frames over which rises are measured
     fft_bitrev: np.ndarray
     fft_twiddle: np.ndarray
@@ -76,7 +77,6 @@ class Params(NamedTuple):
     mask_exp: float
     warm_decay: float
     h_floor: float
-    scan: int
     env_decay: float
     gamma: float
     jump: float
@@ -142,17 +142,16 @@ def trigger_settings(p: Preset, s: StftSettings) -> dict[str, np.ndarray]:
         retrig=np.array([round(d.retrigger_ms * s.sample_rate / 1000) for d in p.drums], np.int64),
         rel=np.array([d.relative for d in p.drums], np.float64),
         lookback=lookback_frames(p, s),
-        crosstalk=np.array([d.crosstalk for d in p.drums], np.float64))
+        crosstalk=np.array([d.crosstalk for d in p.drums], np.float64),
+        scan=scan_frames(p, s))
 
 
-def scan_frames(p: Preset, s: StftSettings) -> int:
-    """Frames from a trigger decision to its note-on (the preset's scan_ms)."""
-    return int(round(p.trigger.scan_ms / 1000 * s.sample_rate / s.hop))
-
-
-def learned_scan(p: Preset, s: StftSettings) -> int:
-    """The learned trigger's scan: scan_frames, at most the longest it has a velocity read-out for."""
-    return min(scan_frames(p, s), onset_model.SCANS - 1)
+def scan_frames(p: Preset, s: StftSettings) -> np.ndarray:
+    """Frames from each drum's trigger decision to its note-on: its scan_ms, else [trigger] scan_ms;
+    with a learned trigger at most the longest scan it has a velocity read-out for."""
+    ms = np.array([p.trigger.scan_ms if d.scan_ms is None else d.scan_ms for d in p.drums])
+    frames = np.round(ms / 1000 * s.sample_rate / s.hop).astype(np.int64)
+    return np.minimum(frames, onset_model.SCANS - 1) if p.onset_model is not None else frames
 
 
 def learned_trigger_tables(p: Preset, s: StftSettings) -> dict[str, np.ndarray]:
@@ -163,7 +162,7 @@ def learned_trigger_tables(p: Preset, s: StftSettings) -> dict[str, np.ndarray]:
                     m_w2=np.zeros((0, D)), m_b2=np.zeros(D), m_vel_w=np.zeros((0, D)),
                     m_vel_b=np.zeros(D), m_logit=np.zeros(D), m_retrig=np.zeros(D, np.int64))
     return dict(m_edges=onset_model.band_bins(m.band_hz, s.sample_rate, s.n_fft),
-                **onset_model.folded(m, np.array([d.sensitivity for d in p.drums]), learned_scan(p, s)),
+                **onset_model.folded(m, np.array([d.sensitivity for d in p.drums]), scan_frames(p, s)),
                 m_retrig=np.full(D, round(m.retrigger_ms * s.sample_rate / 1000), np.int64))
 
 
@@ -243,7 +242,6 @@ class Engine:
             n_iter=p.solver.iterations, tol=p.solver.tolerance,
             pg_step=pg_step,
             mask_exp=p.mask_exponent, warm_decay=p.solver.warm_decay, h_floor=p.solver.floor,
-            scan=learned_scan(p, s) if p.onset_model is not None else scan_frames(p, s),
             env_decay=0.5 ** (frame_s * 1000 / t.envelope_half_life_ms), gamma=t.velocity_gamma,
             jump=t.jump,
             onset_offset=s.hop // 2 + s.taper // 2,
@@ -492,7 +490,7 @@ def _frame(T, P, S, events, n_events):
     if P.learned:
         onset_model.frame_features(S.mag, S.h, T.m_edges, P.mag_norm, S.zring, c[C_FRAMES] - 1, S.feat)
         return onset_model.detect(S.feat, T.art_start, T.group_art, T.notes, T.m_w1, T.m_b1, T.m_w2, T.m_b2,
-                                  T.m_vel_w, T.m_vel_b, T.m_logit, T.m_retrig, P.scan, S.hidden, S.istate,
+                                  T.m_vel_w, T.m_vel_b, T.m_logit, T.m_retrig, T.scan, S.hidden, S.istate,
                                   c[C_SAMPLES], P.onset_offset, events, n_events, S.dropped)
     return detect_step(T, P, S.act, S.h, S.fstate, S.istate, S.history, S.dropped, c[C_SAMPLES],
                        events, n_events)
@@ -503,5 +501,5 @@ def detect_step(T, P, act, h, fstate, istate, history, dropped, frame_end, event
     """The trigger detector on one frame's activations, with the engine's tables and parameters."""
     return onsets.detect(act, h, T.group_start, T.art_start, T.group_art, T.notes, fstate, istate, history,
                          T.lookback, T.floor, T.rel, T.sens, T.retrig, T.reference, T.leak, P.gamma,
-                         P.scan, P.env_decay, T.crosstalk, P.jump, frame_end, P.hop, P.onset_offset,
+                         T.scan, P.env_decay, T.crosstalk, P.jump, frame_end, P.hop, P.onset_offset,
                          events, n_events, dropped)

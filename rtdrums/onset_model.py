@@ -7,8 +7,8 @@ spectrum in Z_B log-spaced bands plus the log activations of the R templates, an
 them changed over the last 1, 2 and 3 frames (F = 4 (Z_B + R) features). One hidden layer of ReLU
 units gives a probability per drum, and a score per articulation of each drum (closed, open,
 pedal hi-hat: A in all); a drum triggers at once when its probability crosses its threshold,
-outside its retrigger time. The note-on leaves `scan` frames later (the preset's [trigger]
-scan_ms, 0 to SCANS - 1 frames), with the note of the drum's articulation that scores highest in
+outside its retrigger time. The note-on leaves the drum's `scan` frames later (its scan_ms, else
+the preset's [trigger] scan_ms; 0 to SCANS - 1 frames), with the note of the drum's articulation that scores highest in
 that frame and a velocity from a linear read-out of that frame's features, trained for that
 scan: the frame after the decision holds more of the attack and its velocity follows the played
 one much better. It is trained on grooves rendered with the kit(s) it is for
@@ -103,16 +103,19 @@ def band_bins(band_hz: np.ndarray, sample_rate: int, n_fft: int) -> np.ndarray:
     return np.minimum(edges, K)
 
 
-def folded(model: OnsetModel, sens: np.ndarray, scan: int) -> dict[str, np.ndarray]:
-    """The network with the standardisation folded into the first layer and the velocity
-    read-out of the scan (frames), and the thresholds as logits lowered by log(sensitivity)."""
+def folded(model: OnsetModel, sens: np.ndarray, scan: np.ndarray) -> dict[str, np.ndarray]:
+    """The network with the standardisation folded into the first layer and each drum's velocity
+    read-out of its scan (frames, one per drum), and the thresholds as logits lowered by
+    log(sensitivity)."""
     inv = 1.0 / model.scale
     w1 = model.w1 * inv[:, None]
-    vel_w, vel_b = model.vel_w[scan] * inv[:, None], model.vel_b[scan]
+    drums = np.arange(len(scan))
+    raw_w = model.vel_w[scan, :, drums].T                     # (F, D): drum d's column of its scan
+    vel_w, vel_b = raw_w * inv[:, None], model.vel_b[scan, drums]
     thr = np.array([math.log(t / (1 - t)) for t in model.threshold]) - np.log(sens)
     return dict(m_w1=np.ascontiguousarray(w1), m_b1=model.b1 - (model.mean * inv) @ model.w1,
                 m_w2=np.ascontiguousarray(model.w2), m_b2=np.array(model.b2, np.float64),
-                m_vel_w=np.ascontiguousarray(vel_w), m_vel_b=vel_b - (model.mean * inv) @ model.vel_w[scan],
+                m_vel_w=np.ascontiguousarray(vel_w), m_vel_b=vel_b - (model.mean * inv) @ raw_w,
                 m_logit=thr)
 
 
@@ -172,8 +175,8 @@ def detect(feat, art_start, group_art, notes, w1, b1, w2, b2, vel_w, vel_b, logi
                 continue
             istate[d, SI_LAST] = frame_end
             istate[d, SI_ONSET] = frame_end - onset_offset
-            if scan > 0:
-                istate[d, SI_PENDING] = scan
+            if scan[d] > 0:
+                istate[d, SI_PENDING] = scan[d]
                 continue
         if n_events >= events.shape[0]:
             dropped[0] += 1

@@ -10,7 +10,7 @@ one articulation the net rise counts: components of one stroke trade energy from
 and summing their separate rises would turn that trading into phantom hits.
 
 A rise above the drum's threshold opens a short scan (as a hardware trigger module does): for
-`scan` frames the peak is tracked, then the note-on is emitted with a velocity from the rise
+the drum's `scan` frames the peak is tracked, then the note-on is emitted with a velocity from the rise
 height and the note of the strongest component. After a trigger the drum is masked for its
 retrigger time.
 
@@ -121,13 +121,13 @@ def detect(act, h, group_start, art_start, group_art, notes, fstate, istate, his
             istate[d, SI_PENDING] -= 1
             emit = istate[d, SI_PENDING] == 0
         elif a - base > threshold and a > jump * base and frame_end - istate[d, SI_LAST] >= retrig[d]:
-            istate[d, SI_PENDING] = scan
+            istate[d, SI_PENDING] = scan[d]
             istate[d, SI_ONSET] = frame_end - onset_offset
             istate[d, SI_LAST] = frame_end
             istate[d, SI_COMP] = _strongest(h, group_start[d], group_start[d + 1])
             fstate[d, ST_PEAK] = a
             fstate[d, ST_BASE] = base
-            emit = scan == 0
+            emit = scan[d] == 0
         if emit:
             if n_events < events.shape[0]:
                 e = events[n_events]

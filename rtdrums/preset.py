@@ -70,6 +70,7 @@ class DrumSettings:
     crosstalk: float = 2.0          # margin on the cross-talk expected from the other groups
     reference: float = 1.0          # activation rise of a full-velocity hit (velocity 127)
     leak: tuple[float, ...] = ()    # rise of this drum per unit rise of each drum, then the residual
+    scan_ms: float | None = None    # this drum's scan, instead of [trigger] scan_ms
 
     @property
     def components(self) -> int:
@@ -137,6 +138,8 @@ class Preset:
             for key in ("sensitivity", "reference"):
                 if not getattr(d, key) > 0 or not math.isfinite(getattr(d, key)):
                     raise ValueError(f"drum {d.name}: {key} must be a positive number")
+            if d.scan_ms is not None and not (isinstance(d.scan_ms, (int, float)) and 0 <= d.scan_ms < 1000):
+                raise ValueError(f"drum {d.name}: scan_ms must be between 0 and 1000 ms (or left out)")
             if len(d.leak) != len(self.drums) + 1 or any(not 0 <= x < 1e3 for x in d.leak):
                 raise ValueError(f"drum {d.name}: leak needs {len(self.drums) + 1} values >= 0 "
                                  f"(one per drum, then the residual)")
@@ -180,7 +183,7 @@ def articulations(p: Preset) -> dict[str, np.ndarray]:
 def _settings_dict(p: Preset) -> dict:
     drums = []
     for d in p.drums:
-        row = asdict(d)
+        row = {k: v for k, v in asdict(d).items() if v is not None}     # TOML has no null
         row["notes"], row["labels"], row["leak"] = list(d.notes), list(d.labels), list(d.leak)
         drums.append(row)
     return {

@@ -453,6 +453,25 @@ def test_triggers_on_rendered_real_kit_grooves(validation_runs):
         assert np.all(lat_ms > -50)
 
 
+@pytest.mark.parametrize("learned", [True, False], ids=["learned", "threshold"])
+def test_a_drums_own_scan_changes_only_its_notes(learned, fixture_preset, rendered_groove):
+    """A snare with scan_ms = 0 sends exactly the notes of a preset whose scan is 0 for every drum
+    (one hop earlier, the velocity read at the decision); kick and hi-hat keep the default scan's."""
+    base = fixture_preset if learned else replace(fixture_preset, onset_model=None)
+    x = rendered_groove.mix[: 10 * 48000]
+
+    def events(p):
+        return separate(Engine(p, 48000, max_block=128), x, 128).events
+
+    default, own = events(base), events(base.with_drum("snare", scan_ms=0.0))
+    all_zero = events(replace(base, trigger=replace(base.trigger, scan_ms=0.0)))
+    for d, same_as in ((0, default), (1, all_zero), (2, default)):
+        assert np.array_equal(own[own["drum"] == d], same_as[same_as["drum"] == d]), d
+    snare, late = all_zero[all_zero["drum"] == 1], default[default["drum"] == 1]
+    assert len(snare) > 5 and np.array_equal(snare["onset"], late["onset"])
+    assert np.all(late["emitted"] - snare["emitted"] == 128)
+
+
 def test_hihat_articulations_get_their_notes(validation_runs):
     """Matched hi-hat hits get the note of the stroke played: closed 42, open 46, pedal 44.
 

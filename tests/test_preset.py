@@ -36,6 +36,12 @@ def test_round_trip(fixture_preset, tmp_path):
         assert np.array_equal(a["W"], b["W"]) and a["W"].dtype == np.float32
 
 
+def test_a_drums_own_scan_survives_the_round_trip(fixture_preset, tmp_path):
+    assert "scan_ms" not in (save_preset(fixture_preset, tmp_path / "p") / "preset.toml").read_text().split("[[drums]]")[1]
+    p = load_preset(save_preset(fixture_preset.with_drum("snare", scan_ms=0.0), tmp_path / "q"))
+    assert [d.scan_ms for d in p.drums] == [None, 0.0, None] and p.trigger == fixture_preset.trigger
+
+
 def test_articulations_of_the_default_preset():
     """Groups are the drums then the residual; articulations are runs of one label and note."""
     a = articulations(load_preset("default"))
@@ -262,7 +268,8 @@ def test_bad_numbers(broken, section, key, value):
 
 
 @pytest.mark.parametrize("key, value", [("sensitivity", 0.0), ("reference", -1.0),
-                                        ("relative", 1.5), ("leak", [0.1])])
+                                        ("relative", 1.5), ("leak", [0.1]), ("scan_ms", -2.7),
+                                        ("scan_ms", float("nan")), ("scan_ms", "fast")])
 def test_bad_drum_settings(broken, key, value):
     def edit(c):
         c["drums"][1][key] = value
