@@ -5,13 +5,13 @@ loud hit, which a recorded hit's attack reaches only after 5-15 ms, and it canno
 note from the leak of a hi-hat. The onset model reads, each frame, the log magnitudes of the
 spectrum in Z_B log-spaced bands plus the log activations of the R templates, and how each of
 them changed over the last 1, 2 and 3 frames (F = 4 (Z_B + R) features). One hidden layer of ReLU
-units gives a probability per drum, and a score per articulation of each drum (closed, open,
-pedal hi-hat: A in all); a drum triggers at once when its probability crosses its threshold,
-outside its retrigger time. The note-on leaves the drum's `scan` frames later (its scan_ms, else
-the preset's [trigger] scan_ms; 0 to SCANS - 1 frames), with the note of the drum's articulation that scores highest in
-that frame and a velocity from a linear read-out of that frame's features, trained for that
-scan: the frame after the decision holds more of the attack and its velocity follows the played
-one much better. It is trained on grooves rendered with the kit(s) it is for
+units gives a probability per drum, and a score per articulation of each drum (closed, open, pedal
+hi-hat: A in all); a drum triggers at once when its probability crosses its threshold, outside its
+retrigger time. The note-on leaves the drum's `scan` frames later (its scan_ms, else the preset's
+[trigger] scan_ms; 0 to SCANS - 1 frames), with the note of the drum's articulation that scores
+highest in that frame and a velocity from a linear read-out of that frame's features, trained for
+that scan: the frame after the decision holds more of the attack and its velocity follows the
+played one much better. It is trained on grooves rendered with the kit(s) it is for
 (rtdrums.onset_training).
 """
 from __future__ import annotations

@@ -10,8 +10,8 @@ one articulation the net rise counts: components of one stroke trade energy from
 and summing their separate rises would turn that trading into phantom hits.
 
 A rise above the drum's threshold opens a short scan (as a hardware trigger module does): for
-the drum's `scan` frames the peak is tracked, then the note-on is emitted with a velocity from the rise
-height and the note of the strongest component. After a trigger the drum is masked for its
+the drum's `scan` frames the peak is tracked, then the note-on is emitted with a velocity from the
+rise height and the note of the strongest component. After a trigger the drum is masked for its
 retrigger time.
 
 The threshold is the largest of an absolute floor, a fraction of a decaying peak envelope of the

@@ -162,7 +162,7 @@ def test_live_on_jack(jack_server, harness, live_preset, groove, tmp_path):
         print(f"{drum}: F {f:.3f}, hit-to-note median {1e3 * np.median(lat):.1f} ms, "
               f"max {1e3 * max(lat):.1f} ms")
         # velocities rise with the rendered velocities (rank correlation over matched hits)
-        vel_ref = np.array([o.velocity for o in groove.onsets if o.drum == drum])
+        vel_ref = groove.velocities(drum)
         pairs = []
         for t, v in zip(ref, vel_ref):
             near = [(abs(g - t), gv) for g, _, gv in mine if abs(g - t) < 0.05]
