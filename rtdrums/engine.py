@@ -193,6 +193,11 @@ class Engine:
     def __init__(self, preset: Preset, sample_rate: int | None = None, max_block: int = 8192,
                  max_events: int = 256):
         sample_rate = int(sample_rate or preset.stft.sample_rate)
+        lo, hi = preset.stft.rate_range()
+        if not lo <= sample_rate <= hi:
+            raise UserError(f"preset {preset.name} (trained at {preset.stft.sample_rate} Hz) runs at "
+                            f"{lo} to {hi} Hz, not {sample_rate} Hz: use a rate in that range, or "
+                            f"train a preset at this rate (rtdrums train --sample-rate {sample_rate})")
         self.preset = preset
         self.settings = s = preset.stft.scaled_to(sample_rate)
         try:

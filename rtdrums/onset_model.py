@@ -95,7 +95,7 @@ def default_band_hz(n_bands: int = 80, f_min: float = 30.0, f_max: float = 20000
 
 def band_bins(band_hz: np.ndarray, sample_rate: int, n_fft: int) -> np.ndarray:
     """Bin ranges of the bands at a rate: start bins (Z_B + 1,), each band at least one bin wide;
-    bands above Nyquist are cut to the last bin."""
+    bands above Nyquist are empty (the features read them as silence)."""
     K = n_fft // 2 + 1
     edges = np.clip(np.round(np.asarray(band_hz) * n_fft / sample_rate).astype(np.int64), 0, K - 1)
     for i in range(1, len(edges)):
@@ -134,7 +134,8 @@ def frame_features(mag, h, edges, norm, zring, frame, feat):
         acc = 0.0
         for k in range(edges[b], edges[b + 1]):
             acc += mag[k]
-        zring[cur, b] = math.log(acc * norm / (edges[b + 1] - edges[b]) + BAND_EPS)
+        width = edges[b + 1] - edges[b]          # 0 for a band above Nyquist: it holds nothing
+        zring[cur, b] = math.log(acc * norm / width + BAND_EPS) if width > 0 else math.log(BAND_EPS)
     for r in range(Z - B):
         zring[cur, B + r] = math.log(h[r] * norm + ACT_EPS)
     for z in range(Z):

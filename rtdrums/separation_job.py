@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import read_audio, to_mono, write_audio
+from .audio import read_audio, resample, to_mono, write_audio
 from .engine import Engine
 from .errors import UserError
 from .events import write_csv, write_midi
@@ -27,8 +27,9 @@ class SeparationResult:
     separation: Separation
     sample_rate: int
     duration_s: float
-    stem_latency: int
+    stem_latency: int             # samples at engine_rate
     preset: str
+    engine_rate: int              # the rate the engine ran at: the file's, unless outside the preset's range
 
     def counts(self) -> dict[str, int]:
         names = self.separation.names
@@ -39,8 +40,11 @@ class SeparationResult:
         lines = [f"separated {self.duration_s:.1f} s at {self.sample_rate} Hz with preset "
                  f"{self.preset} in {elapsed_s:.1f} s ({self.duration_s / max(elapsed_s, 1e-9):.0f}x real time)",
                  "triggers: " + ", ".join(f"{n} {c}" for n, c in self.counts().items()),
-                 f"stem latency {self.stem_latency / self.sample_rate * 1000:.1f} ms (removed in the "
+                 f"stem latency {self.stem_latency / self.engine_rate * 1000:.1f} ms (removed in the "
                  f"stem files; triggers.csv has each note-on's onset and emission time)"]
+        if self.engine_rate != self.sample_rate:
+            lines.insert(1, f"the preset runs at {self.engine_rate} Hz: the input was resampled to it "
+                            f"and the stems back to {self.sample_rate} Hz")
         lines += [f"wrote {f}" for f in self.files]
         return "\n".join(lines)
 
@@ -51,8 +55,10 @@ def run_separation(input_path: Path, out: Path, preset_name: str, block: int,
     data, rate = read_audio(input_path)
     preset = load_preset(preset_name)
     ensure_writable_dir(out)
-    engine = Engine(preset, rate, max_block=block)
-    x = to_mono(data)
+    lo, hi = preset.stft.rate_range()
+    engine_rate = rate if lo <= rate <= hi else preset.stft.sample_rate
+    engine = Engine(preset, engine_rate, max_block=block)
+    x = resample(to_mono(data), rate, engine_rate)
     bar = None
     if progress and len(x) > PROGRESS_MIN_SECONDS * rate:
         from tqdm import tqdm
@@ -65,10 +71,11 @@ def run_separation(input_path: Path, out: Path, preset_name: str, block: int,
             bar.close()
     staging = Path(tempfile.mkdtemp(dir=out, prefix=".rtdrums-"))
     try:
+        stems = resample(sep.stems, engine_rate, rate)[:len(data)]
         for i, name in enumerate(sep.names):
-            write_audio(staging / f"{name}.wav", sep.stems[:, i], rate)
-        write_csv(staging / "triggers.csv", sep.events, rate, sep.names[:-1])
-        write_midi(staging / "triggers.mid", sep.events, rate)
+            write_audio(staging / f"{name}.wav", stems[:, i], rate)
+        write_csv(staging / "triggers.csv", sep.events, engine_rate, sep.names[:-1])
+        write_midi(staging / "triggers.mid", sep.events, engine_rate)
         files = []
         for f in sorted(staging.iterdir()):
             f.replace(out / f.name)
@@ -77,4 +84,5 @@ def run_separation(input_path: Path, out: Path, preset_name: str, block: int,
         raise UserError(f"cannot write to {out}: {e.strerror}; check free space and permissions") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return SeparationResult(out, files, sep, rate, len(x) / rate, engine.stem_latency, preset.name)
+    return SeparationResult(out, files, sep, rate, len(data) / rate, engine.stem_latency, preset.name,
+                            engine_rate)

@@ -58,6 +58,12 @@ class StftSettings:
     def bin_freqs(self) -> np.ndarray:
         return np.arange(self.n_bins) * self.sample_rate / self.n_fft
 
+    def rate_range(self) -> tuple[int, int]:
+        """Rates templates trained at this rate can serve: from the next common rate below
+        (48 -> 44.1 kHz loses only the top 8 % of the band) up to four times the rate. Lower
+        rates cut off what the hi-hat's templates and the trigger listen to."""
+        return int(self.sample_rate * 0.9), self.sample_rate * 4
+
     def scaled_to(self, sample_rate: int) -> "StftSettings":
         """The same geometry in time at another rate (lengths scaled by powers of two)."""
         if sample_rate == self.sample_rate:

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from rtdrums.audio import to_mono
+from rtdrums.audio import resample, to_mono
 from rtdrums.engine import Engine
 from rtdrums.events import CSV_HEADER, read_csv, read_midi_notes
 from rtdrums.offline import separate
@@ -140,6 +140,31 @@ def test_separate_stereo_flac_44k(fixture_kit, validation_grooves, fixture_prese
     data, rate = sf.read(flac, dtype="float32", always_2d=True)
     x = to_mono(data).astype(np.float64)                     # what the command separated
     _check_outputs(out, x, 44100, fixture_preset, 128)
+
+
+@pytest.mark.parametrize("rate", [16000, 22050])
+def test_separate_low_rate_file_is_resampled(run, fixture_kit, validation_grooves, fixture_preset_dir,
+                                             tmp_path, rate):
+    """A file below the preset's range runs at the preset's rate: stems at the file's rate and
+    length that sum to the input resampled there and back, triggers on the drums' hits."""
+    r48 = render_groove(validation_grooves[0], fixture_kit, sample_rate=48000, max_seconds=6.0)
+    low = render_groove(validation_grooves[0], fixture_kit, sample_rate=rate, max_seconds=6.0)
+    wav = tmp_path / "low.wav"
+    sf.write(wav, low.mix, rate, subtype="FLOAT")
+    out = tmp_path / "out"
+    r = run(wav, "--out", out, "--preset", fixture_preset_dir)
+    assert r.returncode == 0, r.stderr
+    assert "resampled" in r.stdout
+    stems = np.stack([sf.read(out / f"{n}.wav", dtype="float64")[0] for n in ("kick", "snare", "hihat", "residual")], 1)
+    assert sf.info(out / "kick.wav").samplerate == rate and len(stems) == len(low.mix)
+    round_trip = resample(resample(low.mix, rate, 48000), 48000, rate)[:len(low.mix)]
+    assert np.max(np.abs(stems.sum(axis=1) - round_trip)) <= 1e-5 * np.max(np.abs(low.mix))
+    events = read_csv(out / "triggers.csv")
+    for drum in ("kick", "snare"):
+        est = np.array([e["onset_s"] for e in events if e["instrument"] == drum])
+        ref = r48.times(drum)
+        matched = sum(np.min(np.abs(est - t)) < 0.05 for t in ref) if len(est) else 0
+        assert matched >= 0.8 * len(ref), drum
 
 
 def test_rerun_replaces_outputs(run, short_render, fixture_preset_dir, tmp_path):
