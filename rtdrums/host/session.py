@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..events import EVENT_DTYPE
-from . import audio, midi
+from . import audio, midi, native
 from .config import SOURCES, LiveConfig
 from .recorder import Recorder, new_session_folder
 
@@ -105,7 +105,8 @@ class LiveSession:
         self.stem_latency = int(eng.stem_latency)
         self._alloc()
         if self.midi_out is not None:
-            self.sender = midi.NoteSender(self.midi_out.send, cfg.sample_rate, cfg.midi_path)
+            self.sender = midi.NoteSender(self.midi_out.send, cfg.sample_rate,
+                                          "thread" if cfg.midi_path == "native" else cfg.midi_path)
 
         if cfg.record:
             try:
@@ -150,17 +151,50 @@ class LiveSession:
         self.hits = np.zeros(nd, np.int64)
         self.last_vel = np.zeros(nd, np.int32)
         self.last_pos = np.full(nd, -(1 << 40), np.int64)
-        self.delay_sum = 0                               # sum of emitted - onset (samples)
         self.timings = np.zeros(TIMING_RING, np.int64)
-        self.callbacks = self.pos = 0
-        self.max_ns = 0
-        self.in_overflow = self.out_underflow = self.cb_errors = 0
+        self.ctl = np.zeros(native.N_CTL, np.int64)     # counters; see the properties below
+        self.cb_errors = 0
         self.cb_error: str | None = None
         self.chans = [c - 1 for c in cfg.input_channels]
         idx = {s: i for i, s in enumerate(SOURCES)}
         # (source column in 0..4 with 4 = dry, output channel 0-based)
         self.routes = [(idx[s], c - 1) for s, chans in self.route.items() for c in chans]
         self.total_frames = int(round(cfg.duration * cfg.sample_rate)) if cfg.duration else 0
+        self.ctl[native.TOTAL_FRAMES] = self.total_frames
+
+    def _native_callback(self):
+        """The compiled callback (host.native) with its state; (cffi function pointer, userData)."""
+        sd, rec, snd = self.sd, self.recorder, self.sender
+        ctl = self.ctl
+        ctl[native.N_IN], ctl[native.N_OUT] = self.n_in, self.n_out
+        ctl[native.WAKE_FD] = snd._wfd if snd is not None else -1
+        ctl[native.REC_ON] = rec is not None
+        r = rec.ring if rec is not None else None
+        rec_arrays = (r.ctl, r.pos, r.nframes, r.nev, r.ev, r.data) if r is not None else \
+            native.dummy_recorder_arrays(1 + len(self.stem_names), self.cfg.block)
+        midi_ring = snd.ring if snd is not None else np.zeros((1, 4), np.int64)
+        midi_ctl = snd.ctl if snd is not None else np.zeros(4, np.int64)
+        arrays = native.CoreArrays(
+            ctl, np.array(self.chans, np.int64),
+            np.array(self.routes, np.int64).reshape(-1, 2), self.mono, self.stems, self.events,
+            self.peaks, self.hits, self.last_vel, self.last_pos, self.timings,
+            midi_ring, midi_ctl,
+            *(np.asarray(x) for x in rec_arrays))
+        self._native = native.compile_callback(self.engine._bundle, arrays)
+        return (sd._ffi.cast("PaStreamCallback *", self._native.cfunc.address),
+                sd._ffi.cast("void *", self._native.userdata))
+
+    def _counter(i: int):
+        return property(lambda self: int(self.ctl[i]),
+                        lambda self, v: self.ctl.__setitem__(i, v))
+
+    pos = _counter(native.POS)
+    callbacks = _counter(native.CALLBACKS)
+    max_ns = _counter(native.MAX_NS)
+    in_overflow = _counter(native.IN_OVERFLOW)
+    out_underflow = _counter(native.OUT_UNDERFLOW)
+    delay_sum = _counter(native.DELAY_SUM)         # sum of emitted - onset (samples)
+    del _counter
 
     # -- the audio callback --------------------------------------------------------------------
     def _callback(self, indata, outdata, frames, time_info, status) -> None:
@@ -235,6 +269,13 @@ class LiveSession:
         kw = dict(samplerate=cfg.sample_rate, blocksize=cfg.block, dtype="float32",
                   latency="low")
         try:
+            if cfg.midi_path == "native":
+                fn, user = self._native_callback()
+                dev = (self.in_dev["index"], self.out_dev["index"]) if self.n_out else \
+                    self.in_dev["index"]
+                ch = (self.n_in, self.n_out) if self.n_out else self.n_in
+                return sd._StreamBase("duplex" if self.n_out else "input", device=dev,
+                                      channels=ch, callback=fn, userdata=user, **kw)
             if self.n_out:
                 return sd.Stream(device=(self.in_dev["index"], self.out_dev["index"]),
                                  channels=(self.n_in, self.n_out), callback=self._callback, **kw)
@@ -277,6 +318,9 @@ class LiveSession:
                 if view:
                     view.started()
                 while not self.stop_event.wait(view.interval if view else 0.1):
+                    if self.ctl[native.STOP]:
+                        self.stop_reason = "duration reached"
+                        break
                     self._sample_cpu()
                     if self.recorder is not None:
                         self.recorder.poll()
