@@ -6,6 +6,7 @@ from __future__ import annotations
 import ctypes
 import os
 import time
+from ctypes.util import find_library
 
 import numpy as np
 import pytest
@@ -17,6 +18,8 @@ from rtdrums.host.midi import NoteSender
 from rtdrums.host.recorder import ACTIVE, DROPPED, HEAD, Recorder
 from rtdrums.preset import load_preset
 
+pytestmark = pytest.mark.skipif(not find_library("portaudio"),
+                                reason="needs libportaudio2 (the callback calls Pa_GetStreamTime)")
 SR, BLOCK = 48000, 128
 PA_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64,
                                ctypes.c_void_p, ctypes.c_uint64, ctypes.c_void_p)
@@ -45,7 +48,7 @@ def _arrays(eng, n_out, sender, rec, total_frames=0):
         ctl, np.array([0, 1], np.int64), np.array(ROUTES, np.int64), np.zeros(BLOCK, np.float32),
         np.zeros((BLOCK, D + 1), np.float32), np.zeros(256, EVENT_DTYPE), np.zeros(5, np.float32),
         np.zeros(D, np.int64), np.zeros(D, np.int32), np.full(D, -1, np.int64),
-        np.zeros(1 << 12, np.int64), sender.ring, sender.ctl,
+        np.zeros(1 << 12, np.int64), np.zeros(1 << 12, np.int64), sender.ring, sender.ctl,
         *(np.asarray(a) for a in (r.ctl, r.pos, r.nframes, r.nev, r.ev, r.data)))
 
 

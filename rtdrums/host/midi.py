@@ -228,6 +228,13 @@ class NoteSender:
 
     # -- the thread path -----------------------------------------------------------------------
     def _loop(self) -> None:
+        # woken once per block with notes: on a busy machine a normal-priority thread can wait
+        # whole periods for a core; the lowest real-time priority where allowed (as the main
+        # thread gets, see session._raise_main_thread)
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))   # this thread only
+        except (OSError, AttributeError):
+            pass
         while self._running:
             try:
                 os.read(self._rfd, 4096)

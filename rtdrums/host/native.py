@@ -17,8 +17,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import carray, cfunc, njit, types, typeof
 from llvmlite import ir
+from numba import carray, cfunc, njit, types, typeof
 from numba.core import cgutils
 from numba.experimental import structref
 from numba.extending import intrinsic, overload
@@ -31,11 +31,27 @@ from .recorder import ACTIVE as R_ACTIVE, DROPPED as R_DROPPED, HEAD as R_HEAD, 
 # Core.ctl: counters shared with Python. The callback writes all but TOTAL_FRAMES, N_IN, N_OUT,
 # WAKE_FD and REC_ON, which the session sets before the stream starts.
 (POS, CALLBACKS, MAX_NS, IN_OVERFLOW, OUT_UNDERFLOW, DELAY_SUM, STOP, TOTAL_FRAMES, N_IN, N_OUT,
- WAKE_FD, REC_ON, MIDI_FULL) = range(13)
+ WAKE_FD, REC_ON, MIDI_FULL, STREAM) = range(14)
+# STREAM: the PaStream pointer (set once the stream is open, before it starts), for the entry
+# wait: Pa_GetStreamTime at entry minus the time PortAudio stamped before calling (currentTime)
 N_CTL = 16
 PA_INPUT_OVERFLOW, PA_OUTPUT_UNDERFLOW = 0x2, 0x4      # PaStreamCallbackFlags bits
 CLOCK_MONOTONIC = 1                                    # what time.perf_counter_ns reads on Linux
 
+
+def _load_portaudio_symbols() -> None:
+    """Make Pa_GetStreamTime resolvable by compiled code (cffi loads PortAudio privately)."""
+    import llvmlite.binding as llb
+    from ctypes.util import find_library
+    name = find_library("portaudio")
+    if name:
+        try:
+            llb.load_library_permanently(name)
+        except RuntimeError:
+            pass
+
+
+_load_portaudio_symbols()
 
 
 class CoreArrays(NamedTuple):
@@ -51,6 +67,7 @@ class CoreArrays(NamedTuple):
     last_vel: np.ndarray     # (drums,) int32
     last_pos: np.ndarray     # (drums,) int64
     timings: np.ndarray      # (2**k,) int64 callback durations (ns), a ring
+    waits: np.ndarray        # (2**k,) int64 entry waits (ns), a ring (see STREAM)
     midi_ring: np.ndarray    # (m, 4) int64 NoteSender.ring
     midi_ctl: np.ndarray     # (4,) int64 NoteSender.ctl
     rec_ctl: np.ndarray      # the Recorder ring's arrays (1-slot dummies without a recorder)
@@ -138,6 +155,21 @@ def _now_ns(typingctx):
         nsec = builder.load(cgutils.gep_inbounds(builder, ts, 0, 1))
         return builder.add(builder.mul(sec, i64(1_000_000_000)), nsec)
     return types.int64(), codegen
+
+
+@intrinsic
+def _stream_time_ns(typingctx, stream, time_info):
+    """(Pa_GetStreamTime(stream) - time_info->currentTime) in ns: how long after PortAudio
+    stamped the cycle the callback started."""
+    def codegen(context, builder, sig, args):
+        dbl, i64, i8p = ir.DoubleType(), ir.IntType(64), ir.IntType(8).as_pointer()
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(dbl, [i8p]), "Pa_GetStreamTime")
+        now = builder.call(fn, [builder.inttoptr(args[0], i8p)])
+        stamped = builder.load(builder.gep(builder.bitcast(args[1], dbl.as_pointer()),
+                                           [ir.IntType(32)(1)]))        # .currentTime
+        return builder.fptosi(builder.fmul(builder.fsub(now, stamped), dbl(1e9)), i64)
+    return types.int64(types.int64, types.voidptr), codegen
 
 
 @intrinsic
@@ -267,6 +299,8 @@ def _callback(inp, outp, frames, time_info, status, c):
     a = c.a
     ctl = a.ctl
     t0 = _now_ns()
+    wait = _stream_time_ns(ctl[STREAM], time_info) if ctl[STREAM] and not _is_null(time_info) \
+        else 0
     _flags(ctl, status)
     n_in, n_out = ctl[N_IN], ctl[N_OUT]
     x = carray(inp, (frames, n_in), dtype=np.float32)
@@ -281,6 +315,7 @@ def _callback(inp, outp, frames, time_info, status, c):
     dt = _now_ns() - t0
     k = ctl[CALLBACKS]
     a.timings[k & (a.timings.shape[0] - 1)] = dt
+    a.waits[k & (a.waits.shape[0] - 1)] = wait
     if dt > ctl[MAX_NS]:
         ctl[MAX_NS] = dt
     ctl[CALLBACKS] = k + 1

@@ -1,10 +1,12 @@
 """A live session: engine + audio stream + MIDI + recorder + view, and the audio callback.
 
-The callback (see `LiveSession._process`) obeys the real-time rules: per block it mixes the
-input into a preallocated mono buffer, makes one `engine.process_into` call, adds the routed
-sources into the output, updates meters, and hands the events to the MIDI sender and the block
-to the recorder ring. No allocation beyond NumPy views, no I/O, no locks, no logging. The
-engine is compiled and warmed before the stream opens.
+The audio callback is compiled (host.native, the default `midi_path` 'native'): PortAudio calls
+it without the interpreter, and it hands notes to the MIDI sender's thread. The Python callback
+(`LiveSession._process`, midi_path 'callback' or 'thread') does the same per block and stays for
+comparison: it mixes the input into a preallocated mono buffer, makes one `engine.process_into`
+call, adds the routed sources into the output, updates meters, and hands the events to the MIDI
+sender and the block to the recorder ring. Neither allocates (beyond NumPy views in Python),
+does I/O, locks or logs. The engine is compiled and warmed before the stream opens.
 """
 
 from __future__ import annotations
@@ -152,6 +154,7 @@ class LiveSession:
         self.last_vel = np.zeros(nd, np.int32)
         self.last_pos = np.full(nd, -(1 << 40), np.int64)
         self.timings = np.zeros(TIMING_RING, np.int64)
+        self.waits = np.zeros(TIMING_RING, np.int64)    # entry waits, see native.STREAM
         self.ctl = np.zeros(native.N_CTL, np.int64)     # counters; see the properties below
         self.cb_errors = 0
         self.cb_error: str | None = None
@@ -177,7 +180,7 @@ class LiveSession:
         arrays = native.CoreArrays(
             ctl, np.array(self.chans, np.int64),
             np.array(self.routes, np.int64).reshape(-1, 2), self.mono, self.stems, self.events,
-            self.peaks, self.hits, self.last_vel, self.last_pos, self.timings,
+            self.peaks, self.hits, self.last_vel, self.last_pos, self.timings, self.waits,
             midi_ring, midi_ctl,
             *(np.asarray(x) for x in rec_arrays))
         self._native = native.compile_callback(self.engine._bundle, arrays)
@@ -199,6 +202,8 @@ class LiveSession:
     # -- the audio callback --------------------------------------------------------------------
     def _callback(self, indata, outdata, frames, time_info, status) -> None:
         t0 = time.perf_counter_ns()
+        wait = int(1e9 * (self.stream.time - time_info.currentTime)) if self.ctl[native.STREAM] \
+            else 0
         if status:
             if status.input_overflow:
                 self.in_overflow += 1
@@ -219,6 +224,7 @@ class LiveSession:
                 outdata.fill(0)
         dt = time.perf_counter_ns() - t0
         self.timings[self.callbacks & (TIMING_RING - 1)] = dt
+        self.waits[self.callbacks & (TIMING_RING - 1)] = wait
         if dt > self.max_ns:
             self.max_ns = dt
         self.callbacks += 1
@@ -312,6 +318,8 @@ class LiveSession:
                 old[s] = signal.signal(s, self._on_signal)
         try:
             self.stream = self.open_stream()
+            if "jack" in self.in_dev["hostapi_name"].lower():   # Pa_GetStreamTime: JACK's
+                self.ctl[native.STREAM] = int(self.sd._ffi.cast("intptr_t", self.stream._ptr))
             self.stream_latency = tuple(self.stream.latency) if self.n_out else \
                 (float(self.stream.latency), 0.0)
             with self.stream:
@@ -375,20 +383,27 @@ class LiveSession:
                 "trigger_detect_ms": None if trig is None else round(trig, 3)}
 
     def callback_times(self, recent: int | None = None) -> dict:
-        """Median, p99 and max of the callback's duration (over the last `recent` blocks)."""
+        """Median, p99 and max of the callback's duration (over the last `recent` blocks), and on
+        JACK of its entry wait: how long after PortAudio stamped the cycle the callback began."""
         n = min(self.callbacks, TIMING_RING)
         if n == 0:
             return {"callbacks": 0}
         if recent and recent < n:
             i = self.callbacks & (TIMING_RING - 1)
-            idx = (np.arange(i - recent, i)) & (TIMING_RING - 1)
-            t, n = np.sort(self.timings[idx]) / 1e6, recent
+            idx, n = (np.arange(i - recent, i)) & (TIMING_RING - 1), recent
         else:
-            t = np.sort(self.timings[:n]) / 1e6
-        return {"callbacks": self.callbacks, "median_ms": round(float(t[n // 2]), 4),
-                "p99_ms": round(float(t[min(n - 1, int(0.99 * n))]), 4),
-                "max_ms": round(self.max_ns / 1e6, 4),
-                "budget_ms": round(1e3 * self.cfg.block / self.cfg.sample_rate, 4)}
+            idx = slice(0, n)
+        t = np.sort(self.timings[idx]) / 1e6
+        out = {"callbacks": self.callbacks, "median_ms": round(float(t[n // 2]), 4),
+               "p99_ms": round(float(t[min(n - 1, int(0.99 * n))]), 4),
+               "max_ms": round(self.max_ns / 1e6, 4),
+               "budget_ms": round(1e3 * self.cfg.block / self.cfg.sample_rate, 4)}
+        if self.ctl[native.STREAM]:
+            w = np.sort(self.waits[idx]) / 1e6
+            out.update(entry_wait_median_ms=round(float(w[n // 2]), 4),
+                       entry_wait_p99_ms=round(float(w[min(n - 1, int(0.99 * n))]), 4),
+                       entry_wait_max_ms=round(float(w[-1]), 4))
+        return out
 
     def stats(self, recent: int | None = None) -> dict:
         rec = self.recorder
