@@ -146,7 +146,6 @@ class NoteSender:
         self.off_due = np.full(128, -1, np.int64)    # stream position of each pending note-off
         self.next_off = np.iinfo(np.int64).max
         self.sent = self.offs = self.errors = 0
-        self.pos = 0
         # thread path: SPSC ring of (note, velocity, position, perf_counter_ns at hand-off),
         # written by the audio callback only (the Python one or the compiled one in host.native)
         self.ring = np.zeros((self.RING, 4), np.int64)
@@ -198,7 +197,6 @@ class NoteSender:
     # -- the audio callback side ---------------------------------------------------------------
     def on_block(self, events, n: int, pos: int) -> None:
         """Called once per block with the block's events (first n rows) and the block-end position."""
-        self.pos = pos
         if self.path == "callback":
             if self.next_off <= pos:
                 self._offs(pos)
