@@ -36,7 +36,7 @@ def add_arguments(p) -> None:
     m.add_argument("--midi-backend", choices=["auto", "jack", "alsa"],
                    help="default auto: JACK when the audio runs on JACK, else ALSA")
     m.add_argument("--no-midi", action="store_true", help="send no MIDI")
-    m.add_argument("--midi-path", choices=["callback", "thread"], help=__import__("argparse").SUPPRESS)
+    m.add_argument("--midi-path", choices=["native", "callback", "thread"], help=__import__("argparse").SUPPRESS)
     r = p.add_argument_group("recording")
     r.add_argument("--record", metavar="DIR", help="record into a new session folder inside DIR")
     r.add_argument("--no-record", action="store_true", help="do not record (overrides the file)")

@@ -110,7 +110,7 @@ def rig_alone(stim: np.ndarray, block: int, realtime: bool = True) -> dict:
             harness.close()
 
 
-def run(preset: str, kit: str, blocks=(64, 128), paths=("callback", "thread"),
+def run(preset: str, kit: str, blocks=(64, 128), paths=("native", "callback"),
         seconds: float = 10.0, realtime: bool = True, out=print) -> list[dict]:
     stim, onsets = _stimulus(kit, seconds)
     results = []
@@ -132,8 +132,8 @@ def run(preset: str, kit: str, blocks=(64, 128), paths=("callback", "thread"),
                    f"{r['midi_handoff']['p99_ms']:.3f} max {r['midi_handoff']['max_ms']:.3f} ms"
                    if r.get("midi_handoff") else ""))
         by_path = {r["midi_path"]: r for r in results if r["block"] == block and "midi_path" in r}
-        if {"callback", "thread"} <= set(by_path):
-            a, b = by_path["callback"]["_notes"], by_path["thread"]["_notes"]
+        for other in [q for q in by_path if q != "callback"] if "callback" in by_path else []:
+            a, b = by_path["callback"]["_notes"], by_path[other]["_notes"]
             # the same input gives the same notes; an xrun may change a few: pair the notes of
             # the longest common runs of (note, velocity) and compare their arrival times
             sm = difflib.SequenceMatcher(None, [n[1:] for n in a], [n[1:] for n in b],
@@ -142,14 +142,14 @@ def run(preset: str, kit: str, blocks=(64, 128), paths=("callback", "thread"),
                           for k in range(size)]) / SR * 1e3
             if len(d) < 0.8 * min(len(a), len(b)):     # xruns changed too much to compare
                 d = np.zeros(0)
-            summary = {"block": block, "thread_minus_callback_ms": None if len(d) == 0 else {
+            key = f"{other}_minus_callback_ms"
+            summary = {"block": block, key: None if len(d) == 0 else {
                 "median": round(float(np.median(d)), 3), "mean": round(float(d.mean()), 3),
                 "min": round(float(d.min()), 3), "max": round(float(d.max()), 3),
                 "later_notes": int((d > 0).sum()), "earlier_notes": int((d < 0).sum()),
                 "paired_notes": len(d), "notes": [len(a), len(b)]}}
             results.append(summary)
-            out(f"block {block:4d}  thread path minus callback path, note by note: "
-                f"{summary['thread_minus_callback_ms']}")
+            out(f"block {block:4d}  {other} path minus callback path, note by note: {summary[key]}")
     for r in results:
         r.pop("_notes", None)
     return results
@@ -162,7 +162,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kit", default=DEFAULT_KIT,
                    help="Hydrogen kit folder the groove is rendered with")
     p.add_argument("--blocks", type=int, nargs="+", default=[64, 128])
-    p.add_argument("--paths", nargs="+", default=["callback", "thread"], choices=["callback", "thread"])
+    p.add_argument("--paths", nargs="+", default=["native", "callback"],
+                   choices=["native", "callback", "thread"],
+                   help="native: the compiled callback, MIDI from a thread it wakes; callback, "
+                        "thread: the Python callback, MIDI sent from it or from a thread")
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--no-realtime", action="store_true", help="run jackd without SCHED_FIFO")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")

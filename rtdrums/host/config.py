@@ -55,7 +55,7 @@ class LiveConfig:
     midi: bool = True
     midi_backend: str = "auto"
     midi_port: str | None = None
-    midi_path: str = "callback"
+    midi_path: str = "native"                     # native: compiled callback, MIDI thread
     record: str | None = None
     record_format: str = "wav"
     record_buffer_s: float = 10.0
@@ -190,8 +190,8 @@ def _check(cfg: LiveConfig) -> None:
         raise UserError(f"duration must be >= 0 seconds, got {cfg.duration!r}")
     if cfg.midi_backend not in ("auto", "jack", "alsa"):
         raise UserError(f"MIDI backend must be auto, jack or alsa, got {cfg.midi_backend!r}")
-    if cfg.midi_path not in ("callback", "thread"):
-        raise UserError(f"MIDI path must be callback or thread, got {cfg.midi_path!r}")
+    if cfg.midi_path not in ("native", "callback", "thread"):
+        raise UserError(f"MIDI path must be native, callback or thread, got {cfg.midi_path!r}")
     if cfg.record_format not in ("wav", "flac"):
         raise UserError(f"recording format must be wav or flac, got {cfg.record_format!r}")
     if cfg.view not in ("auto", "full", "plain", "off"):

@@ -171,7 +171,9 @@ class LiveProcess:
 
     READY = "rtdrums live: running"
 
-    def __init__(self, args: list[str], env: dict, timeout: float = 60.0):
+    def __init__(self, args: list[str], env: dict, timeout: float = 180.0):
+        # a cold Numba cache compiles the engine and the audio callback first: about a minute
+        # each on a loaded 2-core machine
         self.proc = subprocess.Popen(LIVE + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, env=env)
         self.lines: list[str] = []

@@ -23,6 +23,8 @@ from ..events import MIDI_CHANNEL, NOTE_LENGTH_S
 
 BACKENDS = ("jack", "alsa")
 DEFAULT_PATH = "callback"
+HEAD, TAIL, POS, NEXT_OFF = range(4)       # NoteSender.ctl: the ring's indices, the block-end
+                                           # position and the earliest pending note-off
 
 
 def _rtmidi():
@@ -144,15 +146,13 @@ class NoteSender:
         self.off_due = np.full(128, -1, np.int64)    # stream position of each pending note-off
         self.next_off = np.iinfo(np.int64).max
         self.sent = self.offs = self.errors = 0
-        self.pos = 0
-        # thread path: SPSC ring of (note, velocity, position), written by the callback only
-        self._rn = np.zeros(self.RING, np.int32)
-        self._rv = np.zeros(self.RING, np.int32)
-        self._rp = np.zeros(self.RING, np.int64)
-        self._rt = np.zeros(self.RING, np.int64)      # perf_counter_ns at hand-off
+        # thread path: SPSC ring of (note, velocity, position, perf_counter_ns at hand-off),
+        # written by the audio callback only (the Python one or the compiled one in host.native)
+        self.ring = np.zeros((self.RING, 4), np.int64)
+        self.ctl = np.zeros(4, np.int64)              # HEAD, TAIL, POS, NEXT_OFF (see below)
+        self.ctl[NEXT_OFF] = np.iinfo(np.int64).max
         self.handoff_ns = np.zeros(4096, np.int64)     # thread path: hand-off to send, per note
         self.handoffs = 0
-        self._head = self._tail = 0
         self.ring_full = 0
         self._thread = None
         if path == "thread":
@@ -176,6 +176,7 @@ class NoteSender:
         self.off_due[note] = due
         if due < self.next_off:
             self.next_off = due
+            self.ctl[NEXT_OFF] = due
 
     def _offs(self, pos: int) -> None:
         nxt = np.iinfo(np.int64).max
@@ -191,11 +192,11 @@ class NoteSender:
             elif due < nxt:
                 nxt = due
         self.next_off = nxt
+        self.ctl[NEXT_OFF] = nxt
 
     # -- the audio callback side ---------------------------------------------------------------
     def on_block(self, events, n: int, pos: int) -> None:
         """Called once per block with the block's events (first n rows) and the block-end position."""
-        self.pos = pos
         if self.path == "callback":
             if self.next_off <= pos:
                 self._offs(pos)
@@ -204,17 +205,20 @@ class NoteSender:
             return
         if n == 0 and self.next_off > pos:
             return
+        ring, ctl = self.ring, self.ctl
         for i in range(n):
-            h = self._head
-            if h - self._tail >= self.RING:
+            h = ctl[HEAD]
+            if h - ctl[TAIL] >= self.RING:
                 self.ring_full += 1
                 continue
-            j = h % self.RING
-            self._rn[j] = events[i]["note"]
-            self._rv[j] = events[i]["velocity"]
-            self._rp[j] = pos
-            self._rt[j] = time.perf_counter_ns()
-            self._head = h + 1
+            r = ring[h % self.RING]
+            r[0], r[1], r[2] = events[i]["note"], events[i]["velocity"], pos
+            r[3] = time.perf_counter_ns()
+            ctl[HEAD] = h + 1
+        ctl[POS] = pos
+        self.wake()
+
+    def wake(self) -> None:
         try:
             os.write(self._wfd, b"\1")
         except (BlockingIOError, OSError):
@@ -222,22 +226,29 @@ class NoteSender:
 
     # -- the thread path -----------------------------------------------------------------------
     def _loop(self) -> None:
+        # woken once per block with notes: on a busy machine a normal-priority thread can wait
+        # whole periods for a core; the lowest real-time priority where allowed (as the main
+        # thread gets, see session._raise_main_thread)
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))   # this thread only
+        except (OSError, AttributeError):
+            pass
         while self._running:
             try:
                 os.read(self._rfd, 4096)
             except OSError:
                 return
-            t, h = self._tail, self._head
+            ring, ctl = self.ring, self.ctl
+            t, h = int(ctl[TAIL]), int(ctl[HEAD])
             while t < h:
-                j = t % self.RING
-                self._emit(int(self._rn[j]), int(self._rv[j]), int(self._rp[j]))
-                self.handoff_ns[self.handoffs % len(self.handoff_ns)] = \
-                    time.perf_counter_ns() - self._rt[j]
+                note, vel, pos, t_ns = ring[t % self.RING]
+                self._emit(int(note), int(vel), int(pos))
+                self.handoff_ns[self.handoffs % len(self.handoff_ns)] = time.perf_counter_ns() - t_ns
                 self.handoffs += 1
                 t += 1
-            self._tail = t
-            if self.next_off <= self.pos:
-                self._offs(self.pos)
+            ctl[TAIL] = t
+            if self.next_off <= ctl[POS]:
+                self._offs(int(ctl[POS]))
 
     def handoff_stats(self) -> dict | None:
         """Thread path: time from the callback's hand-off to send_message (ms); None otherwise."""

@@ -1,10 +1,12 @@
 """A live session: engine + audio stream + MIDI + recorder + view, and the audio callback.
 
-The callback (see `LiveSession._process`) obeys the real-time rules: per block it mixes the
-input into a preallocated mono buffer, makes one `engine.process_into` call, adds the routed
-sources into the output, updates meters, and hands the events to the MIDI sender and the block
-to the recorder ring. No allocation beyond NumPy views, no I/O, no locks, no logging. The
-engine is compiled and warmed before the stream opens.
+The audio callback is compiled (host.native, the default `midi_path` 'native'): PortAudio calls
+it without the interpreter, and it hands notes to the MIDI sender's thread. The Python callback
+(`LiveSession._process`, midi_path 'callback' or 'thread') does the same per block and stays for
+comparison: it mixes the input into a preallocated mono buffer, makes one `engine.process_into`
+call, adds the routed sources into the output, updates meters, and hands the events to the MIDI
+sender and the block to the recorder ring. Neither allocates (beyond NumPy views in Python),
+does I/O, locks or logs. The engine is compiled and warmed before the stream opens.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..events import EVENT_DTYPE
-from . import audio, midi
+from . import audio, midi, native
 from .config import SOURCES, LiveConfig
 from .recorder import Recorder, new_session_folder
 
@@ -105,7 +107,8 @@ class LiveSession:
         self.stem_latency = int(eng.stem_latency)
         self._alloc()
         if self.midi_out is not None:
-            self.sender = midi.NoteSender(self.midi_out.send, cfg.sample_rate, cfg.midi_path)
+            self.sender = midi.NoteSender(self.midi_out.send, cfg.sample_rate,
+                                          "thread" if cfg.midi_path == "native" else cfg.midi_path)
 
         if cfg.record:
             try:
@@ -150,21 +153,57 @@ class LiveSession:
         self.hits = np.zeros(nd, np.int64)
         self.last_vel = np.zeros(nd, np.int32)
         self.last_pos = np.full(nd, -(1 << 40), np.int64)
-        self.delay_sum = 0                               # sum of emitted - onset (samples)
         self.timings = np.zeros(TIMING_RING, np.int64)
-        self.callbacks = self.pos = 0
-        self.max_ns = 0
-        self.in_overflow = self.out_underflow = self.cb_errors = 0
+        self.waits = np.zeros(TIMING_RING, np.int64)    # entry waits, see native.STREAM
+        self.ctl = np.zeros(native.N_CTL, np.int64)     # counters; see the properties below
+        self.cb_errors = 0
         self.cb_error: str | None = None
         self.chans = [c - 1 for c in cfg.input_channels]
         idx = {s: i for i, s in enumerate(SOURCES)}
         # (source column in 0..4 with 4 = dry, output channel 0-based)
         self.routes = [(idx[s], c - 1) for s, chans in self.route.items() for c in chans]
         self.total_frames = int(round(cfg.duration * cfg.sample_rate)) if cfg.duration else 0
+        self.ctl[native.TOTAL_FRAMES] = self.total_frames
+
+    def _native_callback(self):
+        """The compiled callback (host.native) with its state; (cffi function pointer, userData)."""
+        sd, rec, snd = self.sd, self.recorder, self.sender
+        ctl = self.ctl
+        ctl[native.N_IN], ctl[native.N_OUT] = self.n_in, self.n_out
+        ctl[native.WAKE_FD] = snd._wfd if snd is not None else -1
+        ctl[native.REC_ON] = rec is not None
+        r = rec.ring if rec is not None else None
+        rec_arrays = (r.ctl, r.pos, r.nframes, r.nev, r.ev, r.data) if r is not None else \
+            native.dummy_recorder_arrays(1 + len(self.stem_names), self.cfg.block)
+        midi_ring = snd.ring if snd is not None else np.zeros((1, 4), np.int64)
+        midi_ctl = snd.ctl if snd is not None else np.zeros(4, np.int64)
+        arrays = native.CoreArrays(
+            ctl, np.array(self.chans, np.int64),
+            np.array(self.routes, np.int64).reshape(-1, 2), self.mono, self.stems, self.events,
+            self.peaks, self.hits, self.last_vel, self.last_pos, self.timings, self.waits,
+            midi_ring, midi_ctl,
+            *(np.asarray(x) for x in rec_arrays))
+        self._native = native.compile_callback(self.engine._bundle, arrays)
+        return (sd._ffi.cast("PaStreamCallback *", self._native.cfunc.address),
+                sd._ffi.cast("void *", self._native.userdata))
+
+    def _counter(i: int):
+        return property(lambda self: int(self.ctl[i]),
+                        lambda self, v: self.ctl.__setitem__(i, v))
+
+    pos = _counter(native.POS)
+    callbacks = _counter(native.CALLBACKS)
+    max_ns = _counter(native.MAX_NS)
+    in_overflow = _counter(native.IN_OVERFLOW)
+    out_underflow = _counter(native.OUT_UNDERFLOW)
+    delay_sum = _counter(native.DELAY_SUM)         # sum of emitted - onset (samples)
+    del _counter
 
     # -- the audio callback --------------------------------------------------------------------
     def _callback(self, indata, outdata, frames, time_info, status) -> None:
         t0 = time.perf_counter_ns()
+        wait = int(1e9 * (self.stream.time - time_info.currentTime)) if self.ctl[native.STREAM] \
+            else 0
         if status:
             if status.input_overflow:
                 self.in_overflow += 1
@@ -185,6 +224,7 @@ class LiveSession:
                 outdata.fill(0)
         dt = time.perf_counter_ns() - t0
         self.timings[self.callbacks & (TIMING_RING - 1)] = dt
+        self.waits[self.callbacks & (TIMING_RING - 1)] = wait
         if dt > self.max_ns:
             self.max_ns = dt
         self.callbacks += 1
@@ -235,6 +275,13 @@ class LiveSession:
         kw = dict(samplerate=cfg.sample_rate, blocksize=cfg.block, dtype="float32",
                   latency="low")
         try:
+            if cfg.midi_path == "native":
+                fn, user = self._native_callback()
+                dev = (self.in_dev["index"], self.out_dev["index"]) if self.n_out else \
+                    self.in_dev["index"]
+                ch = (self.n_in, self.n_out) if self.n_out else self.n_in
+                return sd._StreamBase("duplex" if self.n_out else "input", device=dev,
+                                      channels=ch, callback=fn, userdata=user, **kw)
             if self.n_out:
                 return sd.Stream(device=(self.in_dev["index"], self.out_dev["index"]),
                                  channels=(self.n_in, self.n_out), callback=self._callback, **kw)
@@ -271,12 +318,17 @@ class LiveSession:
                 old[s] = signal.signal(s, self._on_signal)
         try:
             self.stream = self.open_stream()
+            if "jack" in self.in_dev["hostapi_name"].lower():   # Pa_GetStreamTime: JACK's
+                self.ctl[native.STREAM] = int(self.sd._ffi.cast("intptr_t", self.stream._ptr))
             self.stream_latency = tuple(self.stream.latency) if self.n_out else \
                 (float(self.stream.latency), 0.0)
             with self.stream:
                 if view:
                     view.started()
                 while not self.stop_event.wait(view.interval if view else 0.1):
+                    if self.ctl[native.STOP]:
+                        self.stop_reason = "duration reached"
+                        break
                     self._sample_cpu()
                     if self.recorder is not None:
                         self.recorder.poll()
@@ -331,20 +383,27 @@ class LiveSession:
                 "trigger_detect_ms": None if trig is None else round(trig, 3)}
 
     def callback_times(self, recent: int | None = None) -> dict:
-        """Median, p99 and max of the callback's duration (over the last `recent` blocks)."""
+        """Median, p99 and max of the callback's duration (over the last `recent` blocks), and on
+        JACK of its entry wait: how long after PortAudio stamped the cycle the callback began."""
         n = min(self.callbacks, TIMING_RING)
         if n == 0:
             return {"callbacks": 0}
         if recent and recent < n:
             i = self.callbacks & (TIMING_RING - 1)
-            idx = (np.arange(i - recent, i)) & (TIMING_RING - 1)
-            t, n = np.sort(self.timings[idx]) / 1e6, recent
+            idx, n = (np.arange(i - recent, i)) & (TIMING_RING - 1), recent
         else:
-            t = np.sort(self.timings[:n]) / 1e6
-        return {"callbacks": self.callbacks, "median_ms": round(float(t[n // 2]), 4),
-                "p99_ms": round(float(t[min(n - 1, int(0.99 * n))]), 4),
-                "max_ms": round(self.max_ns / 1e6, 4),
-                "budget_ms": round(1e3 * self.cfg.block / self.cfg.sample_rate, 4)}
+            idx = slice(0, n)
+        t = np.sort(self.timings[idx]) / 1e6
+        out = {"callbacks": self.callbacks, "median_ms": round(float(t[n // 2]), 4),
+               "p99_ms": round(float(t[min(n - 1, int(0.99 * n))]), 4),
+               "max_ms": round(self.max_ns / 1e6, 4),
+               "budget_ms": round(1e3 * self.cfg.block / self.cfg.sample_rate, 4)}
+        if self.ctl[native.STREAM]:
+            w = np.sort(self.waits[idx]) / 1e6
+            out.update(entry_wait_median_ms=round(float(w[n // 2]), 4),
+                       entry_wait_p99_ms=round(float(w[min(n - 1, int(0.99 * n))]), 4),
+                       entry_wait_max_ms=round(float(w[-1]), 4))
+        return out
 
     def stats(self, recent: int | None = None) -> dict:
         rec = self.recorder
