@@ -114,13 +114,12 @@ def markdown(results: dict) -> str:
              f"stem latency {fmt(results['stem_latency_ms'])} ms."]
     if results.get("grooves"):
         lines.append(f"{len(results['grooves'])} grooves, at most {fmt(results['seconds_per_groove'], 0)} s each.")
-    lines += ["", method_table(results), "", velocity_table(results), ""]
-    tables = [t for t in (false_cause_table(results), miss_cause_table(results)) if t]
-    if tables:
-        lines += ["## Errors by cause", ""] + [x for t in tables for x in (t, "")] + [CAUSES_NOTE, ""]
-    lines += [time_table(results), "",
+    lines += ["", method_table(results), "", velocity_table(results), "", time_table(results), "",
               "Latency: emitted note-on minus true onset, of hits matched within 50 ms. "
               "SDR/SI-SDR: mean over grooves. Baselines other than the trigger are offline."]
+    tables = [t for t in (false_cause_table(results), miss_cause_table(results)) if t]
+    if tables:
+        lines += ["", "## Errors by cause", ""] + [x for t in tables for x in (t, "")] + [CAUSES_NOTE]
     return "\n".join(lines) + "\n"
 
 

@@ -6,8 +6,7 @@ Per kit: the calibrated protocol (templates from the kit's own samples, with all
 the generic protocol made fair by leaving the kit out (a preset trained on the allowed acoustic
 kits other than the evaluated one; trained once per distinct set, saved in OUT/presets). Writes each run's results.md,
 results.json and figures under OUT/KIT/PROTOCOL/, the solver speed comparison, and OUT/RESULTS.md
-with the summary tables (F, latency median / p95 / p99 / max, the left-out runs' misses by velocity
-and false triggers by cause) and the command that produced them.
+with the summary tables and the command that produced them.
 """
 
 from __future__ import annotations
