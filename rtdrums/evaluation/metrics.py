@@ -53,12 +53,13 @@ def latencies_ms(reference: np.ndarray, estimated: np.ndarray, emitted: np.ndarr
 
 
 def latency_summary(lat_ms: np.ndarray) -> dict:
-    """Median, 95th percentile and maximum of latencies in ms (None when there are none)."""
+    """Median, 95th and 99th percentiles (numpy's linear interpolation) and maximum of latencies
+    in ms (None when there are none)."""
     lat = np.asarray(lat_ms, float)
     if not lat.size:
-        return {"n": 0, "median": None, "p95": None, "max": None}
-    return {"n": int(lat.size), "median": float(np.median(lat)),
-            "p95": float(np.percentile(lat, 95)), "max": float(lat.max())}
+        return {"n": 0, "median": None, "p95": None, "p99": None, "max": None}
+    return {"n": int(lat.size), "median": float(np.median(lat)), "p95": float(np.percentile(lat, 95)),
+            "p99": float(np.percentile(lat, 99)), "max": float(lat.max())}
 
 
 def correlation(a: np.ndarray, b: np.ndarray) -> float | None:

@@ -9,10 +9,12 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from . import causes
 
 METHOD_TITLES = {"rtdrums": "rtdrums (causal, live)", "nmf_offline": "NMF offline, same templates",
                  "oracle_masks": "masks from the true stems",
                  "libnmfd_nmfd": "libnmfd NMFD (drum demo)", "band_trigger": "band-energy trigger"}
+LATENCY_STATS = ("median", "p95", "p99", "max")
 
 
 def fmt(v, digits: int = 2) -> str:
@@ -26,13 +28,13 @@ def fmt(v, digits: int = 2) -> str:
 
 def method_table(results: dict) -> str:
     """One row per method and drum: onset P/R/F, latency, velocity r, SDR, SI-SDR."""
-    head = ("| method | drum | F 50 ms | P | R | F 20 ms | latency median / p95 / max (ms) | "
+    head = ("| method | drum | F 50 ms | P | R | F 20 ms | latency median / p95 / p99 / max (ms) | "
             "velocity r | SDR (dB) | SI-SDR (dB) |")
     lines = [head, "|" + "---|" * 10]
     for m, res in results["methods"].items():
         for d, s in res["drums"].items():
             lat = s.get("latency_ms")
-            lat_s = " / ".join(fmt(lat[k], 1) for k in ("median", "p95", "max")) if lat else "-"
+            lat_s = " / ".join(fmt(lat.get(k), 1) for k in LATENCY_STATS) if lat else "-"
             lines.append(f"| {METHOD_TITLES.get(m, m)} | {d} | {fmt(s['f_50ms'])} | {fmt(s['p_50ms'])} | "
                          f"{fmt(s['r_50ms'])} | {fmt(s['f_20ms'])} | {lat_s} | {fmt(s['velocity_r'])} | "
                          f"{fmt(s['sdr_db'], 1)} | {fmt(s['si_sdr_db'], 1)} |")
@@ -40,19 +42,56 @@ def method_table(results: dict) -> str:
 
 
 def velocity_table(results: dict) -> str:
-    """Recall at 50 ms by the reference hits' MIDI velocity, per method with onsets and drum."""
+    """Recall at 50 ms and misses by the reference hits' MIDI velocity, per method with onsets and drum."""
     rows = [(m, d, s["recall_by_velocity"]) for m, res in results["methods"].items()
             for d, s in res["drums"].items()
             if s.get("f_50ms") is not None and any(b["ref"] for b in s.get("recall_by_velocity", {}).values())]
     if not rows:
         return ""
     bands = list(rows[0][2])
-    lines = ["| method | drum | " + " | ".join(f"recall, velocity {b} (hits)" for b in bands) + " |",
+    lines = ["| method | drum | " + " | ".join(f"velocity {b}: recall (missed / hits)" for b in bands) + " |",
              "|" + "---|" * (2 + len(bands))]
     for m, d, by in rows:
-        cells = [f"{fmt(by[b]['recall'])} ({by[b]['ref']})" for b in bands]
+        cells = [f"{fmt(by[b]['recall'])} ({by[b]['ref'] - by[b]['matched']} / {by[b]['ref']})" for b in bands]
         lines.append(f"| {METHOD_TITLES.get(m, m)} | {d} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _cause_table(results: dict, key: str, first: str, titles: dict[str, str]) -> str:
+    rows = [(m, d, s[key]) for m, res in results["methods"].items() for d, s in res["drums"].items()
+            if s.get(key) is not None]
+    if not rows:
+        return ""
+    keys = list(rows[0][2])
+    lines = ["| method | drum | " + first + " | " + " | ".join(titles.get(k, k) for k in keys) + " |",
+             "|" + "---|" * (3 + len(keys))]
+    for m, d, by in rows:
+        cells = ["-" if k == d else str(by[k]) for k in keys]
+        lines.append(f"| {METHOD_TITLES.get(m, m)} | {d} | {sum(by.values())} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def false_cause_table(results: dict) -> str:
+    """False triggers (unmatched at 50 ms) per method and drum, by cause (rtdrums.evaluation.causes)."""
+    return _cause_table(results, "false_by_cause", "false triggers",
+                        {"double": "own hit (double)", "none": "nothing near"})
+
+
+def miss_cause_table(results: dict) -> str:
+    """Missed hits per method and drum: alone, beside quieter hits, or masked by a louder source."""
+    return _cause_table(results, "missed_by_cause", "missed hits",
+                        {"beside_quieter": "beside quieter hits",
+                         **{k: f"masked by {k}" for k in causes.MISS_CAUSES[2:]}})
+
+
+CAUSES_NOTE = (
+    "False triggers (unmatched at 50 ms) go to the source (another drum; a residual tom, crash, ride "
+    "or other sound) whose onset is nearest the estimate within "
+    f"{causes.ATTACK_WINDOW[0] * 1e3:+.0f}..{causes.ATTACK_WINDOW[1] * 1e3:+.0f} ms; the drum's own hit "
+    f"there, or {-causes.RING_WINDOW[1] * 1e3:.0f}-{-causes.RING_WINDOW[0] * 1e3:.0f} ms before it, counts "
+    "as a double; nothing near otherwise. Missed hits: alone (no other onset within "
+    f"{causes.SIMULTANEOUS * 1e3:.0f} ms), else masked by the loudest simultaneous source when its stem "
+    f"is louder over the first {causes.LEVEL_WINDOW * 1e3:.0f} ms (rtdrums/evaluation/causes.py).")
 
 
 def time_table(results: dict) -> str:
@@ -78,6 +117,9 @@ def markdown(results: dict) -> str:
     lines += ["", method_table(results), "", velocity_table(results), "", time_table(results), "",
               "Latency: emitted note-on minus true onset, of hits matched within 50 ms. "
               "SDR/SI-SDR: mean over grooves. Baselines other than the trigger are offline."]
+    tables = [t for t in (false_cause_table(results), miss_cause_table(results)) if t]
+    if tables:
+        lines += ["", "## Errors by cause", ""] + [x for t in tables for x in (t, "")] + [CAUSES_NOTE]
     return "\n".join(lines) + "\n"
 
 
@@ -136,18 +178,26 @@ def plot_activations(fig_data: dict, path: Path) -> None:
 
 
 def plot_latency(fig_data: dict, path: Path) -> None:
-    """Histogram of trigger latency (emitted minus true onset) per drum."""
+    """Histogram of trigger latency (emitted minus true onset) per drum, with its median, p95, p99
+    and maximum marked."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from .metrics import latency_summary
+
+    styles = {"median": ("k", "--"), "p95": ("tab:orange", "-"), "p99": ("tab:red", "-"), "max": ("tab:purple", ":")}
     lat = fig_data["latency_ms"]
     fig, axes = plt.subplots(1, len(lat), figsize=(4 * len(lat), 3), sharey=True, squeeze=False)
     for ax, (d, v) in zip(axes[0], lat.items()):
         v = np.asarray(v, float)
         if v.size:
             ax.hist(v, bins=np.arange(np.floor(v.min()) - 0.5, np.ceil(v.max()) + 1.5, 1.0), color="tab:blue")
-            ax.axvline(np.median(v), color="k", ls="--", lw=1)
+            summary = latency_summary(v)
+            for k in LATENCY_STATS:
+                ax.axvline(summary[k], color=styles[k][0], ls=styles[k][1], lw=1.2,
+                           label=f"{k} {summary[k]:.1f} ms")
+            ax.legend(fontsize=8)
         ax.set_title(f"{d} (n={v.size})")
         ax.set_xlabel("latency (ms)")
     axes[0][0].set_ylabel("hits")

@@ -92,12 +92,12 @@ def _lat_cells(m: dict) -> list[str]:
     out = []
     for d in DRUMS:
         lat = m["drums"][d]["latency_ms"]
-        out.append(f"{fmt(lat['median'], 1)} / {fmt(lat['p95'], 1)}" if lat else "-")
+        out.append(" / ".join(fmt(lat.get(k), 1) for k in report.LATENCY_STATS) if lat else "-")
     return out
 
 
 def engine_table(runs: list[dict]) -> str:
-    head = ["kit", "F 50 ms (K / S / H)", "F 20 ms", "latency median / p95 ms: kick", "snare", "hihat",
+    head = ["kit", "F 50 ms (K / S / H)", "F 20 ms", "latency median / p95 / p99 / max ms: kick", "snare", "hihat",
             "velocity r", "SI-SDR dB (K / S / H)", "SDR dB"]
     lines = [_row(head), _row(["---"] * len(head))]
     for r in runs:
@@ -123,6 +123,29 @@ def recall_by_velocity_table(runs: list[dict]) -> str:
         lines.append(_row([Path(r["kit_dir"]).name]
                           + [" / ".join(fmt(m[d]["recall_by_velocity"][b]["recall"]) for d in DRUMS) for b in bands]
                           + [" / ".join(str(m["snare"]["recall_by_velocity"][b]["ref"]) for b in bands)]))
+    return "\n".join(lines)
+
+
+def errors_table(runs: list[dict]) -> str:
+    """rtdrums' errors per kit and drum: misses by velocity band, false triggers by cause."""
+    from .causes import FALSE_CAUSES
+
+    first = runs[0]["methods"]["rtdrums"]["drums"][DRUMS[0]]
+    bands = list(first["recall_by_velocity"])
+    head = (["kit", "drum", "hits", "missed: velocity " + " / ".join(bands),
+             "missed: alone / beside quieter / masked by a louder hit", "false triggers"]
+            + [{"double": "own hit (double)", "none": "nothing near"}.get(c, c) for c in FALSE_CAUSES])
+    lines = [_row(head), _row(["---"] * len(head))]
+    for r in runs:
+        for d in DRUMS:
+            s = r["methods"]["rtdrums"]["drums"][d]
+            by, fc, mc = s["recall_by_velocity"], s.get("false_by_cause") or {}, s.get("missed_by_cause")
+            masked = (f"{mc['alone']} / {mc['beside_quieter']} / "
+                      f"{sum(v for k, v in mc.items() if k not in ('alone', 'beside_quieter'))}") if mc else "-"
+            lines.append(_row([Path(r["kit_dir"]).name, d, str(s["ref"]),
+                               " / ".join(str(by[b]["ref"] - by[b]["matched"]) for b in bands), masked,
+                               str(s["est"] - s["matched_50ms"])]
+                              + ["-" if c == d else str(fc.get(c, "-")) for c in FALSE_CAUSES]))
     return "\n".join(lines)
 
 
@@ -156,6 +179,10 @@ def summary(runs: list[dict], command: str, speed_md: str | None) -> str:
         "## Recall by velocity (calibrated)", "",
         "Hits caught within 50 ms, by the MIDI velocity the groove plays them at.", "",
         recall_by_velocity_table(cal), "",
+        "## Errors (generic, kit left out)", "",
+        "Missed hits by the MIDI velocity the groove plays them at, and false triggers (unmatched at "
+        "50 ms) by the source that began nearest them (rtdrums/evaluation/causes.py).", "",
+        errors_table(gen), "",
         "## Baselines (calibrated protocol; the offline NMF uses the same templates as rtdrums; the "
         "masks from the true stems are the ceiling of masking the engine's frames)", "",
         baseline_table(cal), ""]

@@ -17,7 +17,7 @@ import numpy as np
 from ..engine import Engine
 from ..offline import activation_trace as frame_activations, separate
 from ..preset import Preset
-from . import baselines, metrics
+from . import baselines, causes, metrics
 
 DRUMS = ("kick", "snare", "hihat")
 BASELINES = ("nmf_offline", "oracle_masks", "libnmfd_nmfd", "band_trigger")
@@ -33,14 +33,18 @@ class Tally:
         self.counts = {w: np.zeros(3, np.int64) for w in metrics.WINDOWS}
         self.onset_files = 0
         self.by_velocity = np.zeros((len(VELOCITY_BANDS), 2), np.int64)   # (reference, matched)
+        self.false_causes: dict[str, int] | None = None      # set once a file had known sources
+        self.miss_causes: dict[str, int] | None = None
         self.latency: list[float] = []
         self.velocity: list[tuple[float, float]] = []
         self.sdr: list[float | None] = []
         self.si_sdr: list[float | None] = []
 
-    def add_onsets(self, ref, est, emitted=None, ref_vel=None, est_vel=None) -> dict:
+    def add_onsets(self, ref, est, emitted=None, ref_vel=None, est_vel=None,
+                   drum: str | None = None, sources: causes.Sources | None = None) -> dict:
         """Count one file's onsets; latency, velocity pairs and recall by reference velocity from
-        the hits matched at 50 ms. Returns the file's scores at 50 ms."""
+        the hits matched at 50 ms; with the drum's name and the file's sources, the cause of each
+        false trigger and missed hit (rtdrums.evaluation.causes). Returns the file's scores at 50 ms."""
         self.onset_files += 1
         ref = np.asarray(ref, float)
         order = np.argsort(est)
@@ -63,7 +67,18 @@ class Tally:
             if est_vel is not None:
                 est_vel = np.asarray(est_vel, float)[order]
                 self.velocity += list(zip(ref_vel[i], est_vel[j]))
+        if sources is not None:
+            self._add_causes(drum, ref, est, i, j, sources)
         return scores
+
+    def _add_causes(self, drum, ref, est, i, j, sources) -> None:
+        false = np.delete(est, j)
+        fc = causes.count((causes.false_trigger_cause(drum, t, sources) for t in false), causes.FALSE_CAUSES)
+        self.false_causes = {k: (self.false_causes or {}).get(k, 0) + n for k, n in fc.items()}
+        if sources.stems is not None:
+            missed = np.delete(ref, i)
+            mc = causes.count((causes.miss_cause(drum, t, sources) for t in missed), causes.MISS_CAUSES)
+            self.miss_causes = {k: (self.miss_causes or {}).get(k, 0) + n for k, n in mc.items()}
 
     def add_stem(self, ref, est) -> tuple[float | None, float | None]:
         sdr, si = metrics.sdr(ref, est), metrics.si_sdr(ref, est)
@@ -81,10 +96,11 @@ class Tally:
                 prf = dict.fromkeys(prf)
             out[f"f_{key}"], out[f"p_{key}"], out[f"r_{key}"] = prf["f"], prf["precision"], prf["recall"]
             out["ref"], out[f"matched_{key}"], out["est"] = prf["ref"], prf["matched"], prf["est"]
-        out["recall_by_velocity"] = {f"{lo}-{hi}": {"ref": int(n), "matched": int(k),
+        out["recall_by_velocity"] = {f"{lo}-{hi}": {"ref": int(n), "matched": int(k), "missed": int(n - k),
                                                     "recall": k / n if n else None}
                                      for (lo, hi), (n, k) in zip(VELOCITY_BANDS, self.by_velocity)}
         out["latency_ms"] = metrics.latency_summary(self.latency) if self.latency else None
+        out["false_by_cause"], out["missed_by_cause"] = self.false_causes, self.miss_causes
         v = np.array(self.velocity).reshape(-1, 2)
         out["velocity_r"] = metrics.correlation(v[:, 0], v[:, 1]) if len(v) else None
         out["sdr_db"] = metrics.summarise(self.sdr)
@@ -152,11 +168,12 @@ def evaluate_kit(kit_dir: str | Path, preset: Preset, grooves: list[Path], secon
         sep = separate(engine, r.mix, block)
         tallies["rtdrums"].seconds += time.perf_counter() - t0
         ev = _events_by_drum(sep.events, names, sample_rate)
+        src = causes.Sources.from_render(r)
         row["rtdrums"] = {}
         for d in DRUMS:
             t = tallies["rtdrums"].drums[d]
             est, emitted, vel = ev.get(d, (np.zeros(0),) * 3)
-            f = t.add_onsets(r.times(d), est, emitted, r.velocities(d), vel)["f"]
+            f = t.add_onsets(r.times(d), est, emitted, r.velocities(d), vel, d, src)["f"]
             sdr, si = t.add_stem(r.stems[d], sep.stems[:, names.index(d)]) if d in names else (None, None)
             row["rtdrums"][d] = {"f_50ms": f, "sdr_db": sdr, "si_sdr_db": si}
         tick("rtdrums")
@@ -184,7 +201,8 @@ def evaluate_kit(kit_dir: str | Path, preset: Preset, grooves: list[Path], secon
                 f = None
                 if res.onsets is not None:
                     f = t.add_onsets(ref.times(d), res.onsets[d], res.emitted[d] if res.emitted else None,
-                                     ref.velocities(d))["f"]
+                                     ref.velocities(d), drum=d,
+                                     sources=src if ref is r else causes.Sources.from_render(ref))["f"]
                 sdr, si = t.add_stem(ref.stems[d], res.stems[d]) if res.stems else (None, None)
                 row[m][d] = {"f_50ms": f, "sdr_db": sdr, "si_sdr_db": si}
             tick(m)
@@ -229,10 +247,11 @@ def evaluate_audio(x: np.ndarray, sample_rate: int, annotations: dict[str, np.nd
     ev = _events_by_drum(sep.events, engine.drum_names, sample_rate)
     bt = baselines.band_trigger(x, sample_rate, block)
     tallies["band_trigger"].seconds = bt.seconds
+    src = causes.Sources.from_annotations(annotations)
     for d in drums:
         est, emitted, _ = ev.get(d, (np.zeros(0),) * 3)
-        tallies["rtdrums"].drums[d].add_onsets(annotations[d], est, emitted)
-        tallies["band_trigger"].drums[d].add_onsets(annotations[d], bt.onsets[d], bt.emitted[d])
+        tallies["rtdrums"].drums[d].add_onsets(annotations[d], est, emitted, drum=d, sources=src)
+        tallies["band_trigger"].drums[d].add_onsets(annotations[d], bt.onsets[d], bt.emitted[d], drum=d, sources=src)
     for t in tallies.values():
         t.audio_seconds = len(x) / sample_rate
     results = {"audio": name, "preset": _preset_info(preset), "sample_rate": sample_rate,

@@ -4,7 +4,9 @@ callback processing time and hit-to-note latency, per block size and MIDI sendin
 For each block size a server runs with period == block; `rtdrums live` runs on it as a
 subprocess; a JACK client plays a groove rendered from a kit into its input and receives its
 MIDI. Hit-to-note latency = the JACK frame at which a note-on arrived minus the frame at which
-the hit's true onset left the player client (matched to the latest onset at most 50 ms before).
+the hit's true onset left the player client (matched to the latest onset at most 50 ms before),
+over all notes and per drum (a drum's notes, by the preset's note numbers, against its own onsets):
+median, p95, p99 and max.
 Callback time is measured by the host around each callback (its --stats-json). Each block size
 also gets a take of the player client alone on its own server: the xruns the rig makes without
 the host, to read the host's counts against.
@@ -31,15 +33,30 @@ from .harness import Harness, LiveProcess, wait_ports
 from .jackserver import JackServer
 
 SR = 48000
+DRUMS = ("kick", "snare", "hihat")
 DEFAULT_KIT = str(Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "kit")
 ROUTE = "kick=1,snare=2,hihat=3,residual=4"
 
 
-def _stimulus(kit: str | os.PathLike, seconds: float) -> tuple[np.ndarray, np.ndarray]:
+def _stimulus(kit: str | os.PathLike, seconds: float) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The groove's mixture, all onsets (samples) and each drum's onsets."""
     from ..kits import load_kit
     from ..render import render_groove, shipped_grooves
     r = render_groove(shipped_grooves("validation")[0], load_kit(kit), SR, max_seconds=seconds)
-    return r.mix, np.sort(r.samples())
+    return r.mix, np.sort(r.samples()), {d: np.sort(r.samples(d)) for d in DRUMS}
+
+
+def drum_notes(preset: str) -> dict[str, set[int]]:
+    """The MIDI notes each drum of a preset sends."""
+    from ..preset import load_preset
+    return {d.name: set(d.notes) for d in load_preset(preset).drums}
+
+
+def hit_to_note_by_drum(notes: list[tuple[int, int, int]], onsets: dict[str, np.ndarray],
+                        note_map: dict[str, set[int]]) -> dict[str, dict]:
+    """Hit-to-note statistics per drum: each drum's note-ons against that drum's own onsets."""
+    return {d: _stats(hit_to_note([t for t, n, _ in notes if n in note_map.get(d, ())], on))
+            for d, on in onsets.items()}
 
 
 def hit_to_note(arrivals: list[int], onsets: np.ndarray, window: int = SR // 20) -> np.ndarray:
@@ -57,6 +74,7 @@ def _stats(x: np.ndarray) -> dict:
         return {"n": 0}
     ms = x / SR * 1e3
     return {"n": int(len(x)), "median_ms": round(float(np.median(ms)), 3),
+            "p95_ms": round(float(np.percentile(ms, 95)), 3),
             "p99_ms": round(float(np.percentile(ms, 99)), 3), "max_ms": round(float(ms.max()), 3)}
 
 
@@ -70,7 +88,7 @@ def _take_server(block: int, label: str, realtime: bool):
 
 
 def run_one(preset: str, stim: np.ndarray, onsets: np.ndarray, block: int, path: str,
-            realtime: bool = True) -> dict:
+            realtime: bool = True, drum_onsets: dict | None = None) -> dict:
     """One server (period == block), one live host, one take."""
     with _take_server(block, path, realtime) as (tmp, server):
         stats_file = tmp / "stats.json"
@@ -94,6 +112,8 @@ def run_one(preset: str, stim: np.ndarray, onsets: np.ndarray, block: int, path:
     return {"block": block, "midi_path": path, "period": block, "realtime_jack": realtime,
             "callback": st["callback"], "cpu_load_max": st["cpu_load_max"],
             "xruns_during_take": xruns, "notes": len(notes), "hit_to_note": _stats(lat),
+            "hit_to_note_by_drum": hit_to_note_by_drum(notes, drum_onsets, drum_notes(preset))
+            if drum_onsets else None,
             "latency_reported": st["latency"], "midi_handoff": st.get("midi_handoff"),
             "_notes": notes}
 
@@ -112,7 +132,7 @@ def rig_alone(stim: np.ndarray, block: int, realtime: bool = True) -> dict:
 
 def run(preset: str, kit: str, blocks=(64, 128), paths=("native", "callback"),
         seconds: float = 10.0, realtime: bool = True, out=print) -> list[dict]:
-    stim, onsets = _stimulus(kit, seconds)
+    stim, onsets, drum_onsets = _stimulus(kit, seconds)
     results = []
     for block in blocks:
         rig = rig_alone(stim, block, realtime)
@@ -120,7 +140,7 @@ def run(preset: str, kit: str, blocks=(64, 128), paths=("native", "callback"),
         out(f"block {block:4d} ({1e3 * block / SR:.2f} ms)  rig alone (no host)  "
             f"xruns {rig['xruns_during_take']}")
         for path in paths:
-            r = run_one(preset, stim, onsets, block, path, realtime)
+            r = run_one(preset, stim, onsets, block, path, realtime, drum_onsets)
             results.append(r)
             cb, hn = r["callback"], r["hit_to_note"]
             out(f"block {block:4d} ({1e3 * block / SR:.2f} ms)  MIDI from {path:8s}  callback "
@@ -131,6 +151,10 @@ def run(preset: str, kit: str, blocks=(64, 128), paths=("native", "callback"),
                 + (f"  thread hand-off median {r['midi_handoff']['median_ms']:.3f} p99 "
                    f"{r['midi_handoff']['p99_ms']:.3f} max {r['midi_handoff']['max_ms']:.3f} ms"
                    if r.get("midi_handoff") else ""))
+            for d, h in (r["hit_to_note_by_drum"] or {}).items():
+                out(f"{'':>20}{d:<6} hit-to-note median {h.get('median_ms', float('nan')):.2f} p95 "
+                    f"{h.get('p95_ms', float('nan')):.2f} p99 {h.get('p99_ms', float('nan')):.2f} max "
+                    f"{h.get('max_ms', float('nan')):.2f} ms ({h['n']} notes)")
         by_path = {r["midi_path"]: r for r in results if r["block"] == block and "midi_path" in r}
         for other in [q for q in by_path if q != "callback"] if "callback" in by_path else []:
             a, b = by_path["callback"]["_notes"], by_path[other]["_notes"]
