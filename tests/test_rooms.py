@@ -172,7 +172,9 @@ def test_train_rooms_out_of_range_is_a_one_line_error(tmp_path):
 
 def test_eval_rooms_on_the_fixture_kit(rooms_preset, validation_grooves, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(cli, "COMMANDS", ["eval"])
-    scores = {}
+    from rtdrums.evaluation import results
+
+    scores, runs = {}, []
     for name, extra in (("dry", []), ("rooms", ["--rooms"])):
         out = tmp_path / name
         code = cli.main(["eval", "--kit", str(KIT), "--preset", str(rooms_preset), "--out", str(out),
@@ -183,11 +185,18 @@ def test_eval_rooms_on_the_fixture_kit(rooms_preset, validation_grooves, tmp_pat
         res = json.loads((out / "results.json").read_text())
         assert res["rooms"] == (name == "rooms")
         scores[name] = res["methods"]["rtdrums"]["drums"]
+        runs += [dict(res, protocol=p) for p in ("calibrated", "left-out")]
         assert "recorded in simulated rooms" in (out / "results.md").read_text() or name == "dry"
     for d in ("kick", "snare", "hihat"):
         assert scores["rooms"][d]["ref"] == scores["dry"][d]["ref"] > 0   # the same hits
         assert 0 <= scores["rooms"][d]["f_50ms"] <= 1
     assert any(scores["rooms"][d]["si_sdr_db"] != scores["dry"][d]["si_sdr_db"] for d in scores["dry"])
+    summary = results.summary(runs, "python -m rtdrums.evaluation.results --rooms", None)
+    rooms_part = summary.split("## In simulated rooms")[1].split("## Recall by velocity")[0]
+    f = " / ".join(f"{scores['rooms'][d]['f_50ms']:.2f}" for d in ("kick", "snare", "hihat"))
+    assert rooms_part.count(f"| kit | {f} |") == 2                   # calibrated and left out
+    assert summary.split("## In simulated rooms")[0].count(f"| kit | {f} |") == 0 or \
+        f == " / ".join(f"{scores['dry'][d]['f_50ms']:.2f}" for d in ("kick", "snare", "hihat"))
     code = cli.main(["eval", "--audio", "x.wav", "--annotations", "a.txt", "--out", str(tmp_path / "a"),
                      "--rooms"])
     err = capsys.readouterr().err
