@@ -21,9 +21,9 @@ frame's spectrum and activations and triggers as soon as a hit shows, 2-5 ms aft
 the threshold detector's 6-11 ms. The sources play 240 more shipped grooves (15 s each, each
 groove with one source in turn) for it; this adds about three minutes.
 
-With --rooms FRACTION (default 0.5) that share of the tuning and learned-trigger renders are
+With --rooms FRACTION (e.g. 0.5; default 0, all dry) that share of the tuning and learned-trigger renders are
 recordings in simulated rooms, with microphones, EQ, compression, clipping, level changes, noise
-and other sounds (rtdrums.rooms; each take its own seeded variation); 0 keeps them all dry.
+and other sounds (rtdrums.rooms; each take its own seeded variation).
 """
 
 from __future__ import annotations
