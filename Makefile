@@ -37,9 +37,10 @@ bench: $(STAMP)
 	$(VENV)/bin/rtdrums bench
 
 # README Results tables: rtdrums eval over the allowed Hydrogen kits in both protocols, with the
-# baselines (about 14 minutes on 2 cores). Installs hydrogen-drumkits when run as root.
+# baselines, on dry renders and (--rooms) renders recorded in simulated rooms. Installs
+# hydrogen-drumkits when run as root.
 KITS_DIR     := /usr/share/hydrogen/data/drumkits
-RESULTS_ARGS ?= --seconds 15 --jobs 2
+RESULTS_ARGS ?= --seconds 15 --jobs 2 --rooms
 results: $(STAMP) kits
 	$(PY) -m rtdrums.evaluation.results --out results $(RESULTS_ARGS)
 

@@ -126,12 +126,14 @@ class _Take(NamedTuple):
 
 
 def _record(engine: Engine, kits: Sequence, grooves: Sequence[Path], seconds: float, band_hz: np.ndarray,
-            progress: Callable[[], None] | None):
+            progress: Callable[[], None] | None, rooms: float = 0.0):
     """Features (frames, F) float32, labels (frames, D + A: the drums, then their articulations)
     and takes of the grooves, each played by one of the kits in turn (so that the amount of audio
     does not grow with the number of kits). The features are written into one matrix as they come
-    (a list of takes stacked at the end would hold them twice: 3 GB more for the default preset)."""
+    (a list of takes stacked at the end would hold them twice: 3 GB more for the default preset).
+    A share `rooms` of the takes are recordings in rooms (rtdrums.rooms.maybe_vary)."""
     from .render import render_groove
+    from .rooms import MODEL_SEED, maybe_vary
 
     s = engine.settings
     arts, first = articulation_index(engine.preset)
@@ -139,7 +141,8 @@ def _record(engine: Engine, kits: Sequence, grooves: Sequence[Path], seconds: fl
     feats, labels, takes, n = None, [], [], 0
     capacity = len(grooves) * round((seconds + TAIL_S) * s.sample_rate / s.hop)
     for i, groove in enumerate(grooves):
-        r = render_groove(groove, kits[i % len(kits)], s.sample_rate, max_seconds=seconds)
+        r = maybe_vary(render_groove(groove, kits[i % len(kits)], s.sample_rate, max_seconds=seconds),
+                       i, rooms, MODEL_SEED)
         mix, keep = _gated(r.mix, r.samples(), s.sample_rate, np.random.default_rng(i))
         X = record_features(engine, mix, band_hz)
         kept = [o for o, k in zip(r.onsets, keep) if k]
@@ -219,9 +222,9 @@ def _standardise(X: np.ndarray, takes: Sequence[_Take]) -> tuple[np.ndarray, np.
 
 def train_onset_model(preset: Preset, kits: Sequence, grooves: Sequence[Path] | None = None,
                       seconds: float = GROOVE_SECONDS, progress: Callable[[], None] | None = None,
-                      seed: int = 0) -> Preset:
+                      seed: int = 0, rooms: float = 0.0) -> Preset:
     """The preset with an onset model trained on grooves (default: model_grooves()) rendered with
-    the kits, each groove with one kit in turn."""
+    the kits, each groove with one kit in turn; a share `rooms` of them in rooms (rtdrums.rooms)."""
     from sklearn.linear_model import Ridge
     from sklearn.neural_network import MLPClassifier
     from threadpoolctl import threadpool_limits
@@ -230,7 +233,8 @@ def train_onset_model(preset: Preset, kits: Sequence, grooves: Sequence[Path] | 
     engine = Engine(base, max_block=base.stft.hop)
     s = engine.settings
     band_hz = default_band_hz()
-    Xs, labels, takes = _record(engine, list(kits), grooves or model_grooves(), seconds, band_hz, progress)
+    Xs, labels, takes = _record(engine, list(kits), grooves or model_grooves(), seconds, band_hz, progress,
+                                  rooms)
     mean, scale = _standardise(Xs, takes)
     net = MLPClassifier((HIDDEN,), alpha=1e-3, batch_size=BATCH, learning_rate_init=LEARNING_RATE,
                         max_iter=300, early_stopping=True, random_state=seed)

@@ -292,14 +292,15 @@ def train(hits: Hits | list[Hits], provenance: dict, name: str, settings: StftSe
           components: dict[str, int] | None = None, base: Preset | None = None,
           tune_kits: Sequence = (), tune_grooves: Sequence[Path] | None = None,
           progress: Callable[[], None] | None = None, learned: bool = True,
-          model_grooves: Sequence[Path] | None = None) -> Preset:
+          model_grooves: Sequence[Path] | None = None, rooms: float = 0.0) -> Preset:
     """Templates and references from hits; settings other than these come from base (or defaults).
 
     `hits` may be a list of hit sets, one per source (kit or folder): each source then gets its
     own templates per category, stacked, because pooling the hits of different kits into one small
     NMF averages their spectra into templates that fit none of them. With tune_kits (loaded
     Hydrogen kits), the trigger settings are then tuned on grooves rendered with them, and with
-    `learned` the learned trigger is trained on them (see tune).
+    `learned` the learned trigger is trained on them (see tune); `rooms` of those renders are
+    recordings in rooms (rtdrums.rooms).
     """
     settings = settings or (base.stft if base else StftSettings())
     sources = hits if isinstance(hits, list) else [hits]
@@ -309,7 +310,7 @@ def train(hits: Hits | list[Hits], provenance: dict, name: str, settings: StftSe
     preset = build_preset(templates, settings, name, provenance, base)
     preset.validate()
     preset = calibrate(preset, pooled(sources))
-    return tune(preset, tune_kits, tune_grooves, progress, learned, model_grooves) if tune_kits else preset
+    return tune(preset, tune_kits, tune_grooves, progress, learned, model_grooves, rooms) if tune_kits else preset
 
 
 def pooled(hit_sets: Sequence[Hits]) -> Hits:
@@ -343,9 +344,10 @@ def tune_steps(kits: Sequence, grooves: Sequence[Path] | None = None, learned: b
 
 def tune(preset: Preset, kits: Sequence, grooves: Sequence[Path] | None = None,
          progress: Callable[[], None] | None = None, learned: bool = True,
-         model_grooves: Sequence[Path] | None = None) -> Preset:
+         model_grooves: Sequence[Path] | None = None, rooms: float = 0.0) -> Preset:
     """Trigger settings tuned on grooves (default: the shipped training split) rendered with kits,
     then with `learned` the learned trigger trained on model_grooves (default: the shipped ones).
+    A share `rooms` (0..1) of both sets of renders are recordings in rooms (rtdrums.rooms).
 
     With one kit the cross-talk margins are tuned too. With several, the preset is meant for kits
     it has not seen: the margins multiply a cross-talk measured on the training kits, and margins
@@ -358,14 +360,14 @@ def tune(preset: Preset, kits: Sequence, grooves: Sequence[Path] | None = None,
 
     grooves = tuning_grooves(grooves)
     engine = Engine(preset)
-    takes = render_takes(engine, kits, grooves, progress=progress)
+    takes = render_takes(engine, kits, grooves, progress=progress, rooms=rooms)
     tuned, scores = tune_triggers(preset, takes, engine, progress, margins=len(kits) == 1)
     record = {"kits": [k.name for k in kits], "grooves": [Path(g).name for g in grooves],
-              "seconds_per_groove": GROOVE_SECONDS,
+              "seconds_per_groove": GROOVE_SECONDS, "rooms": rooms,
               "f_measure_50ms": {d.name: round(s.f, 3) for d, s in zip(preset.drums, scores)},
               "median_latency_ms": {d.name: round(s.latency_ms, 1) for d, s in zip(preset.drums, scores)}}
     tuned = replace(tuned, provenance={**tuned.provenance, "trigger_tuning": record})
     if not learned:
         return tuned
     from .onset_training import train_onset_model
-    return train_onset_model(tuned, kits, model_grooves, progress=progress)
+    return train_onset_model(tuned, kits, model_grooves, progress=progress, rooms=rooms)

@@ -75,14 +75,18 @@ def record(engine: Engine, mix: np.ndarray, onsets_by_drum: Sequence[np.ndarray]
 
 
 def render_takes(engine: Engine, kits: Sequence, grooves: Sequence,
-                 seconds: float = GROOVE_SECONDS, progress: Callable[[], None] | None = None) -> list[Take]:
-    """Every groove rendered with every kit at the engine's rate, recorded."""
+                 seconds: float = GROOVE_SECONDS, progress: Callable[[], None] | None = None,
+                 rooms: float = 0.0) -> list[Take]:
+    """Every groove rendered with every kit at the engine's rate, recorded; a share `rooms` of
+    the takes as recordings in rooms (rtdrums.rooms.maybe_vary, each take its own seed)."""
     from .render import render_groove
+    from .rooms import maybe_vary
 
     takes = []
     for kit in kits:
         for groove in grooves:
             r = render_groove(groove, kit, engine.sample_rate, max_seconds=seconds)
+            r = maybe_vary(r, len(takes), rooms)
             takes.append(record(engine, r.mix, [r.samples(d) for d in engine.drum_names], kit.name))
             if progress:
                 progress()

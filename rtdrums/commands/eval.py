@@ -8,6 +8,7 @@ stems, libnmfd's NMFD drum demo, a band-energy trigger).
   rtdrums eval --kit /usr/share/hydrogen/data/drumkits/ForzeeStereo --out eval/forzee
   rtdrums eval --kit KIT --out OUT --calibrate             # templates from the kit's own samples
   rtdrums eval --kit KIT --out OUT --train-kits KIT_A KIT_B  # a preset trained on other kits
+  rtdrums eval --kit KIT --out OUT --rooms     # renders as recordings in simulated rooms
 
 On a real recording with onset annotations (`time label` lines; onset scores and latency only):
 
@@ -44,6 +45,9 @@ def add_arguments(p) -> None:
     p.add_argument("--out", type=Path, required=True, help="folder for results.md/json and figures")
     p.add_argument("--grooves", type=Path, nargs="+", metavar="FILE_OR_DIR",
                    help="MIDI grooves or folders of them (default: the shipped test split)")
+    p.add_argument("--rooms", action="store_true",
+                   help="evaluate on renders recorded in simulated rooms (rtdrums.rooms; seeds "
+                        "disjoint from training's)")
     p.add_argument("--seconds", type=float, default=30.0, help="first seconds of each groove (default 30)")
     p.add_argument("--sample-rate", type=int, default=48000, help="engine sample rate (default 48000)")
     p.add_argument("--block", type=int, default=128, help="audio block size in samples (default 128)")
@@ -71,6 +75,8 @@ def _check(args) -> None:
         raise UserError("give either --kit KIT_DIR or --audio FILE --annotations FILE")
     if args.audio is not None and args.annotations is None:
         raise UserError("--audio needs --annotations FILE (one `time label` per line)")
+    if args.audio is not None and args.rooms:
+        raise UserError("--rooms varies rendered grooves: use it with --kit, not --audio")
     if args.audio is not None and (args.calibrate or args.train_kits):
         raise UserError("--calibrate and --train-kits need --kit; with --audio use --preset")
     if args.audio is None and (args.annotations is not None or args.labels):
@@ -124,7 +130,7 @@ def run(args) -> int:
             bar.update(1)
 
         results, figure = ev.evaluate_kit(args.kit, preset, grooves, args.seconds, args.sample_rate,
-                                          args.block, methods, progress=step)
+                                          args.block, methods, progress=step, rooms=args.rooms)
     results["protocol"] = protocol_name
     if results["kit_in_training"] and not args.calibrate:
         print(f"note: preset {preset.name} was trained on {results['kit']}: this is not a score on "

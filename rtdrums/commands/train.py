@@ -20,6 +20,10 @@ Then a learned trigger is trained on the sources (--trigger): a small network th
 frame's spectrum and activations and triggers as soon as a hit shows, 2-5 ms after it instead of
 the threshold detector's 6-11 ms. The sources play 240 more shipped grooves (15 s each, each
 groove with one source in turn) for it; this adds about three minutes.
+
+With --rooms FRACTION (e.g. 0.5; default 0, all dry) that share of the tuning and learned-trigger renders are
+recordings in simulated rooms, with microphones, EQ, compression, clipping, level changes, noise
+and other sounds (rtdrums.rooms; each take its own seeded variation).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from ..preset import load_preset, resolve_preset, save_preset
 from ..stft import StftSettings
 from ..kits import load_kit
 from ..render import groove_files
+from ..rooms import DEFAULT_ROOMS, check_fraction
 from ..train import (CATEGORIES, Hits, hits_from_folder, hits_from_kit, kit_from_hits, pooled, train,
                       tune_steps)
 
@@ -59,6 +64,9 @@ def add_arguments(p):
     p.add_argument("--model-grooves", type=Path, nargs="+", metavar="FILE_OR_DIR",
                    help="MIDI grooves to train the learned trigger on, first 15 s of each "
                         "(default: the 240 shipped for it)")
+    p.add_argument("--rooms", type=float, default=DEFAULT_ROOMS, metavar="FRACTION",
+                   help="share of the tuning renders recorded in simulated rooms, 0..1 "
+                        "(default: %(default)s; 0: all dry)")
     p.add_argument("--components", default="", metavar="CAT=N,...",
                    help=f"templates per category and source, e.g. kick=4,snare=4 (categories: {', '.join(CATEGORIES)})")
 
@@ -92,6 +100,7 @@ def soundcheck_advice(hits: Hits) -> list[str]:
 def run(args) -> int:
     if not args.kit and not args.hits:
         raise UserError("give at least one --kit DIR or --hits DIR to learn from")
+    rooms = check_fraction(args.rooms)
     base = None
     if args.base != "none":
         try:
@@ -138,7 +147,7 @@ def run(args) -> int:
     try:
         preset = train(hit_sets, provenance, name, settings=settings, components=components, base=base,
                        tune_kits=tune_kits, tune_grooves=grooves, progress=step, learned=learned,
-                       model_grooves=model)
+                       model_grooves=model, rooms=rooms)
     finally:
         if bar is not None:
             bar.close()

@@ -1,12 +1,14 @@
 """The README's Results tables: `rtdrums eval` over the allowed kits in both protocols.
 
-    python -m rtdrums.evaluation.results --out results [--seconds 20] [--jobs 2] [--kits A B]
+    python -m rtdrums.evaluation.results --out results [--seconds 20] [--jobs 2] [--kits A B] [--rooms]
 
 Per kit: the calibrated protocol (templates from the kit's own samples, with all baselines) and
 the generic protocol made fair by leaving the kit out (a preset trained on the allowed acoustic
 kits other than the evaluated one; trained once per distinct set, saved in OUT/presets). Writes each run's results.md,
 results.json and figures under OUT/KIT/PROTOCOL/, the solver speed comparison, and OUT/RESULTS.md
-with the summary tables and the command that produced them.
+with the summary tables and the command that produced them. With --rooms, both protocols are
+also evaluated on the same grooves recorded in simulated rooms (rtdrums.rooms, evaluation seeds),
+under OUT/KIT/PROTOCOL-rooms/, with tables of their own.
 """
 
 from __future__ import annotations
@@ -53,8 +55,9 @@ def _left_out_key(kit: str) -> str | None:
 
 
 def _evaluate(kit: str, left_out: Path, seconds: float, sample_rate: int, block: int, out: Path,
-              root: Path) -> list[dict]:
-    """Both protocols on one kit; all baselines with the calibrated one."""
+              root: Path, rooms: bool = False) -> list[dict]:
+    """Both protocols on one kit; all baselines with the calibrated one (on dry renders); with
+    rooms, each protocol again on room renders (engine only)."""
     from threadpoolctl import threadpool_limits
 
     from ..preset import load_preset, save_preset
@@ -71,12 +74,14 @@ def _evaluate(kit: str, left_out: Path, seconds: float, sample_rate: int, block:
         train_s = time.perf_counter() - t0
         if name == "calibrated":
             save_preset(preset, _calibrated_dir(out, kit))
-        res, fig = evaluate_kit(root / kit, preset, grooves, seconds, sample_rate, block, methods)
-        res["protocol"] = name
-        res["train_seconds"] = train_s
-        res["wall_seconds"] = time.perf_counter() - t0
-        report.write(res, fig, out / kit / name)
-        done.append(res)
+        for varied in (False, True) if rooms else (False,):
+            res, fig = evaluate_kit(root / kit, preset, grooves, seconds, sample_rate, block,
+                                    () if varied else methods, rooms=varied)
+            res["protocol"] = name
+            res["train_seconds"] = train_s
+            res["wall_seconds"] = time.perf_counter() - t0
+            report.write(res, fig, out / kit / (f"{name}-rooms" if varied else name))
+            done.append(res)
     return done
 
 
@@ -163,8 +168,10 @@ def baseline_table(runs: list[dict]) -> str:
 
 
 def summary(runs: list[dict], command: str, speed_md: str | None) -> str:
-    cal = [r for r in runs if r["protocol"] == "calibrated"]
-    gen = [r for r in runs if r["protocol"] == "left-out"]
+    cal = [r for r in runs if r["protocol"] == "calibrated" and not r.get("rooms")]
+    gen = [r for r in runs if r["protocol"] == "left-out" and not r.get("rooms")]
+    cal_rooms = [r for r in runs if r["protocol"] == "calibrated" and r.get("rooms")]
+    gen_rooms = [r for r in runs if r["protocol"] == "left-out" and r.get("rooms")]
     any_run = runs[0]
     parts = [
         "# Results", "",
@@ -175,7 +182,14 @@ def summary(runs: list[dict], command: str, speed_md: str | None) -> str:
         "Latency: emitted note-on minus true onset. SDR/SI-SDR: mean over grooves.", "",
         "## Calibrated: templates from the kit's own samples", "", engine_table(cal), "",
         "## Generic: a preset trained on the allowed acoustic kits other than the evaluated one", "",
-        "(All five acoustic kits for the electronic kits.)", "", engine_table(gen), "",
+        "(All five acoustic kits for the electronic kits.)", "", engine_table(gen), ""]
+    if cal_rooms or gen_rooms:
+        parts += ["## In simulated rooms", "",
+                  "The same grooves recorded in simulated rooms with microphones, EQ, compression, "
+                  "clipping, level changes, noise and other sounds (rtdrums.rooms; evaluation seeds, "
+                  "disjoint from training's). Calibrated:", "", engine_table(cal_rooms), "",
+                  "Generic (kit left out):", "", engine_table(gen_rooms), ""]
+    parts += [
         "## Recall by velocity (calibrated)", "",
         "Hits caught within 50 ms, by the MIDI velocity the groove plays them at.", "",
         recall_by_velocity_table(cal), "",
@@ -201,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sample-rate", type=int, default=48000)
     ap.add_argument("--block", type=int, default=128)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--rooms", action="store_true",
+                    help="also evaluate both protocols on renders recorded in simulated rooms")
     args = ap.parse_args(argv)
     bad = [k for k in args.kits if k not in protocol.ALLOWED_KITS]
     missing = [k for k in args.kits if not (args.root / k).is_dir()]
@@ -218,15 +234,16 @@ def main(argv: list[str] | None = None) -> int:
                                           [args.root] * n)))
         print(f"trained {len(trained)} left-out presets ({time.perf_counter() - t0:.0f} s)", flush=True)
         jobs = {pool.submit(_evaluate, k, trained[_left_out_key(k)], args.seconds, args.sample_rate, args.block,
-                            args.out, args.root): k for k in args.kits}
+                            args.out, args.root, args.rooms): k for k in args.kits}
         for job in as_completed(jobs):
             for r in job.result():
                 runs.append(r)
                 m = r["methods"]["rtdrums"]["drums"]
-                print(f"{Path(r['kit_dir']).name:<24} {r['protocol']:<11} F50 " + " ".join(fmt(m[d]["f_50ms"]) for d in DRUMS)
+                label = r["protocol"] + ("-rooms" if r.get("rooms") else "")
+                print(f"{Path(r['kit_dir']).name:<24} {label:<17} F50 " + " ".join(fmt(m[d]["f_50ms"]) for d in DRUMS)
                       + f"  ({r['wall_seconds']:.0f} s, {time.perf_counter() - t0:.0f} s total)", flush=True)
     order = {k: i for i, k in enumerate(args.kits)}
-    runs.sort(key=lambda r: (order.get(Path(r["kit_dir"]).name, 99), r["protocol"]))
+    runs.sort(key=lambda r: (order.get(Path(r["kit_dir"]).name, 99), r["protocol"], bool(r.get("rooms"))))
     speed_md = _speed(args)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "RESULTS.md").write_text(summary(runs, command, speed_md))

@@ -143,14 +143,21 @@ def _kit_hits_44k(kit) -> dict[str, list[np.ndarray]]:
 
 def evaluate_kit(kit_dir: str | Path, preset: Preset, grooves: list[Path], seconds: float | None = 30.0,
                  sample_rate: int = 48000, block: int = 128, methods: tuple[str, ...] = BASELINES,
-                 progress: Callable[[str], None] | None = None) -> tuple[dict, dict]:
+                 progress: Callable[[str], None] | None = None, rooms: bool = False) -> tuple[dict, dict]:
     """Scores of the engine and the baselines on renders of grooves with a kit.
 
-    Returns (results, figure_data). progress(step) is called after each step; there are
-    steps_per_groove(methods) steps per groove.
+    With `rooms`, each render is a recording in a simulated room (rtdrums.rooms.vary with seed
+    EVAL_SEED + groove index, disjoint from the seeds training uses). Returns (results,
+    figure_data). progress(step) is called after each step; there are steps_per_groove(methods)
+    steps per groove.
     """
     from ..kits import load_kit
     from ..render import render_groove
+    from ..rooms import EVAL_SEED, vary
+
+    def rendered(groove, gi, rate):
+        r = render_groove(groove, kit, rate, max_seconds=seconds)
+        return vary(r, EVAL_SEED + gi) if rooms else r
 
     kit = load_kit(kit_dir)
     engine = Engine(preset, sample_rate, max_block=max(block, 8192))
@@ -161,7 +168,7 @@ def evaluate_kit(kit_dir: str | Path, preset: Preset, grooves: list[Path], secon
     nmfd_W = baselines.libnmfd_templates(_kit_hits_44k(kit)) if "libnmfd_nmfd" in methods else None
     tick = progress or (lambda step: None)
     for gi, groove in enumerate(grooves):
-        r = render_groove(groove, kit, sample_rate, max_seconds=seconds)
+        r = rendered(groove, gi, sample_rate)
         row = {"groove": Path(groove).name, "audio_seconds": len(r.mix) / sample_rate}
         engine.reset()
         t0 = time.perf_counter()
@@ -188,7 +195,7 @@ def evaluate_kit(kit_dir: str | Path, preset: Preset, grooves: list[Path], secon
             elif m == "oracle_masks":
                 res = baselines.oracle_masks(r.stems, engine)
             elif m == "libnmfd_nmfd":
-                ref = render_groove(groove, kit, baselines.LIBNMFD_RATE, max_seconds=seconds)
+                ref = rendered(groove, gi, baselines.LIBNMFD_RATE)
                 x = ref.mix
                 res = baselines.libnmfd_nmfd(x, nmfd_W)
             else:
@@ -213,7 +220,7 @@ def evaluate_kit(kit_dir: str | Path, preset: Preset, grooves: list[Path], secon
     results = {
         "kit": kit.name, "kit_dir": str(kit_dir), "preset": _preset_info(preset),
         "kit_in_training": kit.name in _preset_info(preset)["trained_on"],
-        "sample_rate": sample_rate, "block": block, "seconds_per_groove": seconds,
+        "sample_rate": sample_rate, "block": block, "seconds_per_groove": seconds, "rooms": rooms,
         "stft": {"n_fft": s.n_fft, "hop": s.hop, "synthesis": s.synthesis, "taper": s.taper},
         "stem_latency_ms": engine.stem_latency / sample_rate * 1000,
         "block_latency_ms": block / sample_rate * 1000,
