@@ -160,7 +160,7 @@ def test_analyse_gives_the_activations_of_the_streaming_engine(fixture_preset, e
     hop = engine.settings.hop
     x = excerpt[:60 * hop + 77].copy()
     x[1000:1010] = np.nan
-    h, feats = engine.analyse(x, fixture_preset.onset_model.band_hz)
+    h, feats = engine.analyse(x, fixture_preset.onset_model.band_hz, fixture_preset.onset_model.short_hz)
     assert h.shape == (60, engine.tables.W.shape[1]) and feats.shape == (60, fixture_preset.onset_model.n_features)
     assert engine.samples_processed == 0                 # left reset
     for m in range(60):
