@@ -6,8 +6,9 @@ each played by one of the kits in turn. Each take has one stretch of silence cut
 gate or a mute makes (the sound stops dead and comes back), so that the network learns that such
 steps are not hits. The engine's analysis, with the preset's templates, records every frame's
 features, labelled with the drums whose attack (rtdrums.render.Onset.attack_s after the onset)
-came in the LABEL_MS (OPEN_LABEL_MS for an open hi-hat) before the frame's newest sample and with
-the articulation of each stroke (closed, open or pedal hi-hat). Labels start at the attack, not
+came in the LABEL_MS before the frame's newest sample (the frames after those, up to LATE_MS or
+OPEN_LATE_MS for an open hi-hat, are left out of the fit) and with the articulation of each
+stroke (closed, open or pedal hi-hat). Labels start at the attack, not
 at the sample's first audible value, because some kits' soft layers rise out of 3-9 ms of room
 noise first: labelled from their start, a hit's first frames show nothing, and the network
 learned to give soft hits low probabilities. A network with one hidden layer (scikit-learn's
