@@ -40,7 +40,10 @@ from .preset import Preset, articulations
 
 GROOVE_SECONDS = 15.0    # of each model groove: many short grooves teach more than few long ones
 LABEL_MS = 5.4           # a frame is labelled struck for an attack up to 2 hops (48 kHz, 128) before its end
-LATE_MS = 10.7           # the frames after those, up to 4 hops, are left out of the fit (weight 0)
+LATE_MS = 10.7           # the frames after those, up to 4 hops: struck too, or with FIRST_FRAMES_ONLY
+                         # left out of the fit (weight 0)
+FIRST_FRAMES_ONLY = False  # measured: p95 latency -0.3 to -2 ms, but onset F -0.03 to -0.04 per drum
+                           # (docs/latency.md), so the late frames stay labelled struck
 OPEN_LATE_MS = 16.0      # and up to 6 hops for an open hi-hat, whose wash swells over 10-20 ms
 HIDDEN = 64
 BATCH = 1000             # Adam minibatches: with LEARNING_RATE, a third faster than scikit-learn's
@@ -71,9 +74,11 @@ def record_features(engine: Engine, mix: np.ndarray, band_hz: np.ndarray,
 
 
 def frame_labels(onsets: Sequence[np.ndarray], frames: int, hop: int, sample_rate: int,
-                 late_ms: Sequence[np.ndarray] | None = None) -> np.ndarray:
+                 late_ms: Sequence[np.ndarray] | None = None,
+                 first_only: bool = FIRST_FRAMES_ONLY) -> np.ndarray:
     """Per frame and column (int8): 1 struck, the attack came in the LABEL_MS before the frame's
-    end; -1 late, it came before that but within each onset's late_ms (default LATE_MS); else 0.
+    end; late, it came before that but within each onset's late_ms (default LATE_MS): -1 with
+    first_only, else 1 (struck); else 0.
 
     Only the first frames that hold the attack are struck, so that the network decides on them;
     the late ones are left out of the fit (train_onset_model): a decision there is not wrong,
@@ -85,7 +90,7 @@ def frame_labels(onsets: Sequence[np.ndarray], frames: int, hop: int, sample_rat
         spans = np.full(len(on), LATE_MS) if late_ms is None else late_ms[d]
         for s, ms in zip(on, spans):
             late = (ends > s + first) & (ends <= s + max(ms, LABEL_MS) / 1000 * sample_rate)
-            y[late & (y[:, d] == 0), d] = -1
+            y[late & (y[:, d] == 0), d] = -1 if first_only else 1
         for s in on:
             y[(ends > s) & (ends <= s + first), d] = 1
     return y

@@ -82,14 +82,20 @@ def test_frame_labels_mark_the_first_frames_after_each_hit_and_leave_the_next_ou
     from rtdrums.onset_training import fit_weights
 
     y = frame_labels([np.array([1000]), np.array([], np.int64)], frames=20, hop=128, sample_rate=48000)
-    # frames end at 128 (m + 1); a hit at sample 1000 is struck in the frames ending 1024 and 1152
-    # (LABEL_MS, 5.4 ms), late in those ending 1280 and 1408 (LATE_MS, 10.7 ms)
+    # frames end at 128 (m + 1); by default a hit at sample 1000 is struck in the frames ending
+    # 1024 .. 1408 (LATE_MS, 10.7 ms)
+    assert np.flatnonzero(y[:, 0] == 1).tolist() == [7, 8, 9, 10] and not y[:, 1].any()
+    assert not np.any(fit_weights(y) == 0)
+    # first frames only: struck in those ending 1024 and 1152 (LABEL_MS, 5.4 ms), the late ones
+    # left out of the fit
+    y = frame_labels([np.array([1000]), np.array([], np.int64)], frames=20, hop=128, sample_rate=48000,
+                     first_only=True)
     assert np.flatnonzero(y[:, 0] == 1).tolist() == [7, 8] and not y[:, 1].any()
     assert np.flatnonzero(y[:, 0] == -1).tolist() == [9, 10]
     assert np.flatnonzero(fit_weights(y) == 0).tolist() == [9, 10]
     # an onset's own late span (an open hi-hat's 16 ms: up to 1000 + 768 samples)
     y = frame_labels([np.array([1000, 3000])], frames=40, hop=128, sample_rate=48000,
-                     late_ms=[np.array([16.0, 10.7])])
+                     late_ms=[np.array([16.0, 10.7])], first_only=True)
     assert np.flatnonzero(y[:, 0] == 1).tolist() == [7, 8, 23, 24]
     assert np.flatnonzero(y[:, 0] == -1).tolist() == [9, 10, 11, 12, 25, 26]
 
