@@ -12,6 +12,7 @@ exactly what a live run gives. The engine knows nothing of devices.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import NamedTuple
 
 import numpy as np
@@ -55,8 +56,13 @@ class Tables(NamedTuple):
     fft_bitrev: np.ndarray
     fft_twiddle: np.ndarray
     fft_split: np.ndarray
+    swin: np.ndarray          # (n_fft / 8,) the short window of the newest samples (onset_model)
+    sfft_bitrev: np.ndarray   # and its FFT plan
+    sfft_twiddle: np.ndarray
+    sfft_split: np.ndarray
     # the learned trigger (rtdrums.onset_model; empty without one): standardisation folded in
     m_edges: np.ndarray       # (Z_B + 1,) start bins of its bands
+    m_sedges: np.ndarray      # (Z_S + 1,) start bins of its short-window bands ((1,): none)
     m_w1: np.ndarray          # (F, U)
     m_b1: np.ndarray          # (U,)
     m_w2: np.ndarray          # (U, D + A) a logit per drum, then per articulation of the drums
@@ -111,6 +117,10 @@ class State(NamedTuple):
     zring: np.ndarray         # (LAGS + 1, Z) the onset model's recent log levels
     feat: np.ndarray          # (F,) its features of the current frame
     hidden: np.ndarray        # (U,) its hidden layer
+    sframe: np.ndarray        # (n_fft / 8,) the short window's frame
+    sspec: np.ndarray         # its complex spectrum
+    smag: np.ndarray          # its magnitudes
+    sfft_work: np.ndarray
 
 
 C_RING_POS, C_SAMPLES, C_HOP_FILL, C_OUT_POS, C_BAD, C_FRAMES, C_ITERS = range(7)
@@ -158,10 +168,11 @@ def learned_trigger_tables(p: Preset, s: StftSettings) -> dict[str, np.ndarray]:
     """The onset model's tables at the engine's rate; empty ones when the preset has none."""
     m, D = p.onset_model, len(p.drums)
     if m is None:
-        return dict(m_edges=np.zeros(1, np.int64), m_w1=np.zeros((0, 0)), m_b1=np.zeros(0),
+        return dict(m_edges=np.zeros(1, np.int64), m_sedges=np.zeros(1, np.int64), m_w1=np.zeros((0, 0)), m_b1=np.zeros(0),
                     m_w2=np.zeros((0, D)), m_b2=np.zeros(D), m_vel_w=np.zeros((0, D)),
                     m_vel_b=np.zeros(D), m_logit=np.zeros(D), m_retrig=np.zeros(D, np.int64))
     return dict(m_edges=onset_model.band_bins(m.band_hz, s.sample_rate, s.n_fft),
+                m_sedges=onset_model.short_bins(m.short_hz, s.sample_rate, s.n_fft),
                 **onset_model.folded(m, np.array([d.sensitivity for d in p.drums]), scan_frames(p, s)),
                 m_retrig=np.full(D, round(m.retrigger_ms * s.sample_rate / 1000), np.int64))
 
@@ -226,6 +237,9 @@ class Engine:
         Wb = np.add.reduceat(W, edges[:-1], axis=0)
         solver = nmf.SolverTables(Wb)
         plan = fft.make_plan(s.n_fft)
+        n_short = onset_model.short_length(s.n_fft)
+        splan = fft.make_plan(n_short)
+        short = replace(s, n_fft=n_short, taper=max(1, n_short // onset_model.SHORT_TAPER_DIVISOR))
         return Tables(
             wa=analysis_window(s), ws=synthesis_window(s), W=np.ascontiguousarray(W),
             Wt=np.ascontiguousarray(W.T),
@@ -236,6 +250,8 @@ class Engine:
             leak=np.array([d.leak for d in p.drums] + [p.residual_leak], np.float64).T.copy(),
             **trigger_settings(p, s),
             fft_bitrev=plan.bitrev, fft_twiddle=plan.twiddle, fft_split=plan.split,
+            swin=analysis_window(short), sfft_bitrev=splan.bitrev, sfft_twiddle=splan.twiddle,
+            sfft_split=splan.split,
             **learned_trigger_tables(p, s)), solver.pg_step
 
     @staticmethod
@@ -264,7 +280,9 @@ class Engine:
             model=np.zeros((D + 1, K)), act=np.zeros(D + 1), ola=np.zeros((D + 1, s.synthesis)),
             outq=np.zeros((D + 1, s.hop)), fstate=fstate, istate=istate, history=history,
             dropped=dropped, zring=np.zeros((onset_model.LAGS + 1, t.m_w1.shape[0] // (onset_model.LAGS + 1))),
-            feat=np.zeros(t.m_w1.shape[0]), hidden=np.zeros(t.m_b1.shape[0]))
+            feat=np.zeros(t.m_w1.shape[0]), hidden=np.zeros(t.m_b1.shape[0]),
+            sframe=np.zeros(len(t.swin)), sspec=np.zeros(len(t.swin) // 2 + 1, np.complex128),
+            smag=np.zeros(len(t.swin) // 2 + 1), sfft_work=np.zeros(len(t.swin) // 2, np.complex128))
 
     # -- streaming ------------------------------------------------------------------------
     def reset(self) -> None:
@@ -298,24 +316,26 @@ class Engine:
         k = process_block(block, self._stems, self._events, self._bundle)
         return self._stems[:n], self._events[:k]
 
-    def analyse(self, x: np.ndarray, band_hz: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def analyse(self, x: np.ndarray, band_hz: np.ndarray | None = None,
+                short_hz: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Activations (frames, R) of every whole hop of x from a fresh start, and with band_hz the
-        onset model's features (frames, F) float32 on those bands (else (frames, 0)); leaves the
-        engine reset. What process() computes for those frames, without masks, synthesis or
-        triggers: for training and tuning."""
+        onset model's features (frames, F) float32 on those bands and the short window's short_hz
+        (else (frames, 0)); leaves the engine reset. What process() computes for those frames,
+        without masks, synthesis or triggers: for training and tuning."""
         s = self.settings
         x = np.ascontiguousarray(x, np.float32)
         frames = len(x) // s.hop
         h = np.zeros((frames, self.tables.W.shape[1]))
+        sedges = onset_model.short_bins(np.zeros(0) if short_hz is None else short_hz, s.sample_rate, s.n_fft)
         if band_hz is None:
             edges, zring, feats = np.zeros(1, np.int64), np.zeros((1, 0)), np.zeros((frames, 0), np.float32)
         else:
             edges = onset_model.band_bins(band_hz, s.sample_rate, s.n_fft)
-            F = onset_model.feature_count(len(edges) - 1, h.shape[1])
+            F = onset_model.feature_count(len(edges) - 1, h.shape[1], len(sedges) - 1)
             zring = np.zeros((onset_model.LAGS + 1, F // (onset_model.LAGS + 1)))
             feats = np.zeros((frames, F), np.float32)
         self.reset()
-        analyse_hops(x, self._bundle, edges, self.params.mag_norm, zring, h, feats)
+        analyse_hops(x, self._bundle, edges, sedges, self.params.mag_norm, zring, h, feats)
         self.reset()
         return h, feats
 
@@ -416,7 +436,20 @@ def _analyse(T, P, S):
 
 
 @njit(cache=True, nogil=True)
-def analyse_hops(x, handle, edges, norm, zring, h_out, feat_out):
+def _short_spectrum(T, S):
+    """Magnitudes S.smag of the short window over the newest samples of the ring."""
+    N = S.ring.shape[0]
+    n = T.swin.shape[0]
+    first = S.counters[C_RING_POS] + N - n       # the ring position after the newest sample is the oldest
+    for k in range(n):
+        S.sframe[k] = S.ring[(first + k) % N] * T.swin[k]
+    fft.rfft_into(S.sframe, S.sspec, T.sfft_bitrev, T.sfft_twiddle, T.sfft_split, S.sfft_work)
+    for k in range(S.smag.shape[0]):
+        S.smag[k] = abs(S.sspec[k])
+
+
+@njit(cache=True, nogil=True)
+def analyse_hops(x, handle, edges, sedges, norm, zring, h_out, feat_out):
     """The analysis half of the engine (no masks, synthesis or triggers) over every whole hop of x:
     each frame's activations into h_out (frames, R) and, when feat_out has columns, the onset
     model's features on the bands `edges` into feat_out (frames, F). Exactly what process_block
@@ -429,7 +462,9 @@ def analyse_hops(x, handle, edges, norm, zring, h_out, feat_out):
             for r in range(S.h.shape[0]):
                 h_out[m, r] = S.h[r]
             if feat_out.shape[1] > 0:
-                onset_model.frame_features(S.mag, S.h, edges, norm, zring, m, feat_out[m])
+                if sedges.shape[0] > 1:
+                    _short_spectrum(T, S)
+                onset_model.frame_features(S.mag, S.h, edges, norm, zring, m, feat_out[m], S.smag, sedges)
             m += 1
 
 
@@ -493,7 +528,10 @@ def _frame(T, P, S, events, n_events):
             acc += S.h[r]
         S.act[g] = acc
     if P.learned:
-        onset_model.frame_features(S.mag, S.h, T.m_edges, P.mag_norm, S.zring, c[C_FRAMES] - 1, S.feat)
+        if T.m_sedges.shape[0] > 1:
+            _short_spectrum(T, S)
+        onset_model.frame_features(S.mag, S.h, T.m_edges, P.mag_norm, S.zring, c[C_FRAMES] - 1, S.feat,
+                                   S.smag, T.m_sedges)
         return onset_model.detect(S.feat, T.art_start, T.group_art, T.notes, T.m_w1, T.m_b1, T.m_w2, T.m_b2,
                                   T.m_vel_w, T.m_vel_b, T.m_logit, T.m_retrig, T.scan, S.hidden, S.istate,
                                   c[C_SAMPLES], P.onset_offset, events, n_events, S.dropped)

@@ -3,21 +3,23 @@
 The threshold detector (rtdrums.onsets) waits for a drum's activation to rise by a fraction of a
 loud hit, which a recorded hit's attack reaches only after 5-15 ms, and it cannot tell a ghost
 note from the leak of a hi-hat. The onset model reads, each frame, the log magnitudes of the
-spectrum in Z_B log-spaced bands plus the log activations of the R templates, and how each of
-them changed over the last 1, 2 and 3 frames (F = 4 (Z_B + R) features). One hidden layer of ReLU
+spectrum in Z_B log-spaced bands, the log activations of the R templates and the log magnitudes
+of a short window of the newest samples (n_fft / 8: 256 at 48 kHz) in Z_S bands, and how each of
+them changed over the last 1, 2 and 3 frames (F = 4 (Z_B + R + Z_S) features). The long window
+tells the drums apart; the short one shows an attack at full contrast in the first frame that
+holds it, over the ring of earlier hits, and its level is that of the attack's first milliseconds. One hidden layer of ReLU
 units gives a probability per drum, and a score per articulation of each drum (closed, open, pedal
 hi-hat: A in all); a drum triggers at once when its probability crosses its threshold, outside its
 retrigger time. The note-on leaves the drum's `scan` frames later (its scan_ms, else the preset's
-[trigger] scan_ms; 0 to SCANS - 1 frames), with the note of the drum's articulation that scores
-highest in that frame and a velocity from a linear read-out of that frame's features, trained for
-that scan: the frame after the decision holds more of the attack and its velocity follows the
-played one much better. It is trained on grooves rendered with the kit(s) it is for
+[trigger] scan_ms; 0 to SCANS - 1 frames; 0 by default), with the note of the drum's articulation
+that scores highest in that frame and a velocity from a linear read-out of that frame's features,
+trained for that scan. It is trained on grooves rendered with the kit(s) it is for
 (rtdrums.onset_training).
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numba import njit
@@ -30,9 +32,14 @@ BAND_EPS = 1e-6            # floor of the band magnitudes (full-scale sine in on
 ACT_EPS = 1e-6             # floor of the activations, on the same scale
 
 
-def feature_count(bands: int, components: int) -> int:
-    """F: a frame's band levels and activations, and their changes over the last LAGS frames."""
-    return (LAGS + 1) * (bands + components)
+SHORT_DIVISOR = 8          # the short window is n_fft / 8 samples long
+SHORT_TAPER_DIVISOR = 8    # and falls over its last eighth (32 samples at 48 kHz)
+
+
+def feature_count(bands: int, components: int, short_bands: int = 0) -> int:
+    """F: a frame's band levels, activations and short-window band levels, and their changes over
+    the last LAGS frames."""
+    return (LAGS + 1) * (bands + components + short_bands)
 
 
 @dataclass(frozen=True)
@@ -43,7 +50,8 @@ class OnsetModel:
     w2 (U, D + A), b2 (D + A,) the network (a logit per drum, then per articulation of the drums,
     in the preset's order); vel_w (SCANS, F, D), vel_b (SCANS, D) the velocity read-outs
     (velocity / 127 from standardised features) for each scan; threshold (D,) probabilities that
-    trigger; retrigger_ms.
+    trigger; retrigger_ms; short_hz (Z_S + 1,) band edges of the short window, empty (0,) for a
+    model without it (presets trained before it).
     """
     band_hz: np.ndarray
     mean: np.ndarray
@@ -56,8 +64,14 @@ class OnsetModel:
     vel_b: np.ndarray
     threshold: tuple[float, ...]
     retrigger_ms: float = 30.0
+    short_hz: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
-    ARRAYS = ("band_hz", "mean", "scale", "w1", "b1", "w2", "b2", "vel_w", "vel_b")
+    ARRAYS = ("band_hz", "mean", "scale", "w1", "b1", "w2", "b2", "vel_w", "vel_b", "short_hz")
+    OPTIONAL = {"short_hz": (0,)}     # arrays older presets lack, and their value there
+
+    @property
+    def short_bands(self) -> int:
+        return max(len(self.short_hz) - 1, 0)
 
     @property
     def n_features(self) -> int:
@@ -65,7 +79,7 @@ class OnsetModel:
 
     def validate(self, drums: int, components: int, articulations: int) -> None:
         """Raise ValueError with a one-line reason if the arrays do not fit each other and the preset."""
-        F = feature_count(len(self.band_hz) - 1, components)
+        F = feature_count(len(self.band_hz) - 1, components, self.short_bands)
         U = self.b1.shape[0] if self.b1.ndim == 1 else -1
         O = drums + articulations
         shapes = {"mean": (F,), "scale": (F,), "w1": (F, U), "b1": (U,), "w2": (U, O),
@@ -78,8 +92,11 @@ class OnsetModel:
         for name in self.ARRAYS:
             if not np.all(np.isfinite(getattr(self, name))):
                 raise ValueError(f"onset model: {name} contains NaN or infinite values")
-        if len(self.band_hz) < 2 or np.any(np.diff(self.band_hz) <= 0) or self.band_hz[0] < 0:
-            raise ValueError("onset model: band_hz must be increasing frequencies >= 0")
+        for name in ("band_hz", "short_hz"):
+            hz = getattr(self, name)
+            if (len(hz) < 2 and name == "band_hz") or len(hz) == 1 or np.any(np.diff(hz) <= 0) \
+                    or np.any(hz < 0):
+                raise ValueError(f"onset model: {name} must be increasing frequencies >= 0")
         if np.any(self.scale <= 0):
             raise ValueError("onset model: scale must be > 0")
         if len(self.threshold) != drums or not all(0 < t < 1 for t in self.threshold):
@@ -91,6 +108,23 @@ class OnsetModel:
 def default_band_hz(n_bands: int = 80, f_min: float = 30.0, f_max: float = 20000.0) -> np.ndarray:
     """Log-spaced band edges for the model's spectral features."""
     return np.geomspace(f_min, f_max, n_bands + 1)
+
+
+def default_short_hz(n_bands: int = 16, f_min: float = 150.0, f_max: float = 20000.0) -> np.ndarray:
+    """Log-spaced band edges of the short window's features (its bins are 187.5 Hz apart)."""
+    return np.geomspace(f_min, f_max, n_bands + 1)
+
+
+def short_length(n_fft: int) -> int:
+    """Samples of the short window at a frame length."""
+    return max(n_fft // SHORT_DIVISOR, 8)
+
+
+def short_bins(short_hz: np.ndarray, sample_rate: int, n_fft: int) -> np.ndarray:
+    """band_bins of the short window's bands; (1,) zeros (no band) when short_hz is empty."""
+    if len(short_hz) == 0:
+        return np.zeros(1, np.int64)
+    return band_bins(short_hz, sample_rate, short_length(n_fft))
 
 
 def band_bins(band_hz: np.ndarray, sample_rate: int, n_fft: int) -> np.ndarray:
@@ -120,30 +154,43 @@ def folded(model: OnsetModel, sens: np.ndarray, scan: np.ndarray) -> dict[str, n
 
 
 @njit(cache=True, nogil=True)
-def frame_features(mag, h, edges, norm, zring, frame, feat):
+def frame_features(mag, h, edges, norm, zring, frame, feat, smag, sedges):
     """Write the features of one frame into feat (F,) and store its levels in zring (LAGS + 1, Z).
 
     mag (K,) the frame's magnitude spectrum, h (R,) its activations, edges the band start bins,
-    norm the factor that puts magnitudes on a full-scale-sine = 0.5 scale, frame the frame count.
+    norm the factor that puts magnitudes on a full-scale-sine = 0.5 scale, frame the frame count;
+    smag the short window's magnitude spectrum and sedges its band start bins ((1,): none).
     """
     L = zring.shape[0]
     Z = zring.shape[1]
     B = edges.shape[0] - 1
+    S = sedges.shape[0] - 1
+    R = Z - B - S
     cur = frame % L
     for b in range(B):
-        acc = 0.0
-        for k in range(edges[b], edges[b + 1]):
-            acc += mag[k]
-        width = edges[b + 1] - edges[b]          # 0 for a band above Nyquist: it holds nothing
-        zring[cur, b] = math.log(acc * norm / width + BAND_EPS) if width > 0 else math.log(BAND_EPS)
-    for r in range(Z - B):
+        zring[cur, b] = _band_level(mag, edges, b, norm)
+    for r in range(R):
         zring[cur, B + r] = math.log(h[r] * norm + ACT_EPS)
+    for b in range(S):
+        zring[cur, B + R + b] = _band_level(smag, sedges, b, norm)
     for z in range(Z):
         feat[z] = zring[cur, z]
     for lag in range(1, L):
         prev = (frame - lag) % L if frame >= lag else cur    # the first frames compare with themselves
         for z in range(Z):
             feat[lag * Z + z] = zring[cur, z] - zring[prev, z]
+
+
+@njit(cache=True, nogil=True)
+def _band_level(mag, edges, b, norm):
+    """Log of the mean magnitude of band b (a band above Nyquist is empty: it holds nothing)."""
+    width = edges[b + 1] - edges[b]
+    if width <= 0:
+        return math.log(BAND_EPS)
+    acc = 0.0
+    for k in range(edges[b], edges[b + 1]):
+        acc += mag[k]
+    return math.log(acc * norm / width + BAND_EPS)
 
 
 @njit(cache=True, nogil=True)

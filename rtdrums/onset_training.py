@@ -6,8 +6,9 @@ each played by one of the kits in turn. Each take has one stretch of silence cut
 gate or a mute makes (the sound stops dead and comes back), so that the network learns that such
 steps are not hits. The engine's analysis, with the preset's templates, records every frame's
 features, labelled with the drums whose attack (rtdrums.render.Onset.attack_s after the onset)
-came in the LABEL_MS (OPEN_LABEL_MS for an open hi-hat) before the frame's newest sample and with
-the articulation of each stroke (closed, open or pedal hi-hat). Labels start at the attack, not
+came in the LABEL_MS before the frame's newest sample (the frames after those, up to LATE_MS or
+OPEN_LATE_MS for an open hi-hat, are left out of the fit) and with the articulation of each
+stroke (closed, open or pedal hi-hat). Labels start at the attack, not
 at the sample's first audible value, because some kits' soft layers rise out of 3-9 ms of room
 noise first: labelled from their start, a hit's first frames show nothing, and the network
 learned to give soft hits low probabilities. A network with one hidden layer (scikit-learn's
@@ -34,12 +35,16 @@ from typing import Callable, NamedTuple, Sequence
 import numpy as np
 
 from .engine import Engine
-from .onset_model import SCANS, OnsetModel, default_band_hz
+from .onset_model import SCANS, OnsetModel, default_band_hz, default_short_hz
 from .preset import Preset, articulations
 
 GROOVE_SECONDS = 15.0    # of each model groove: many short grooves teach more than few long ones
-LABEL_MS = 10.7          # a frame is labelled struck for a hit up to 4 hops (48 kHz, 128) before its end
-OPEN_LABEL_MS = 16.0     # and up to 6 hops for an open hi-hat, whose wash swells over 10-20 ms
+LABEL_MS = 5.4           # a frame is labelled struck for an attack up to 2 hops (48 kHz, 128) before its end
+LATE_MS = 10.7           # the frames after those, up to 4 hops: struck too, or with FIRST_FRAMES_ONLY
+                         # left out of the fit (weight 0)
+FIRST_FRAMES_ONLY = False  # measured: p95 latency -0.3 to -2 ms, but onset F -0.03 to -0.04 per drum
+                           # (docs/latency.md), so the late frames stay labelled struck
+OPEN_LATE_MS = 16.0      # and up to 6 hops for an open hi-hat, whose wash swells over 10-20 ms
 HIDDEN = 64
 BATCH = 1000             # Adam minibatches: with LEARNING_RATE, a third faster than scikit-learn's
 LEARNING_RATE = 0.003    # 200 at 1e-3, to the same fit
@@ -59,22 +64,41 @@ def model_grooves() -> list[Path]:
     return shipped_grooves("model")
 
 
-def record_features(engine: Engine, mix: np.ndarray, band_hz: np.ndarray) -> np.ndarray:
+SHORT_HZ = default_short_hz()
+
+
+def record_features(engine: Engine, mix: np.ndarray, band_hz: np.ndarray,
+                    short_hz: np.ndarray = SHORT_HZ) -> np.ndarray:
     """The onset model's features (frames, F) of a mixture, the engine run from a fresh start."""
-    return engine.analyse(mix, band_hz)[1]
+    return engine.analyse(mix, band_hz, short_hz)[1]
 
 
 def frame_labels(onsets: Sequence[np.ndarray], frames: int, hop: int, sample_rate: int,
-                 spans_ms: Sequence[np.ndarray] | None = None) -> np.ndarray:
-    """Per frame and column: struck in the span before the frame's end (each onset's spans_ms,
-    default LABEL_MS)."""
-    y = np.zeros((frames, len(onsets)), bool)
+                 late_ms: Sequence[np.ndarray] | None = None,
+                 first_only: bool = FIRST_FRAMES_ONLY) -> np.ndarray:
+    """Per frame and column (int8): 1 struck, the attack came in the LABEL_MS before the frame's
+    end; late, it came before that but within each onset's late_ms (default LATE_MS): -1 with
+    first_only, else 1 (struck); else 0.
+
+    Only the first frames that hold the attack are struck, so that the network decides on them;
+    the late ones are left out of the fit (train_onset_model): a decision there is not wrong,
+    only slower, and the retrigger time keeps it from doubling an early one."""
+    y = np.zeros((frames, len(onsets)), np.int8)
     ends = (np.arange(frames) + 1) * hop
+    first = LABEL_MS / 1000 * sample_rate
     for d, on in enumerate(onsets):
-        spans = np.full(len(on), LABEL_MS) if spans_ms is None else spans_ms[d]
+        spans = np.full(len(on), LATE_MS) if late_ms is None else late_ms[d]
         for s, ms in zip(on, spans):
-            y[(ends > s) & (ends <= s + ms / 1000 * sample_rate), d] = True
+            late = (ends > s + first) & (ends <= s + max(ms, LABEL_MS) / 1000 * sample_rate)
+            y[late & (y[:, d] == 0), d] = -1 if first_only else 1
+        for s in on:
+            y[(ends > s) & (ends <= s + first), d] = 1
     return y
+
+
+def fit_weights(labels: np.ndarray) -> np.ndarray:
+    """Sample weights of the network's fit: 0 for a frame that is late for any column, else 1."""
+    return np.where((labels < 0).any(axis=1), 0.0, 1.0)
 
 
 def pick(prob: np.ndarray, threshold: float, retrig: int) -> np.ndarray:
@@ -127,7 +151,8 @@ class _Take(NamedTuple):
 
 def _record(engine: Engine, kits: Sequence, grooves: Sequence[Path], seconds: float, band_hz: np.ndarray,
             progress: Callable[[], None] | None, rooms: float = 0.0):
-    """Features (frames, F) float32, labels (frames, D + A: the drums, then their articulations)
+    """Features (frames, F) float32, labels (frames, D + A: the drums, then their articulations;
+    int8 as frame_labels gives them)
     and takes of the grooves, each played by one of the kits in turn (so that the amount of audio
     does not grow with the number of kits). The features are written into one matrix as they come
     (a list of takes stacked at the end would hold them twice: 3 GB more for the default preset).
@@ -150,7 +175,7 @@ def _record(engine: Engine, kits: Sequence, grooves: Sequence[Path], seconds: fl
         attack = at + np.array([round(o.attack_s * s.sample_rate) for o in kept], np.int64)
         drum = np.array([o.drum for o in kept], dtype=str)
         art = np.array([arts.get((o.drum, o.articulation), first.get(o.drum, -1)) for o in kept], np.int64)
-        span = np.array([OPEN_LABEL_MS if (o.drum, o.articulation) == ("hihat", "open") else LABEL_MS for o in kept])
+        span = np.array([OPEN_LATE_MS if (o.drum, o.articulation) == ("hihat", "open") else LATE_MS for o in kept])
         masks = [drum == d for d in engine.drum_names] + [art == a for a in range(n_arts)]
         onsets = [at[m] for m in masks[:len(engine.drum_names)]]
         feats = _rows_written(feats, n, X, capacity)
@@ -242,7 +267,7 @@ def train_onset_model(preset: Preset, kits: Sequence, grooves: Sequence[Path] | 
     # with the thread count (measured: thresholds 0.85 / 0.7 / 0.65 on 2 threads, 0.75 / 0.8 /
     # 0.75 on one), and a preset must not depend on the machine it was trained on
     with threadpool_limits(limits=1, user_api="blas"):
-        net.fit(Xs, labels)
+        net.fit(Xs, labels > 0, sample_weight=fit_weights(labels))
     if progress:
         progress()
     D = len(engine.drum_names)
@@ -263,7 +288,8 @@ def train_onset_model(preset: Preset, kits: Sequence, grooves: Sequence[Path] | 
     model = OnsetModel(band_hz=band_hz, mean=mean, scale=scale,
                        w1=net.coefs_[0].astype(np.float64), b1=net.intercepts_[0].astype(np.float64),
                        w2=net.coefs_[1].astype(np.float64), b2=net.intercepts_[1].astype(np.float64),
-                       vel_w=vel_w, vel_b=vel_b, threshold=threshold, retrigger_ms=RETRIGGER_MS)
+                       vel_w=vel_w, vel_b=vel_b, threshold=threshold, retrigger_ms=RETRIGGER_MS,
+                       short_hz=SHORT_HZ)
     trained = replace(preset, onset_model=model)
     trained.validate()
     return trained

@@ -242,8 +242,9 @@ def load_preset(name_or_path: str | os.PathLike = "default") -> Preset:
     try:
         with np.load(folder / TEMPLATES_FILE, allow_pickle=False) as npz:
             W = np.array(npz["W"], dtype=np.float64)
-            model = {a: np.array(npz[f"model_{a}"], np.float64) for a in OnsetModel.ARRAYS} \
-                if "onset_model" in cfg else None
+            model = {a: np.array(npz[f"model_{a}"], np.float64) if f"model_{a}" in npz.files
+                     or a not in OnsetModel.OPTIONAL else np.zeros(OnsetModel.OPTIONAL[a])
+                     for a in OnsetModel.ARRAYS} if "onset_model" in cfg else None
     except FileNotFoundError:
         raise UserError(f"preset {folder} has no {TEMPLATES_FILE}; retrain it with `rtdrums train`") from None
     except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:

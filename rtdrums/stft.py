@@ -64,6 +64,12 @@ class StftSettings:
         rates cut off what the hi-hat's templates and the trigger listen to."""
         return int(self.sample_rate * 0.9), self.sample_rate * 4
 
+    def with_hop(self, hop: int) -> "StftSettings":
+        """The same window at another hop: the synthesis length rounded up to a multiple of it
+        (at least two hops), the taper no longer than one hop."""
+        synthesis = max(2 * hop, -(-self.synthesis // hop) * hop)
+        return StftSettings(self.sample_rate, self.n_fft, hop, synthesis, min(self.taper, hop))
+
     def scaled_to(self, sample_rate: int) -> "StftSettings":
         """The same geometry in time at another rate (lengths scaled by powers of two)."""
         if sample_rate == self.sample_rate:

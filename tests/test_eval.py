@@ -182,6 +182,9 @@ def test_eval_audio_with_annotations(rendered_groove, fixture_preset_dir, tmp_pa
     (["--kit", FIXTURE_KIT, "--out", "o", "--calibrate", "--grooves", "/nonexistent.mid"], "no such MIDI"),
     (["--kit", FIXTURE_KIT, "--out", "o", "--preset", "/nonexistent/preset"], "no preset"),
     (["--kit", FIXTURE_KIT, "--out", "o", "--calibrate", "--block", "0"], "--block"),
+    (["--kit", FIXTURE_KIT, "--out", "o", "--hop", "64"], "--hop goes with --calibrate"),
+    (["--kit", FIXTURE_KIT, "--out", "o", "--calibrate", "--hop", "0"], "--hop 0"),
+    (["--kit", FIXTURE_KIT, "--out", "o", "--calibrate", "--hop", "4096"], "--hop 4096"),
     (["--audio", "x.wav", "--annotations", "a.txt", "--labels", "KD", "--out", "o"], "LABEL=DRUM"),
 ])
 def test_bad_inputs_are_one_line_errors(argv, message, monkeypatch, capsys, tmp_path):

@@ -73,7 +73,15 @@ SETTINGS = {
     "default@96k": DEFAULT.scaled_to(96000),
     "standard@96k": STANDARD.scaled_to(96000),
     "hop-96": StftSettings(48000, 1024, 96, 384, 96),           # hop that does not divide n_fft
+    "default-hop-64": DEFAULT.with_hop(64),                      # `rtdrums train --hop 64`
 }
+
+
+def test_with_hop_keeps_the_window_and_fits_synthesis_and_taper():
+    assert DEFAULT.with_hop(64) == StftSettings(48000, 2048, 64, 256, 64)
+    assert DEFAULT.with_hop(128) == DEFAULT
+    assert DEFAULT.with_hop(96) == StftSettings(48000, 2048, 96, 288, 96)
+    assert DEFAULT.with_hop(512) == StftSettings(48000, 2048, 512, 1024, 128)
 
 
 @pytest.mark.parametrize("name", SETTINGS)

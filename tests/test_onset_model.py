@@ -52,8 +52,7 @@ def test_training_sees_the_engines_features_and_decisions(fixture_preset, clip):
     prob = 1 / (1 + np.exp(-z))
     retrig = -(-round(m.retrigger_ms * 48) // 128)
     for d in range(len(fixture_preset.drums)):
-        # a decision in the clip's last frame sends its note after the clip: not seen here
-        expected = set(pick(prob[:, d], m.threshold[d], retrig).tolist()) - {len(live) - 1}
+        expected = set(pick(prob[:, d], m.threshold[d], retrig).tolist())
         got = {f for f, dd, _ in events if dd == d}
         # the engine folds the standardisation into the weights: only a probability within
         # rounding of the threshold may fall the other way
@@ -61,8 +60,8 @@ def test_training_sees_the_engines_features_and_decisions(fixture_preset, clip):
             assert abs(prob[f, d] - m.threshold[d]) < 1e-6, (d, f, prob[f, d])
         assert len(expected ^ got) <= 2, (d, expected ^ got)
     assert {dd for _, dd, _ in events} == {0, 1, 2}
-    # the note-on leaves the scan (2.7 ms: one frame) after the decision
-    assert {wait for _, _, wait in events} == {1}
+    # the note-on leaves with the decision (scan 0, the default)
+    assert {wait for _, _, wait in events} == {0}
 
 
 def test_sensitivity_lowers_the_learned_threshold(fixture_preset, clip):
@@ -79,14 +78,26 @@ def test_sensitivity_lowers_the_learned_threshold(fixture_preset, clip):
     assert counts[0] <= counts[1] <= counts[2] and counts[0] < counts[2], counts
 
 
-def test_frame_labels_mark_the_frames_after_each_hit():
+def test_frame_labels_mark_the_first_frames_after_each_hit_and_leave_the_next_out():
+    from rtdrums.onset_training import fit_weights
+
     y = frame_labels([np.array([1000]), np.array([], np.int64)], frames=20, hop=128, sample_rate=48000)
-    # frames end at 128 (m + 1); a hit at sample 1000 is seen by the frames ending 1024 .. 1512
-    assert np.flatnonzero(y[:, 0]).tolist() == [7, 8, 9, 10] and not y[:, 1].any()
-    # an onset's own span (an open hi-hat's 16 ms: up to 1000 + 768 samples)
+    # frames end at 128 (m + 1); by default a hit at sample 1000 is struck in the frames ending
+    # 1024 .. 1408 (LATE_MS, 10.7 ms)
+    assert np.flatnonzero(y[:, 0] == 1).tolist() == [7, 8, 9, 10] and not y[:, 1].any()
+    assert not np.any(fit_weights(y) == 0)
+    # first frames only: struck in those ending 1024 and 1152 (LABEL_MS, 5.4 ms), the late ones
+    # left out of the fit
+    y = frame_labels([np.array([1000]), np.array([], np.int64)], frames=20, hop=128, sample_rate=48000,
+                     first_only=True)
+    assert np.flatnonzero(y[:, 0] == 1).tolist() == [7, 8] and not y[:, 1].any()
+    assert np.flatnonzero(y[:, 0] == -1).tolist() == [9, 10]
+    assert np.flatnonzero(fit_weights(y) == 0).tolist() == [9, 10]
+    # an onset's own late span (an open hi-hat's 16 ms: up to 1000 + 768 samples)
     y = frame_labels([np.array([1000, 3000])], frames=40, hop=128, sample_rate=48000,
-                     spans_ms=[np.array([16.0, 10.7])])
-    assert np.flatnonzero(y[:, 0]).tolist() == [7, 8, 9, 10, 11, 12, 23, 24, 25, 26]
+                     late_ms=[np.array([16.0, 10.7])], first_only=True)
+    assert np.flatnonzero(y[:, 0] == 1).tolist() == [7, 8, 23, 24]
+    assert np.flatnonzero(y[:, 0] == -1).tolist() == [9, 10, 11, 12, 25, 26]
 
 
 def test_training_labels_start_at_each_hits_attack(fixture_preset, lead_in_kit, groove_file):

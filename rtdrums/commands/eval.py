@@ -51,6 +51,9 @@ def add_arguments(p) -> None:
     p.add_argument("--seconds", type=float, default=30.0, help="first seconds of each groove (default 30)")
     p.add_argument("--sample-rate", type=int, default=48000, help="engine sample rate (default 48000)")
     p.add_argument("--block", type=int, default=128, help="audio block size in samples (default 128)")
+    p.add_argument("--hop", type=int, metavar="SAMPLES",
+                   help="frame hop of the preset --calibrate or --train-kits trains (default: the "
+                        "shipped preset's, 128)")
     p.add_argument("--baselines", default="all",
                    help="comma-separated baselines to run (nmf_offline, oracle_masks, libnmfd_nmfd, "
                         "band_trigger), 'all' (default) or 'none'")
@@ -81,6 +84,9 @@ def _check(args) -> None:
         raise UserError("--calibrate and --train-kits need --kit; with --audio use --preset")
     if args.audio is None and (args.annotations is not None or args.labels):
         raise UserError("--annotations and --labels go with --audio")
+    if args.hop is not None and not (args.calibrate or args.train_kits):
+        raise UserError("--hop goes with --calibrate or --train-kits: a preset runs at the hop it was "
+                        "trained at (train one with `rtdrums train --hop`)")
     if not 1 <= args.block <= 8192:
         raise UserError(f"--block must be between 1 and 8192 samples, got {args.block}")
     if not args.seconds > 0:
@@ -94,6 +100,14 @@ def _preset(args):
     from ..evaluation import protocol
 
     base = protocol.base_preset()
+    if args.hop is not None:
+        from dataclasses import replace
+
+        from .train import hop_settings
+
+        if base is None:
+            raise UserError("--hop needs the shipped 'default' preset as the base of the one it trains")
+        base = replace(base, stft=hop_settings(base.stft, args.hop))
     if args.calibrate:
         return protocol.calibrated(args.kit, args.sample_rate, base), "calibrated"
     if args.train_kits:

@@ -53,6 +53,8 @@ def add_arguments(p):
     p.add_argument("--out", required=True, metavar="PRESET_DIR", help="preset folder to write")
     p.add_argument("--name", help="preset name (default: the --out folder name)")
     p.add_argument("--sample-rate", type=int, help="rate to train at (default: that of --base, 48000)")
+    p.add_argument("--hop", type=int, metavar="SAMPLES",
+                   help="frame hop (default: that of --base, 128 at 48 kHz; 64 halves the trigger's wait)")
     p.add_argument("--base", default="default",
                    help="preset whose settings to keep (default: %(default)s; 'none' for built-in defaults)")
     p.add_argument("--no-tune", action="store_true", help="keep the trigger settings of --base")
@@ -69,6 +71,18 @@ def add_arguments(p):
                         "(default: %(default)s; 0: all dry)")
     p.add_argument("--components", default="", metavar="CAT=N,...",
                    help=f"templates per category and source, e.g. kick=4,snare=4 (categories: {', '.join(CATEGORIES)})")
+
+
+def hop_settings(settings: StftSettings, hop: int) -> StftSettings:
+    """settings at the hop given on the command line, or a one-line error."""
+    try:
+        if hop < 1:
+            raise ValueError("a hop is at least one sample (64 halves the default 128)")
+        out = settings.with_hop(hop)
+        out.validate()
+    except ValueError as e:
+        raise UserError(f"--hop {hop}: {e}") from None
+    return out
 
 
 def parse_components(text: str) -> dict[str, int]:
@@ -112,6 +126,8 @@ def run(args) -> int:
     ensure_writable_dir(out)
     sample_rate = args.sample_rate or (base.stft.sample_rate if base else 48000)
     settings = (base.stft if base else StftSettings()).scaled_to(sample_rate)
+    if args.hop is not None:
+        settings = hop_settings(settings, args.hop)
     t0 = time.perf_counter()
     hit_sets: list[Hits] = []
     sources = []
