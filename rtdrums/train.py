@@ -292,7 +292,8 @@ def train(hits: Hits | list[Hits], provenance: dict, name: str, settings: StftSe
           components: dict[str, int] | None = None, base: Preset | None = None,
           tune_kits: Sequence = (), tune_grooves: Sequence[Path] | None = None,
           progress: Callable[[], None] | None = None, learned: bool = True,
-          model_grooves: Sequence[Path] | None = None, rooms: float = 0.0) -> Preset:
+          model_grooves: Sequence[Path] | None = None, rooms: float = 0.0,
+          scan_ms: float | None = None) -> Preset:
     """Templates and references from hits; settings other than these come from base (or defaults).
 
     `hits` may be a list of hit sets, one per source (kit or folder): each source then gets its
@@ -300,7 +301,8 @@ def train(hits: Hits | list[Hits], provenance: dict, name: str, settings: StftSe
     NMF averages their spectra into templates that fit none of them. With tune_kits (loaded
     Hydrogen kits), the trigger settings are then tuned on grooves rendered with them, and with
     `learned` the learned trigger is trained on them (see tune); `rooms` of those renders are
-    recordings in rooms (rtdrums.rooms).
+    recordings in rooms (rtdrums.rooms). `scan_ms` replaces the [trigger] scan_ms of base or the
+    defaults (the delay from a trigger decision to its note-on).
     """
     settings = settings or (base.stft if base else StftSettings())
     sources = hits if isinstance(hits, list) else [hits]
@@ -308,6 +310,8 @@ def train(hits: Hits | list[Hits], provenance: dict, name: str, settings: StftSe
     templates = {c: np.concatenate([t[c] for t in learnt if c in t], axis=1)
                  for c in CATEGORIES if any(c in t for t in learnt)}
     preset = build_preset(templates, settings, name, provenance, base)
+    if scan_ms is not None:
+        preset = replace(preset, trigger=replace(preset.trigger, scan_ms=float(scan_ms)))
     preset.validate()
     preset = calibrate(preset, pooled(sources))
     return tune(preset, tune_kits, tune_grooves, progress, learned, model_grooves, rooms) if tune_kits else preset

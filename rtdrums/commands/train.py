@@ -69,6 +69,9 @@ def add_arguments(p):
     p.add_argument("--rooms", type=float, default=DEFAULT_ROOMS, metavar="FRACTION",
                    help="share of the tuning renders recorded in simulated rooms, 0..1 "
                         "(default: %(default)s; 0: all dry)")
+    p.add_argument("--scan-ms", type=float, metavar="MS",
+                   help="delay from a trigger decision to its note-on (default: that of --base; "
+                        "the shipped preset's is 0: the note leaves with the decision)")
     p.add_argument("--components", default="", metavar="CAT=N,...",
                    help=f"templates per category and source, e.g. kick=4,snare=4 (categories: {', '.join(CATEGORIES)})")
 
@@ -115,6 +118,8 @@ def run(args) -> int:
     if not args.kit and not args.hits:
         raise UserError("give at least one --kit DIR or --hits DIR to learn from")
     rooms = check_fraction(args.rooms)
+    if args.scan_ms is not None and not 0 <= args.scan_ms < 1000:
+        raise UserError(f"--scan-ms {args.scan_ms}: give a delay from 0 to 1000 ms")
     base = None
     if args.base != "none":
         try:
@@ -163,7 +168,7 @@ def run(args) -> int:
     try:
         preset = train(hit_sets, provenance, name, settings=settings, components=components, base=base,
                        tune_kits=tune_kits, tune_grooves=grooves, progress=step, learned=learned,
-                       model_grooves=model, rooms=rooms)
+                       model_grooves=model, rooms=rooms, scan_ms=args.scan_ms)
     finally:
         if bar is not None:
             bar.close()
