@@ -326,7 +326,8 @@ def test_cli_train_missing_hihat(hits_dir, tmp_path):
                                   ["--kit", KIT, "--components", "kick=x"],
                                   ["--kit", KIT, "--tune-grooves", "/nonexistent/grooves"],
                                   ["--kit", KIT, "--model-grooves", "/nonexistent/grooves"],
-                                  ["--kit", KIT, "--hop", "0"], ["--kit", KIT, "--hop", "4096"]])
+                                  ["--kit", KIT, "--hop", "0"], ["--kit", KIT, "--hop", "4096"],
+                                  ["--kit", KIT, "--scan-ms", "-1"]])
 def test_cli_train_bad_arguments(tmp_path, args, capsys):
     from rtdrums.cli import main
 
