@@ -21,6 +21,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..adapt import with_adaptation
 from ..errors import UserError
 from ..paths import ensure_writable_dir
 
@@ -47,6 +48,8 @@ def add_arguments(p) -> None:
     p.add_argument("--seconds", type=float, default=30.0, help="first seconds of each groove (default 30)")
     p.add_argument("--sample-rate", type=int, default=48000, help="engine sample rate (default 48000)")
     p.add_argument("--block", type=int, default=128, help="audio block size in samples (default 128)")
+    from ..adapt import add_switches
+    add_switches(p, save=False)
     p.add_argument("--baselines", default="all",
                    help="comma-separated baselines to run (nmf_offline, oracle_masks, libnmfd_nmfd, "
                         "band_trigger), 'all' (default) or 'none'")
@@ -117,6 +120,7 @@ def run(args) -> int:
     if args.calibrate or args.train_kits:
         print("training templates from the kit samples ...", file=sys.stderr)
     preset, protocol_name = _preset(args)
+    preset = with_adaptation(preset, args.adapt)
     total = len(grooves) * ev.steps_per_groove(methods)
     with tqdm(total=total, desc="eval", unit="step") as bar:
         def step(name):
@@ -143,6 +147,7 @@ def _run_audio(args) -> int:
     data, rate = read_audio(args.audio)
     truth = annotations.read_annotations(args.annotations, labels)
     preset, protocol_name = _preset(args)
+    preset = with_adaptation(preset, args.adapt)
     results, figure = ev.evaluate_audio(to_mono(data), rate, truth, preset, args.block, args.audio.name)
     results["protocol"] = protocol_name
     paths = report.write(results, figure, args.out)
