@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from rtdrums.cli import main
+from rtdrums import nmf
 from rtdrums.engine import Engine
 from rtdrums.errors import UserError
-from rtdrums.evaluation.metrics import onset_scores, si_sdr
 from rtdrums.offline import run_blocks, separate
 from rtdrums.preset import AdaptSettings, load_preset, save_preset
 from rtdrums.render import render_groove
@@ -72,7 +72,8 @@ def test_whole_chunked_and_repeat_after_reset_are_identical(fixture_preset, rend
         events.append(ev.copy())
         start += n
     np.testing.assert_array_equal(np.concatenate(stems), whole)
-    np.testing.assert_array_equal(np.concatenate(events), ev_whole)
+    hits = ["onset", "drum", "note", "velocity"]           # `emitted` is the end of the block
+    np.testing.assert_array_equal(np.concatenate(events)[hits], ev_whole[hits])
     np.testing.assert_array_equal(engine.tables.W, W_whole)
     engine.reset()
     again, ev_again = run_blocks(engine, x, 128)
@@ -81,9 +82,9 @@ def test_whole_chunked_and_repeat_after_reset_are_identical(fixture_preset, rend
     assert engine.adapted_updates > 0
 
 
-def _one_drum_only(fixture_kit, groove_file):
+def _one_drum_only(kit, groove_file):
     notes = [(0.1 + 0.2 * i, 36, 70 + (i * 37) % 57) for i in range(200)]      # 40 s of kick
-    return render_groove(groove_file(notes), fixture_kit, SR).mix
+    return render_groove(groove_file(notes), kit, SR).mix
 
 
 def _signal(kind, fixture_kit, groove_file, rendered_groove):
@@ -115,27 +116,25 @@ def test_adaptation_is_safe_on_hostile_input(kind, fixture_preset, fixture_kit, 
         assert engine.adapted_updates > 100
 
 
-def _scores(preset, renders):
-    engine = Engine(preset, SR)
-    f, si = [], []
-    for r in renders:
-        engine.reset()
-        sep = separate(engine, r.mix)
-        for i, d in enumerate(engine.drum_names):
-            est = sep.events["onset"][sep.events["drum"] == i] / SR
-            f.append(onset_scores(r.times(d), est, 0.05)["f"])
-            si.append(si_sdr(r.stems[d], sep.stems[:, i]))
-    return np.mean(f), np.mean(si)
+def _kl_fit(W, V):
+    H = nmf.solve_frames(W, V, "kl", n_iter=100)
+    return nmf.kl_divergence(V, W @ H)
 
 
-def test_adaptation_helps_on_a_kit_the_preset_was_not_trained_on(fixture_preset, fixture_kit,
-                                                                 validation_grooves):
+def test_adapted_kick_templates_fit_an_unseen_kick_better(fixture_preset, fixture_kit, groove_file):
+    """After a run of kicks on a kit the preset was not trained on (the fixture kit detuned and
+    EQ'd), the kick templates explain that kit's kick samples better than the trained ones."""
     kit = detuned_kit(fixture_kit)
-    renders = [render_groove(g, kit, SR, max_seconds=20.0) for g in validation_grooves[:2]]
-    f_off, si_off = _scores(fixture_preset, renders)
-    f_on, si_on = _scores(adaptive(fixture_preset), renders)
-    assert si_on > si_off + 0.3 or f_on > f_off + 0.01, (f_off, f_on, si_off, si_on)
-    assert f_on >= f_off - 0.01 and si_on >= si_off - 0.3
+    x = _one_drum_only(kit, groove_file)
+    engine = Engine(adaptive(fixture_preset, confidence=0.7), SR, max_block=4096)   # the trained
+    run_blocks(engine, x, 4096)                  # kick explains at most ~80 % of these frames
+    t, g = engine.tables, engine.tables.group_start
+    kick = slice(g[0], g[1])
+    hits = np.concatenate([h for h, _ in kit.hits("kick", SR)])
+    frames = np.lib.stride_tricks.sliding_window_view(hits, 2048)[::512] * np.hanning(2048)
+    V = np.abs(np.fft.rfft(frames, axis=1)).T
+    trained, adapted = _kl_fit(t.W0[:, kick], V), _kl_fit(t.W[:, kick], V)
+    assert adapted < 0.9 * trained, (trained, adapted)
 
 
 # -- presets -----------------------------------------------------------------------------------
@@ -181,7 +180,7 @@ def test_adaptation_with_projected_gradient_is_refused(fixture_preset):
     ("NaN", lambda W: W.__setitem__((5, 3), np.nan)),
     ("negative", lambda W: W.__setitem__((5, 12), -1e-6)),
     ("infinite", lambda W: W.__setitem__((0, 0), np.inf)),
-    ("all zero", lambda W: W.__setitem__((slice(None), 20), 0.0))])
+    ("all zero", lambda W: W.__setitem__((slice(None), 10), 0.0))])
 def test_degenerate_templates_are_refused_naming_file_column_and_fault(fixture_preset_dir, tmp_path, fault, spoil):
     import shutil
     folder = Path(shutil.copytree(fixture_preset_dir, tmp_path / "bad"))
