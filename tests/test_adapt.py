@@ -76,7 +76,7 @@ def test_whole_chunked_and_repeat_after_reset_are_identical(fixture_preset, rend
     np.testing.assert_array_equal(np.concatenate(events)[hits], ev_whole[hits])
     np.testing.assert_array_equal(engine.tables.W, W_whole)
     engine.reset()
-    again, ev_again = run_blocks(engine, x, 128)
+    again, ev_again = run_blocks(engine, x, 8192)
     np.testing.assert_array_equal(again, whole)
     np.testing.assert_array_equal(ev_again, ev_whole)
     assert engine.adapted_updates > 0
