@@ -18,7 +18,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from . import fft, nmf, onset_model, onsets
+from . import adapt, fft, nmf, onset_model, onsets
 from .bundle import bundle
 from .errors import UserError
 from .events import EVENT_DTYPE
@@ -30,7 +30,8 @@ DENORMAL = 1e-30
 
 
 class Tables(NamedTuple):
-    """Read-only arrays derived from the preset at the engine's sample rate."""
+    """Arrays derived from the preset at the engine's sample rate. Read-only, except that
+    adaptation (rtdrums.adapt) moves W and its derived tables, W to Wt1; reset() restores them."""
     wa: np.ndarray            # (N,) analysis window
     ws: np.ndarray            # (N,) synthesis window
     W: np.ndarray             # (K, R) templates on the engine's bins
@@ -39,6 +40,8 @@ class Tables(NamedTuple):
     Wbt: np.ndarray           # (R, B) their transpose, contiguous
     WtW: np.ndarray           # (R, R)
     Wt1: np.ndarray           # (R,)
+    W0: np.ndarray            # (K, R) the trained templates: adaptation's bounds
+    a_level: np.ndarray       # (G,) activation a group needs before a frame adapts it
     band_edges: np.ndarray    # (B + 1,) bin index where each band starts
     group_start: np.ndarray   # (G + 1,) first component of each drum, then residual, then R
     art_start: np.ndarray     # (A + 1,) first component of each articulation, then R
@@ -89,6 +92,13 @@ class Params(NamedTuple):
     onset_offset: int
     learned: bool             # triggers from the onset model instead of the threshold detector
     mag_norm: float           # magnitudes times this: a full-scale sine's peak is 0.5
+    adapt: bool               # templates adapt (rtdrums.adapt), with:
+    a_rate: float
+    a_lower: float
+    a_upper: float
+    a_confidence: float
+    a_interval: int
+    a_free_start: int         # first free residual component
 
 
 class State(NamedTuple):
@@ -121,6 +131,11 @@ class State(NamedTuple):
     sspec: np.ndarray         # its complex spectrum
     smag: np.ndarray          # its magnitudes
     sfft_work: np.ndarray
+    a_lam: np.ndarray         # (K,) adaptation scratch
+    a_lamg: np.ndarray        # (K,)
+    a_col: np.ndarray         # (K,)
+    a_changed: np.ndarray     # (R,) int64
+    a_count: np.ndarray       # (2,) int64: frames since the last adaptation, columns updated
 
 
 C_RING_POS, C_SAMPLES, C_HOP_FILL, C_OUT_POS, C_BAD, C_FRAMES, C_ITERS = range(7)
@@ -210,6 +225,7 @@ class Engine:
                             f"{lo} to {hi} Hz, not {sample_rate} Hz: use a rate in that range, or "
                             f"train a preset at this rate (rtdrums train --sample-rate {sample_rate})")
         self.preset = preset
+        run_preset = adapt.with_free_components(preset)
         self.settings = s = preset.stft.scaled_to(sample_rate)
         try:
             s.validate()
@@ -220,12 +236,14 @@ class Engine:
         self.drum_names = preset.drum_names
         self.stem_names = self.drum_names + ("residual",)
         self.stem_latency = s.stem_latency
-        self.tables, pg_step = self._build_tables(preset, s)
-        self.params = self._build_params(preset, s, pg_step)
+        self.tables, pg_step = self._build_tables(run_preset, s)
+        self.params = self._build_params(run_preset, s, pg_step)
         self.state = self._alloc_state(s, len(self.drum_names), self.tables)
         self._bundle = bundle(self.tables, self.params, self.state)
         self._stems = np.zeros((self.max_block, len(self.stem_names)), np.float32)
         self._events = np.zeros(max_events, EVENT_DTYPE)
+        t = self.tables
+        self._trained = [(a, a.copy()) for a in (t.W, t.Wt, t.Wb, t.Wbt, t.WtW, t.Wt1)]
         self.reset()
 
     # -- construction -------------------------------------------------------------------
@@ -240,13 +258,16 @@ class Engine:
         n_short = onset_model.short_length(s.n_fft)
         splan = fft.make_plan(n_short)
         short = replace(s, n_fft=n_short, taper=max(1, n_short // onset_model.SHORT_TAPER_DIVISOR))
+        arts = articulations(p)
+        reference = np.array([d.reference for d in p.drums] + [p.residual_reference])
         return Tables(
             wa=analysis_window(s), ws=synthesis_window(s), W=np.ascontiguousarray(W),
             Wt=np.ascontiguousarray(W.T),
-            Wb=solver.W, Wbt=solver.Wt, WtW=solver.WtW, Wt1=solver.Wt1, band_edges=edges,
-            **articulations(p),
+            Wb=solver.W, Wbt=solver.Wt, WtW=solver.WtW, Wt1=solver.Wt1, W0=W.copy(),
+            a_level=p.adapt.level * reference, band_edges=edges,
+            **arts,
             notes=np.array([n for d in p.drums for n in d.notes] + [0] * p.residual_components, np.int64),
-            reference=np.array([d.reference for d in p.drums] + [p.residual_reference]),
+            reference=reference,
             leak=np.array([d.leak for d in p.drums] + [p.residual_leak], np.float64).T.copy(),
             **trigger_settings(p, s),
             fft_bitrev=plan.bitrev, fft_twiddle=plan.twiddle, fft_split=plan.split,
@@ -266,7 +287,10 @@ class Engine:
             env_decay=0.5 ** (frame_s * 1000 / t.envelope_half_life_ms), gamma=t.velocity_gamma,
             jump=t.jump,
             onset_offset=s.hop // 2 + s.taper // 2,
-            learned=p.onset_model is not None, mag_norm=1.0 / float(analysis_window(s).sum()))
+            learned=p.onset_model is not None, mag_norm=1.0 / float(analysis_window(s).sum()),
+            adapt=p.adapt.enabled, a_rate=p.adapt.rate, a_lower=p.adapt.lower, a_upper=p.adapt.upper,
+            a_confidence=p.adapt.confidence, a_interval=p.adapt.interval,
+            a_free_start=p.W.shape[1] - (p.adapt.free_components if p.adapt.enabled else 0))
 
     @staticmethod
     def _alloc_state(s: StftSettings, D: int, t: Tables) -> State:
@@ -282,14 +306,18 @@ class Engine:
             dropped=dropped, zring=np.zeros((onset_model.LAGS + 1, t.m_w1.shape[0] // (onset_model.LAGS + 1))),
             feat=np.zeros(t.m_w1.shape[0]), hidden=np.zeros(t.m_b1.shape[0]),
             sframe=np.zeros(len(t.swin)), sspec=np.zeros(len(t.swin) // 2 + 1, np.complex128),
-            smag=np.zeros(len(t.swin) // 2 + 1), sfft_work=np.zeros(len(t.swin) // 2, np.complex128))
+            smag=np.zeros(len(t.swin) // 2 + 1), sfft_work=np.zeros(len(t.swin) // 2, np.complex128),
+            a_lam=np.zeros(K), a_lamg=np.zeros(K), a_col=np.zeros(K), a_changed=np.zeros(R, np.int64),
+            a_count=np.zeros(2, np.int64))
 
     # -- streaming ------------------------------------------------------------------------
     def reset(self) -> None:
-        """Forget all history: the next sample is stream sample 0."""
+        """Forget all history, adapted templates included: the next sample is stream sample 0."""
         S = self.state
         for a in S:
             a[...] = 0
+        for live, trained in self._trained:
+            live[...] = trained
         onsets.reset_state(S.fstate, S.istate, S.history, S.dropped)
 
     def warm(self) -> None:
@@ -338,6 +366,21 @@ class Engine:
         analyse_hops(x, self._bundle, edges, sedges, self.params.mag_norm, zring, h, feats)
         self.reset()
         return h, feats
+
+    @property
+    def adapted_updates(self) -> int:
+        """Template columns changed by adaptation since the last reset."""
+        return int(self.state.a_count[1])
+
+    def adapted_preset(self, note: str = "") -> Preset:
+        """The preset with its templates as adaptation has left them (free residual components
+        are not kept), mapped back to the preset's bin grid; note goes into its provenance."""
+        R0 = self.preset.W.shape[1]
+        W = map_templates(self.tables.W[:, :R0], self.settings, self.preset.stft)
+        prov = dict(self.preset.provenance)
+        prov["adapted"] = {"from": self.preset.name, "updates": self.adapted_updates,
+                           "samples": self.samples_processed, "note": note}
+        return replace(self.preset, W=W, provenance=prov)
 
     @property
     def samples_processed(self) -> int:
@@ -433,6 +476,15 @@ def _analyse(T, P, S):
     for r in range(R):
         if not np.isfinite(S.h[r]):
             S.h[r] = 0.0
+    if P.adapt:
+        S.a_count[0] += 1
+        if S.a_count[0] >= P.a_interval:
+            n = adapt.adapt_frame(T.W, T.Wt, T.Wb, T.Wbt, T.WtW, T.Wt1, T.W0, T.band_edges, T.group_start,
+                                  P.a_free_start, T.a_level, S.h, S.mag, P.a_rate, P.a_lower, P.a_upper,
+                                  P.a_confidence, S.a_lam, S.a_lamg, S.a_col, S.a_changed)
+            if n > 0:
+                S.a_count[0] = 0
+                S.a_count[1] += n
 
 
 @njit(cache=True, nogil=True)

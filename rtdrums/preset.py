@@ -58,6 +58,30 @@ class TriggerSettings:
 
 
 @dataclass(frozen=True)
+class AdaptSettings:
+    """Semi-adaptive templates (rtdrums.adapt): trained templates drift towards the kit being played."""
+    enabled: bool = False
+    rate: float = 0.02          # blend of one frame's multiplicative update into the templates
+    lower: float = 0.25         # each template bin stays within [lower, upper] x its trained value
+    upper: float = 4.0
+    confidence: float = 0.9     # a frame adapts a group that holds this share of the model energy
+    level: float = 0.05         # ... and whose activation reaches this fraction of its reference
+    free_components: int = 0    # neutral residual components that learn the room's other sounds
+    interval: int = 1           # adapt at most every this many frames
+
+    def validate(self) -> None:
+        if not isinstance(self.enabled, bool):
+            raise ValueError("[adapt] enabled must be true or false")
+        if not (0 < self.rate <= 0.5 and 0 < self.lower <= 1 <= self.upper < 1e3
+                and 0 < self.confidence <= 1 and 0 <= self.level < 1e3):
+            raise ValueError("[adapt] needs 0 < rate <= 0.5, 0 < lower <= 1 <= upper, "
+                             "0 < confidence <= 1 and level >= 0")
+        if not (isinstance(self.free_components, int) and 0 <= self.free_components <= 16
+                and isinstance(self.interval, int) and 1 <= self.interval <= 1000):
+            raise ValueError("[adapt] free_components must be an integer 0..16 and interval 1..1000 frames")
+
+
+@dataclass(frozen=True)
 class DrumSettings:
     name: str
     notes: tuple[int, ...]          # MIDI note per component (e.g. closed/open/pedal hi-hat)
@@ -92,6 +116,7 @@ class Preset:
     description: str = ""
     provenance: dict = field(default_factory=dict)
     onset_model: OnsetModel | None = None    # the learned trigger; None: the threshold detector
+    adapt: AdaptSettings = AdaptSettings()
 
     @property
     def residual_components(self) -> int:
@@ -114,12 +139,9 @@ class Preset:
             raise ValueError(f"[stft] {e}") from None
         W = self.W
         if W.ndim != 2 or W.shape[0] != self.stft.n_bins:
-            raise ValueError(f"templates have shape {W.shape}, expected ({self.stft.n_bins}, R) "
+            raise ValueError(f"{TEMPLATES_FILE}: templates have shape {W.shape}, expected ({self.stft.n_bins}, R) "
                              f"for n_fft {self.stft.n_fft}")
-        if not np.all(np.isfinite(W)) or np.any(W < 0):
-            raise ValueError("templates contain negative, NaN or infinite values")
-        if np.any(W.sum(axis=0) <= 0):
-            raise ValueError("a template column is all zero")
+        _check_templates(W, self)
         if not self.drums:
             raise ValueError("no drums defined")
         names = [d.name for d in self.drums]
@@ -157,8 +179,31 @@ class Preset:
             raise ValueError("trigger: scan_ms >= 0, envelope_half_life_ms > 0, velocity_gamma > 0, jump >= 1")
         if not self.mask_exponent > 0:
             raise ValueError("mask exponent must be > 0")
+        self.adapt.validate()
+        if self.adapt.enabled and s.method == "projected-gradient":
+            raise ValueError("[adapt] needs solver method kl or euclidean (the projected-gradient "
+                             "step is fixed for the trained templates)")
         if self.onset_model is not None:
             self.onset_model.validate(len(self.drums), W.shape[1], int(articulations(self)["group_art"][-2]))
+
+
+def _check_templates(W: np.ndarray, p: Preset) -> None:
+    """Raise ValueError naming the first degenerate template column and its fault."""
+    faults = ((np.isnan(W), "NaN"), (np.isinf(W), "infinite values"),
+              (W < 0, "negative values"))
+    for bad, what in faults:
+        cols = np.flatnonzero(bad.any(axis=0))
+        if len(cols):
+            raise ValueError(f"{TEMPLATES_FILE}: template column {cols[0]} "
+                             f"({_owner(p, cols[0])}) contains {what}")
+    cols = np.flatnonzero(W.sum(axis=0) <= 0)
+    if len(cols):
+        raise ValueError(f"{TEMPLATES_FILE}: template column {cols[0]} ({_owner(p, cols[0])}) is all zero")
+
+
+def _owner(p: Preset, r: int) -> str:
+    names = [d.name for d in p.drums for _ in d.notes]
+    return names[r] if r < len(names) else "residual"
 
 
 def articulations(p: Preset) -> dict[str, np.ndarray]:
@@ -189,7 +234,7 @@ def _settings_dict(p: Preset) -> dict:
     return {
         "format": FORMAT, "version": VERSION, "name": p.name, "description": p.description,
         "stft": asdict(p.stft), "solver": asdict(p.solver), "mask": {"exponent": p.mask_exponent},
-        "trigger": asdict(p.trigger), "drums": drums,
+        "trigger": asdict(p.trigger), "adapt": asdict(p.adapt), "drums": drums,
         "residual": {"components": p.residual_components, "labels": list(p.residual_labels),
                      "reference": p.residual_reference, "leak": list(p.residual_leak)},
         "provenance": p.provenance,
@@ -280,6 +325,7 @@ def _from_settings(cfg: dict, W: np.ndarray, model: dict[str, np.ndarray] | None
         stft=_table(StftSettings, cfg["stft"], "stft"),
         solver=_table(SolverSettings, cfg.get("solver", {}), "solver"),
         trigger=_table(TriggerSettings, cfg.get("trigger", {}), "trigger"),
+        adapt=_table(AdaptSettings, cfg.get("adapt", {}), "adapt"),
         mask_exponent=float(cfg.get("mask", {}).get("exponent", 2.0)),
         drums=drums, residual_labels=tuple(residual.get("labels", ())), W=W,
         residual_reference=float(residual.get("reference", 1.0)),

@@ -15,7 +15,8 @@ from .errors import UserError
 from .events import write_csv, write_midi
 from .offline import Separation, separate
 from .paths import ensure_writable_dir
-from .preset import load_preset
+from .adapt import check_save_target, with_adaptation
+from .preset import load_preset, save_preset
 
 PROGRESS_MIN_SECONDS = 20.0      # show a progress bar for inputs longer than this
 
@@ -50,11 +51,15 @@ class SeparationResult:
 
 
 def run_separation(input_path: Path, out: Path, preset_name: str, block: int,
-                   progress: bool = False) -> SeparationResult:
-    """Separate input_path into out; files appear only when complete (written to a staging folder)."""
+                   progress: bool = False, adapt: bool | None = None,
+                   save_adapted: Path | None = None) -> SeparationResult:
+    """Separate input_path into out; files appear only when complete (written to a staging folder).
+    adapt: switch template adaptation on or off (None: as the preset says); save_adapted: a
+    folder for the preset with the templates as adaptation left them."""
     data, rate = read_audio(input_path)
-    preset = load_preset(preset_name)
+    preset = with_adaptation(load_preset(preset_name), adapt)
     ensure_writable_dir(out)
+    check_save_target(save_adapted, preset.adapt.enabled)
     lo, hi = preset.stft.rate_range()
     engine_rate = rate if lo <= rate <= hi else preset.stft.sample_rate
     engine = Engine(preset, engine_rate, max_block=block)
@@ -84,5 +89,7 @@ def run_separation(input_path: Path, out: Path, preset_name: str, block: int,
         raise UserError(f"cannot write to {out}: {e.strerror}; check free space and permissions") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    if save_adapted is not None:
+        files.append(save_preset(engine.adapted_preset(f"separate {input_path.name}"), save_adapted))
     return SeparationResult(out, files, sep, rate, len(data) / rate, engine.stem_latency, preset.name,
                             engine_rate)

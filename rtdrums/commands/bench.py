@@ -15,6 +15,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from ..adapt import with_adaptation
 from ..audio import read_audio, to_mono
 from ..demo_data import DEMO_AUDIO
 from ..engine import Engine
@@ -35,6 +36,8 @@ def add_arguments(p):
     p.add_argument("--preset", default="default", help="preset to time (default: %(default)s)")
     p.add_argument("--seconds", type=float, default=20.0, help="audio per setting (default: %(default)s)")
     p.add_argument("--solvers", action="store_true", help="also compare the frame solver with scikit-learn and libnmfd")
+    p.add_argument("--no-adapt-rows", action="store_true",
+                   help="skip the rows with template adaptation on (its cost per block)")
     p.add_argument("--live", action="store_true", help="also measure the live host on a JACK dummy server")
 
 
@@ -59,16 +62,18 @@ def time_blocks(engine: Engine, x: np.ndarray, block: int) -> np.ndarray:
     return times
 
 
-def bench_engine(preset, seconds: float) -> list[dict]:
+def bench_engine(preset, seconds: float, adapt: tuple[bool, ...] = (False,)) -> list[dict]:
+    """A row per setting and adaptation state (templates fixed, adapting)."""
     x = bench_input(seconds)
     rows = []
-    for name, (settings, block) in SETTINGS.items():
-        p = replace(preset, stft=settings)
+    for (name, (settings, block)), on in ((kv, on) for kv in SETTINGS.items() for on in adapt):
+        p = with_adaptation(replace(preset, stft=settings), on)
         engine = Engine(p, settings.sample_rate, max_block=block)
         t = time_blocks(engine, x, block) * 1e6
         budget = block / settings.sample_rate * 1e6
-        rows.append({"setting": name, "n_fft": settings.n_fft, "hop": settings.hop, "block": block,
-                     "templates": p.W.shape[1], "median_us": float(np.median(t)),
+        rows.append({"setting": name + (" +adapt" if on else ""), "n_fft": settings.n_fft,
+                     "hop": settings.hop, "block": block, "adapt": on,
+                     "templates": engine.tables.W.shape[1], "median_us": float(np.median(t)),
                      "p99_us": float(np.percentile(t, 99)), "max_us": float(t.max()),
                      "budget_us": budget, "rtf": float(t.sum() / (len(t) * budget)),
                      "iterations": engine.mean_iterations,
@@ -83,11 +88,18 @@ def run(args) -> int:
         pass
     preset = load_preset(args.preset)
     print(f"rtdrums bench: preset {preset.name}, {preset.W.shape[1]} templates, {args.seconds:.0f} s of audio per setting, one core")
-    print(f"{'setting':<12} {'n_fft/hop':>10} {'block':>6} {'median':>9} {'p99':>9} {'max':>9} {'budget':>9} {'RTF':>7} {'iters':>6} {'stem lat':>9}")
-    for r in bench_engine(preset, args.seconds):
-        print(f"{r['setting']:<12} {r['n_fft']:>5}/{r['hop']:<4} {r['block']:>6} {r['median_us']:>7.0f}us "
+    print(f"{'setting':<19} {'n_fft/hop':>10} {'block':>6} {'median':>9} {'p99':>9} {'max':>9} {'budget':>9} {'RTF':>7} {'iters':>6} {'stem lat':>9}")
+    rows = bench_engine(preset, args.seconds, (False,) if args.no_adapt_rows else (False, True))
+    for r in rows:
+        print(f"{r['setting']:<19} {r['n_fft']:>5}/{r['hop']:<4} {r['block']:>6} {r['median_us']:>7.0f}us "
               f"{r['p99_us']:>7.0f}us {r['max_us']:>7.0f}us {r['budget_us']:>7.0f}us {r['rtf']:>7.3f} "
               f"{r['iterations']:>6.1f} {r['stem_latency_ms']:>7.1f}ms")
+    for r in rows:
+        base = next((b for b in rows if not b["adapt"] and r["setting"].startswith(b["setting"] + " ")), None)
+        if r["adapt"] and base:
+            print(f"adaptation costs {r['median_us'] / base['median_us'] - 1:+.0%} median, "
+                  f"{r['rtf'] / base['rtf'] - 1:+.0%} mean time per block ({base['setting']}, "
+                  f"{r['templates'] - base['templates']} free residual components)")
     if args.solvers:
         from ..evaluation.speed import compare_solvers, markdown
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..adapt import with_adaptation
 from ..errors import UserError
 from ..paths import ensure_writable_dir
 
@@ -54,6 +55,8 @@ def add_arguments(p) -> None:
     p.add_argument("--hop", type=int, metavar="SAMPLES",
                    help="frame hop of the preset --calibrate or --train-kits trains (default: the "
                         "shipped preset's, 128)")
+    from ..adapt import add_switches
+    add_switches(p, save=False)
     p.add_argument("--baselines", default="all",
                    help="comma-separated baselines to run (nmf_offline, oracle_masks, libnmfd_nmfd, "
                         "band_trigger), 'all' (default) or 'none'")
@@ -137,6 +140,7 @@ def run(args) -> int:
     if args.calibrate or args.train_kits:
         print("training templates from the kit samples ...", file=sys.stderr)
     preset, protocol_name = _preset(args)
+    preset = with_adaptation(preset, args.adapt)
     total = len(grooves) * ev.steps_per_groove(methods)
     with tqdm(total=total, desc="eval", unit="step") as bar:
         def step(name):
@@ -163,6 +167,7 @@ def _run_audio(args) -> int:
     data, rate = read_audio(args.audio)
     truth = annotations.read_annotations(args.annotations, labels)
     preset, protocol_name = _preset(args)
+    preset = with_adaptation(preset, args.adapt)
     results, figure = ev.evaluate_audio(to_mono(data), rate, truth, preset, args.block, args.audio.name)
     results["protocol"] = protocol_name
     paths = report.write(results, figure, args.out)

@@ -45,6 +45,8 @@ def add_arguments(p) -> None:
     p.add_argument("--stats-json", metavar="FILE", help="write the final statistics as JSON")
     p.add_argument("--view", choices=["auto", "full", "plain", "off"],
                    help="terminal view (default auto: full on a terminal, else a line every 5 s)")
+    from ..adapt import add_switches
+    add_switches(p)
 
 
 def run(args) -> int:
@@ -52,7 +54,14 @@ def run(args) -> int:
     from ..host.session import LiveSession
     from ..host.view import LiveView
 
+    from ..adapt import check_save_target
+    from ..preset import load_preset
+
     cfg = resolve(args)
+    cfg.adapt = args.adapt
+    if args.save_adapted is not None:
+        check_save_target(args.save_adapted, args.adapt if args.adapt is not None
+                          else load_preset(cfg.preset).adapt.enabled)
     session = LiveSession(cfg)
     session.prepare()
     view = LiveView(session, sys.stdout, cfg.view)
@@ -62,6 +71,10 @@ def run(args) -> int:
         import json
         with open(args.stats_json, "w") as f:
             json.dump(stats, f, indent=2)
+    if args.save_adapted is not None and session.engine is not None:
+        from ..preset import save_preset
+        folder = save_preset(session.engine.adapted_preset("live"), args.save_adapted)
+        print(f"adapted templates ({session.engine.adapted_updates} column updates) saved to {folder}")
     rec = stats["recording"]
     if stats["callback_errors"]:
         return 1

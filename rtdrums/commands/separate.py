@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..offline import DEFAULT_BLOCK
+from ..adapt import add_switches
 from ..separation_job import run_separation
 
 help = "separate a drum recording into stems and MIDI triggers"
@@ -27,6 +28,7 @@ def add_arguments(p):
     p.add_argument("--block", type=int, default=DEFAULT_BLOCK,
                    help="audio block size in samples, as live (default: %(default)s); sets emitted_s")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    add_switches(p)
 
 
 def run(args) -> int:
@@ -34,7 +36,7 @@ def run(args) -> int:
         raise UserError(f"--block must be a positive number of samples, got {args.block}")
     t0 = time.perf_counter()
     result = run_separation(Path(args.input), Path(args.out), args.preset, args.block,
-                            progress=not args.quiet)
+                            progress=not args.quiet, adapt=args.adapt, save_adapted=args.save_adapted)
     if not args.quiet:
         print(result.summary(time.perf_counter() - t0), file=sys.stdout)
     return 0

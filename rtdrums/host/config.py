@@ -43,6 +43,7 @@ STEM_SOURCES = SOURCES[:4]
 @dataclass
 class LiveConfig:
     preset: str = "default"
+    adapt: bool | None = None              # template adaptation on/off; None: as the preset says
     sample_rate: int = 48000
     block: int = 128
     duration: float = 0.0

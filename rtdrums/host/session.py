@@ -30,11 +30,13 @@ TIMING_RING = 1 << 18          # callback durations kept for the statistics (~11
 SWITCH_INTERVAL_S = 2e-4       # GIL hand-over: well under the shortest block (64 = 1.3 ms)
 
 
-def load_engine(preset_name: str, sample_rate: int, block: int):
-    """Engine for the preset, compiled and warmed, state reset to stream position 0."""
+def load_engine(preset_name: str, sample_rate: int, block: int, adapt: bool | None = None):
+    """Engine for the preset (adaptation on/off, None: as the preset says), compiled and warmed,
+    state reset to stream position 0."""
+    from ..adapt import with_adaptation
     from ..engine import Engine
     from ..preset import load_preset
-    preset = load_preset(preset_name)
+    preset = with_adaptation(load_preset(preset_name), adapt)
     eng = Engine(preset, sample_rate=sample_rate, max_block=block)
     eng.warm()                                   # ends with a reset: stream position 0
     return preset, eng
@@ -98,7 +100,7 @@ class LiveSession:
         if cfg.midi:                    # before the engine: a MIDI problem is reported at once
             self.midi_out = self._open_midi()
         try:
-            self.preset, self.engine = load_engine(cfg.preset, cfg.sample_rate, cfg.block)
+            self.preset, self.engine = load_engine(cfg.preset, cfg.sample_rate, cfg.block, cfg.adapt)
         except BaseException:
             self.close_midi()
             raise
