@@ -43,27 +43,27 @@ def rendered_groove(fixture_kit, validation_grooves) -> Render:
     return render_groove(validation_grooves[0], fixture_kit, sample_rate=48000, max_seconds=20.0)
 
 
-@pytest.fixture
-def groove_file(tmp_path):
+def write_groove(notes, path: Path) -> Path:
     """Write notes (time_s, note, velocity) as a type-0 MIDI file at 120 bpm; return the path."""
     import mido
 
-    def write(notes, name="groove.mid"):
-        mid = mido.MidiFile(type=0, ticks_per_beat=480)        # 960 ticks per second
-        track = mido.MidiTrack()
-        mid.tracks.append(track)
-        events = sorted([(round(t * 960), 1, n, v) for t, n, v in notes]
-                        + [(round(t * 960) + 48, 0, n, 0) for t, n, v in notes])
-        now = 0
-        for tick, _, note, vel in events:
-            track.append(mido.Message("note_on", channel=9, note=note, velocity=vel,
-                                      time=tick - now))
-            now = tick
-        path = tmp_path / name
-        mid.save(path)
-        return path
+    mid = mido.MidiFile(type=0, ticks_per_beat=480)        # 960 ticks per second
+    track = mido.MidiTrack()
+    mid.tracks.append(track)
+    events = sorted([(round(t * 960), 1, n, v) for t, n, v in notes]
+                    + [(round(t * 960) + 48, 0, n, 0) for t, n, v in notes])
+    now = 0
+    for tick, _, note, vel in events:
+        track.append(mido.Message("note_on", channel=9, note=note, velocity=vel, time=tick - now))
+        now = tick
+    mid.save(path)
+    return path
 
-    return write
+
+@pytest.fixture
+def groove_file(tmp_path):
+    """Factory: write_groove(notes) into tmp_path/name; returns the path."""
+    return lambda notes, name="groove.mid": write_groove(notes, tmp_path / name)
 
 
 @pytest.fixture

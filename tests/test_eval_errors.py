@@ -19,6 +19,8 @@ from rtdrums.evaluation.run import Tally
 from rtdrums.host.bench import SR as BENCH_SR, hit_to_note_by_drum
 from rtdrums.render import render_groove
 
+from conftest import write_groove
+
 FIXTURE_KIT = Path(__file__).parent / "fixtures" / "kit"
 
 # (time s, GM note, velocity): kick 36, snare 38, closed hat 42, mid tom 45, crash 49
@@ -40,19 +42,7 @@ SNARE_ESTIMATES = [0.5, 1.003, 1.502, 1.995, 2.5, 2.52, 2.6, 3.5, 4.004, 6.95, 7
 
 @pytest.fixture(scope="module")
 def known_render(fixture_kit, tmp_path_factory):
-    import mido
-
-    mid = mido.MidiFile(type=0, ticks_per_beat=480)      # 120 bpm: 960 ticks per second
-    track = mido.MidiTrack()
-    mid.tracks.append(track)
-    events = sorted([(round(t * 960), 1, n, v) for t, n, v in KNOWN_GROOVE]
-                    + [(round(t * 960) + 48, 0, n, 0) for t, n, v in KNOWN_GROOVE])
-    now = 0
-    for tick, _, note, vel in events:
-        track.append(mido.Message("note_on", channel=9, note=note, velocity=vel, time=tick - now))
-        now = tick
-    path = tmp_path_factory.mktemp("groove") / "known.mid"
-    mid.save(path)
+    path = write_groove(KNOWN_GROOVE, tmp_path_factory.mktemp("groove") / "known.mid")
     return render_groove(path, fixture_kit, 48000)
 
 
