@@ -45,7 +45,7 @@ results: $(STAMP) kits
 	$(PY) -m rtdrums.evaluation.results --out results $(RESULTS_ARGS)
 
 # presets/default: templates from the five acoustic kits allowed for training, triggers tuned
-# on the shipped training grooves rendered with them (about 5 minutes).
+# on the shipped training grooves rendered with them (about 15 minutes on 2 cores, 9 GB).
 TRAIN_KITS := ForzeeStereo Millo_MultiLayered2 Millo_MultiLayered3 ColomboAcousticDrumkit rumpf_kit_z01_h2
 DEFAULT_COMPONENTS := kick=2,snare=3,hihat_closed=2,hihat_open=1,hihat_pedal=1,tom=2,cymbal=2,other=0
 # the note-on leaves with the learned trigger's decision; half the tuning and trigger renders are

@@ -90,6 +90,10 @@ def _check(args) -> None:
     if args.hop is not None and not (args.calibrate or args.train_kits):
         raise UserError("--hop goes with --calibrate or --train-kits: a preset runs at the hop it was "
                         "trained at (train one with `rtdrums train --hop`)")
+    if args.hop is not None:                 # a bad hop is refused before any training starts
+        from ..stft import StftSettings
+        from .train import hop_settings
+        hop_settings(StftSettings(), args.hop)
     if not 1 <= args.block <= 8192:
         raise UserError(f"--block must be between 1 and 8192 samples, got {args.block}")
     if not args.seconds > 0:
