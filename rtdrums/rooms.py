@@ -61,6 +61,7 @@ evaluated on are never the ones trained on.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, fields
 from functools import lru_cache
 
@@ -166,11 +167,27 @@ def _geometry(v: Variation, seed: int) -> tuple[np.ndarray, dict[str, np.ndarray
     return room, sources, np.clip(mic, lo, hi)
 
 
+def _pyroomacoustics():
+    """pyroomacoustics, imported without letting it import sounddevice (it tries, for playback):
+    that would initialise PortAudio, and its JACK client, in every process that renders a room,
+    and PortAudio then aborts the interpreter at exit if that JACK server has gone."""
+    if "sounddevice" in sys.modules:
+        import pyroomacoustics
+        return pyroomacoustics
+    sys.modules["sounddevice"] = None               # `import sounddevice` raises ImportError
+    try:
+        import pyroomacoustics
+    finally:
+        if sys.modules.get("sounddevice", 0) is None:
+            del sys.modules["sounddevice"]
+    return pyroomacoustics
+
+
 @lru_cache(maxsize=32)
 def room_irs(seed: int, sample_rate: int) -> dict[str, np.ndarray]:
     """Each stem's room impulse response (float64), starting at its direct-path arrival, scaled so
     that the nearest source's direct path has gain 1. Cached per (seed, rate)."""
-    import pyroomacoustics as pra
+    pra = _pyroomacoustics()
 
     v = draw(seed)
     room_dim, sources, mic = _geometry(v, seed)

@@ -244,7 +244,8 @@ def test_cli_train_several_sources(tmp_path, kit_copy):
     assert r.returncode == 0, r.stderr
     p = load_preset(out)
     assert p.onset_model is not None and "trained on 2 grooves" in r.stdout
-    assert p.onset_model.n_features == 4 * (len(p.onset_model.band_hz) - 1 + p.W.shape[1])
+    m = p.onset_model
+    assert m.n_features == 4 * (len(m.band_hz) - 1 + p.W.shape[1] + len(m.short_hz) - 1)
     assert [s["kit"] for s in p.provenance["sources"]] == [load_kit(KIT).name] * 2
     r = _cli("train", "--kit", KIT, "--kit", other, "--out", tmp_path / "thr", "--tune-grooves", groove,
              "--trigger", "threshold")
