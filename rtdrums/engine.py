@@ -183,9 +183,9 @@ def learned_trigger_tables(p: Preset, s: StftSettings) -> dict[str, np.ndarray]:
     """The onset model's tables at the engine's rate; empty ones when the preset has none."""
     m, D = p.onset_model, len(p.drums)
     if m is None:
-        return dict(m_edges=np.zeros(1, np.int64), m_sedges=np.zeros(1, np.int64), m_w1=np.zeros((0, 0)), m_b1=np.zeros(0),
-                    m_w2=np.zeros((0, D)), m_b2=np.zeros(D), m_vel_w=np.zeros((0, D)),
-                    m_vel_b=np.zeros(D), m_logit=np.zeros(D), m_retrig=np.zeros(D, np.int64))
+        return dict(m_edges=np.zeros(1, np.int64), m_sedges=np.zeros(1, np.int64),
+                    m_w1=np.zeros((0, 0)), m_b1=np.zeros(0), m_w2=np.zeros((0, D)), m_b2=np.zeros(D),
+                    m_vel_w=np.zeros((0, D)), m_vel_b=np.zeros(D), m_logit=np.zeros(D), m_retrig=np.zeros(D, np.int64))
     return dict(m_edges=onset_model.band_bins(m.band_hz, s.sample_rate, s.n_fft),
                 m_sedges=onset_model.short_bins(m.short_hz, s.sample_rate, s.n_fft),
                 **onset_model.folded(m, np.array([d.sensitivity for d in p.drums]), scan_frames(p, s)),
