@@ -90,10 +90,6 @@ def _check(args) -> None:
     if args.hop is not None and not (args.calibrate or args.train_kits):
         raise UserError("--hop goes with --calibrate or --train-kits: a preset runs at the hop it was "
                         "trained at (train one with `rtdrums train --hop`)")
-    if args.hop is not None:                 # a bad hop is refused before any training starts
-        from ..stft import StftSettings
-        from .train import hop_settings
-        hop_settings(StftSettings(), args.hop)
     if not 1 <= args.block <= 8192:
         raise UserError(f"--block must be between 1 and 8192 samples, got {args.block}")
     if not args.seconds > 0:
@@ -101,6 +97,11 @@ def _check(args) -> None:
     if args.kit is not None and not args.kit.is_dir():
         raise UserError(f"{args.kit}: no such kit folder (a Hydrogen kit has a drumkit.xml)")
     ensure_writable_dir(args.out)            # before minutes of work, not after
+
+
+def _training() -> None:
+    """Say that minutes of training start: only once every argument has been checked."""
+    print("training templates from the kit samples ...", file=sys.stderr)
 
 
 def _preset(args):
@@ -116,6 +117,7 @@ def _preset(args):
             raise UserError("--hop needs the shipped 'default' preset as the base of the one it trains")
         base = replace(base, stft=hop_settings(base.stft, args.hop))
     if args.calibrate:
+        _training()
         return protocol.calibrated(args.kit, args.sample_rate, base), "calibrated"
     if args.train_kits:
         for k in args.train_kits:
@@ -123,6 +125,7 @@ def _preset(args):
                 raise UserError(f"{k}: no such kit folder")
         if args.kit and any(k.resolve() == args.kit.resolve() for k in args.train_kits):
             raise UserError("--train-kits includes the evaluated kit: leave it out for a generic score")
+        _training()
         return protocol.trained_on(args.train_kits, args.sample_rate, "trained-on-other-kits", base), \
             "generic (trained on other kits)"
     if args.preset is None and base is None:
@@ -141,8 +144,6 @@ def run(args) -> int:
         return _run_audio(args)
     grooves = groove_files(args.grooves, "test")
     methods = _baselines(args.baselines)
-    if args.calibrate or args.train_kits:
-        print("training templates from the kit samples ...", file=sys.stderr)
     preset, protocol_name = _preset(args)
     preset = with_adaptation(preset, args.adapt)
     total = len(grooves) * ev.steps_per_groove(methods)
