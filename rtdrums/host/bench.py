@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..evaluation.metrics import latency_summary
 from .harness import Harness, LiveProcess, wait_ports
 from .jackserver import JackServer
 
@@ -70,12 +71,11 @@ def hit_to_note(arrivals: list[int], onsets: np.ndarray, window: int = SR // 20)
 
 
 def _stats(x: np.ndarray) -> dict:
-    if len(x) == 0:
+    """Median, p95, p99 and max (ms, eval's latency_summary) of latencies in samples."""
+    s = latency_summary(np.asarray(x) / SR * 1e3)
+    if not s["n"]:
         return {"n": 0}
-    ms = x / SR * 1e3
-    return {"n": int(len(x)), "median_ms": round(float(np.median(ms)), 3),
-            "p95_ms": round(float(np.percentile(ms, 95)), 3),
-            "p99_ms": round(float(np.percentile(ms, 99)), 3), "max_ms": round(float(ms.max()), 3)}
+    return {"n": s["n"], **{f"{k}_ms": round(s[k], 3) for k in ("median", "p95", "p99", "max")}}
 
 
 @contextlib.contextmanager
