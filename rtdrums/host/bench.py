@@ -9,7 +9,9 @@ over all notes and per drum (a drum's notes, by the preset's note numbers, again
 median, p95, p99 and max.
 Callback time is measured by the host around each callback (its --stats-json). Each block size
 also gets a take of the player client alone on its own server: the xruns the rig makes without
-the host, to read the host's counts against.
+the host, to read the host's counts against. The first host take at a block size made most of the
+xruns whichever path it ran (docs/live.md), so each block size starts with a warm-up take, reported
+apart and left out, and with --repeats the paths alternate (A B B A ...) so neither always runs first.
 
     python -m rtdrums.host.bench --preset PRESET --kit KIT_FOLDER [--blocks 64 128] [--seconds 10]
 """
@@ -25,6 +27,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -130,8 +133,14 @@ def rig_alone(stim: np.ndarray, block: int, realtime: bool = True) -> dict:
             harness.close()
 
 
+def take_order(paths: Sequence[str], repeats: int) -> list[str]:
+    """The paths of `repeats` rounds, every other round reversed (A B, B A, A B ...)."""
+    return [p for i in range(repeats) for p in (paths if i % 2 == 0 else paths[::-1])]
+
+
 def run(preset: str, kit: str, blocks=(64, 128), paths=("native", "callback"),
-        seconds: float = 10.0, realtime: bool = True, out=print) -> list[dict]:
+        seconds: float = 10.0, realtime: bool = True, out=print, warmup: bool = True,
+        repeats: int = 1) -> list[dict]:
     stim, onsets, drum_onsets = _stimulus(kit, seconds)
     results = []
     for block in blocks:
@@ -139,7 +148,13 @@ def run(preset: str, kit: str, blocks=(64, 128), paths=("native", "callback"),
         results.append(rig)
         out(f"block {block:4d} ({1e3 * block / SR:.2f} ms)  rig alone (no host)  "
             f"xruns {rig['xruns_during_take']}")
-        for path in paths:
+        if warmup:
+            w = run_one(preset, stim, onsets, block, paths[0], realtime)
+            results.append({"block": block, "warmup": True, "midi_path": paths[0],
+                            "xruns_during_take": w["xruns_during_take"]})
+            out(f"block {block:4d} ({1e3 * block / SR:.2f} ms)  warm-up take ({paths[0]}, left out)  "
+                f"xruns {w['xruns_during_take']}")
+        for path in take_order(list(paths), repeats):
             r = run_one(preset, stim, onsets, block, path, realtime, drum_onsets)
             results.append(r)
             cb, hn = r["callback"], r["hit_to_note"]
@@ -155,7 +170,8 @@ def run(preset: str, kit: str, blocks=(64, 128), paths=("native", "callback"),
                 out(f"{'':>20}{d:<6} hit-to-note median {h.get('median_ms', float('nan')):.2f} p95 "
                     f"{h.get('p95_ms', float('nan')):.2f} p99 {h.get('p99_ms', float('nan')):.2f} max "
                     f"{h.get('max_ms', float('nan')):.2f} ms ({h['n']} notes)")
-        by_path = {r["midi_path"]: r for r in results if r["block"] == block and "midi_path" in r}
+        by_path = {r["midi_path"]: r for r in results
+                   if r["block"] == block and "_notes" in r}
         for other in [q for q in by_path if q != "callback"] if "callback" in by_path else []:
             a, b = by_path["callback"]["_notes"], by_path[other]["_notes"]
             # the same input gives the same notes; an xrun may change a few: pair the notes of
@@ -192,9 +208,16 @@ def main(argv: list[str] | None = None) -> int:
                         "thread: the Python callback, MIDI sent from it or from a thread")
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--no-realtime", action="store_true", help="run jackd without SCHED_FIFO")
+    p.add_argument("--no-warmup", action="store_true",
+                   help="no discarded warm-up take before each block size's measured takes")
+    p.add_argument("--repeats", type=int, default=1,
+                   help="rounds of takes per block size, the path order alternating")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     a = p.parse_args(argv)
-    res = run(a.preset, a.kit, a.blocks, a.paths, a.seconds, not a.no_realtime)
+    if a.repeats < 1:
+        p.error("--repeats must be 1 or more")
+    res = run(a.preset, a.kit, a.blocks, a.paths, a.seconds, not a.no_realtime,
+              warmup=not a.no_warmup, repeats=a.repeats)
     if a.json:
         Path(a.json).write_text(json.dumps(res, indent=2) + "\n")
     return 0
