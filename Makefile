@@ -49,7 +49,7 @@ results: $(STAMP) kits
 TRAIN_KITS := ForzeeStereo Millo_MultiLayered2 Millo_MultiLayered3 ColomboAcousticDrumkit rumpf_kit_z01_h2
 DEFAULT_COMPONENTS := kick=2,snare=3,hihat_closed=2,hihat_open=1,hihat_pedal=1,tom=2,cymbal=2,other=0
 # the note-on leaves with the learned trigger's decision; half the tuning and trigger renders are
-# recordings in simulated rooms (rtdrums.rooms)
+# recordings in simulated rooms (rtdrums.training.rooms)
 PRESET_ARGS ?= --scan-ms 0 --rooms 0.5
 preset: $(STAMP) kits
 	$(VENV)/bin/rtdrums train $(foreach k,$(TRAIN_KITS),--kit $(KITS_DIR)/$(k)) --base none \

@@ -23,13 +23,13 @@ def _configure_numba_cache() -> None:
         return
     here = Path(__file__).resolve().parent
     digest = hashlib.sha1()
-    for path in sorted(here.glob("*.py")):       # every module that holds kernels
+    for path in sorted(here.rglob("*.py")):      # every module that holds kernels, subpackages too
         try:
             source = path.read_bytes()
         except OSError:
             continue
         if b"njit" in source:
-            digest.update(path.name.encode() + source)
+            digest.update(path.relative_to(here).as_posix().encode() + source)
     base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rtdrums" / "numba"
     os.environ["NUMBA_CACHE_DIR"] = str(base / digest.hexdigest()[:16])
 

@@ -22,8 +22,8 @@ DEMO_SECONDS = 12.0
 def make_demo(kit_dir: str, out: Path = DEMO_DIR) -> None:
     import soundfile as sf
 
-    from .kits import load_kit
-    from .render import GROOVE_DIR, render_groove
+    from .training.kits import load_kit
+    from .training.render import GROOVE_DIR, render_groove
 
     kit = load_kit(kit_dir)
     r = render_groove(GROOVE_DIR / "validation" / DEMO_GROOVE, kit, 48000, max_seconds=DEMO_SECONDS)

@@ -23,9 +23,9 @@ import numpy as np
 import tomli_w
 
 from .errors import UserError
-from .nmf import METHODS
-from .onset_model import OnsetModel
-from .stft import StftSettings
+from .dsp.nmf import METHODS
+from .dsp.onset_model import OnsetModel
+from .dsp.stft import StftSettings
 
 FORMAT = "rtdrums-preset"
 VERSION = 1
@@ -59,7 +59,7 @@ class TriggerSettings:
 
 @dataclass(frozen=True)
 class AdaptSettings:
-    """Semi-adaptive templates (rtdrums.adapt): trained templates drift towards the kit being played."""
+    """Semi-adaptive templates (rtdrums.dsp.adapt): trained templates drift towards the kit being played."""
     enabled: bool = False
     rate: float = 0.02          # blend of one frame's multiplicative update into the templates
     lower: float = 0.25         # each template bin stays within [lower, upper] x its trained value

@@ -15,7 +15,7 @@ from .errors import UserError
 from .events import write_csv, write_midi
 from .offline import Separation, separate
 from .paths import ensure_writable_dir
-from .adapt import check_save_target, with_adaptation
+from .dsp.adapt import check_save_target, with_adaptation
 from .preset import load_preset, save_preset
 
 PROGRESS_MIN_SECONDS = 20.0      # show a progress bar for inputs longer than this

@@ -4,7 +4,7 @@ fixture_kit        the kit in tests/fixtures/kit (7 instruments of Millo_MultiLa
 validation_grooves the GMD validation-split MIDI files shipped in rtdrums/data/grooves/validation
 rendered_groove    the first 20 s of the first validation groove (a baiao, 95 bpm: kick, snare,
                    cross-stick, closed/open/pedal hi-hat, toms), rendered with fixture_kit at
-                   48 kHz; mix == sum of stems, onsets exact (see rtdrums.render)
+                   48 kHz; mix == sum of stems, onsets exact (see rtdrums.training.render)
 groove_file        factory: write [(time_s, note, velocity), ...] as a MIDI file, return its path
 kit_copy           factory: copy the fixture kit to a temporary folder, return its path
 """
@@ -17,13 +17,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rtdrums.kits import Kit, load_kit
+from rtdrums.training.kits import Kit, load_kit
 
 # JACK server fixtures for the live-host tests; loaded here, before any test module imports it,
 # so that pytest rewrites its asserts
 pytest_plugins = ["jackrig"]
 
-from rtdrums.render import Render, render_groove, shipped_grooves
+from rtdrums.training.render import Render, render_groove, shipped_grooves
 
 FIXTURE_KIT = Path(__file__).parent / "fixtures" / "kit"
 

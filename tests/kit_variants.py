@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal
 
-from rtdrums.kits import ROLES, Kit
+from rtdrums.training.kits import ROLES, Kit
 
 
 def detuned_kit(kit: Kit, ratio: float = 1.25, tilt_hz: float = 2500.0, sample_rate: int = 48000) -> Kit:

@@ -1,4 +1,4 @@
-"""Templates that adapt to the kit being played (rtdrums.adapt), and degenerate presets refused."""
+"""Templates that adapt to the kit being played (rtdrums.dsp.adapt), and degenerate presets refused."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from rtdrums.cli import main
-from rtdrums import nmf
+from rtdrums.dsp import nmf
 from rtdrums.engine import Engine
 from rtdrums.errors import UserError
 from rtdrums.offline import run_blocks, separate
 from rtdrums.preset import AdaptSettings, load_preset, save_preset
-from rtdrums.render import render_groove
+from rtdrums.training.render import render_groove
 
 sys.path.insert(0, str(Path(__file__).parent))
 from kit_variants import detuned_kit  # noqa: E402

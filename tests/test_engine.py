@@ -16,10 +16,11 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from rtdrums.engine import Engine, map_templates
+from rtdrums.engine import Engine
+from rtdrums.tables import map_templates
 from rtdrums.events import EVENT_DTYPE
 from rtdrums.offline import run_blocks, separate
-from rtdrums.render import render_groove
+from rtdrums.training.render import render_groove
 
 KEY_FIELDS = ["onset", "drum", "note", "velocity"]
 

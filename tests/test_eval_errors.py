@@ -17,7 +17,7 @@ from rtdrums import cli
 from rtdrums.evaluation import causes, metrics, report, results
 from rtdrums.evaluation.run import Tally
 from rtdrums.host.bench import SR as BENCH_SR, hit_to_note_by_drum
-from rtdrums.render import render_groove
+from rtdrums.training.render import render_groove
 
 from conftest import write_groove
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rtdrums import fft
+from rtdrums.dsp import fft
 from rtdrums.engine import Engine
-from rtdrums.stft import StftSettings, analysis_window, frame_spectra, spectrogram, synthesis_window
+from rtdrums.dsp.stft import StftSettings, analysis_window, frame_spectra, spectrogram, synthesis_window
 
 SIZES = [4, 8, 16, 64, 256, 1024, 2048, 4096, 8192]
 

@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from rtdrums.errors import UserError
-from rtdrums.kits import Instrument, Layer, infer_role, load_kit
+from rtdrums.training.kits import Instrument, Layer, infer_role, load_kit
 
 NS = "http://www.hydrogen-music.org/drumkit"
 EXPECTED_ROLES = {"Kick": "kick", "Snare Rock": "snare", "Closed HH": "hihat_closed",

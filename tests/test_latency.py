@@ -13,8 +13,8 @@ import pytest
 
 from rtdrums.engine import Engine
 from rtdrums.offline import separate
-from rtdrums.onset_training import LABEL_MS, LATE_MS, OPEN_LATE_MS
-from rtdrums.render import render_groove
+from rtdrums.training.onset_training import LABEL_MS, LATE_MS, OPEN_LATE_MS
+from rtdrums.training.render import render_groove
 
 SR = 48000
 

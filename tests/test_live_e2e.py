@@ -36,7 +36,7 @@ SEGMENTS = 3
 
 @pytest.fixture(scope="module")
 def groove(fixture_kit, validation_grooves):
-    from rtdrums.render import render_groove
+    from rtdrums.training.render import render_groove
     hiphop = next(p for p in validation_grooves if "hiphop" in p.name)
     return render_groove(hiphop, fixture_kit, sample_rate=SR, max_seconds=GROOVE_S)
 

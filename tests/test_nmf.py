@@ -2,7 +2,7 @@
 
 Euclidean multiplicative updates and projected gradient are compared with scipy.optimize.nnls
 (the exact nonnegative least-squares solution), KL multiplicative updates with a long batch run
-(rtdrums.nmf.nmf with fix_W=True) and with L-BFGS-B on the KL objective, on random problems and on
+(rtdrums.dsp.nmf.nmf with fix_W=True) and with L-BFGS-B on the KL objective, on random problems and on
 real ones: the fixture preset's banded templates and banded spectra of a rendered groove, i.e.
 exactly what the engine solves. Then: warm starts save iterations on consecutive real frames, the
 early stop honours tol, h stays nonnegative and a zero entry stays zero under multiplicative updates.
@@ -15,9 +15,9 @@ import pytest
 from scipy.optimize import minimize, nnls
 
 from rtdrums.engine import Engine
-from rtdrums.nmf import (METHOD_EUCLIDEAN, METHOD_KL, METHOD_PG, METHODS, SolverTables, kl_divergence,
+from rtdrums.dsp.nmf import (METHOD_EUCLIDEAN, METHOD_KL, METHOD_PG, METHODS, SolverTables, kl_divergence,
                          nmf, solve_frame, solve_frames)
-from rtdrums.stft import spectrogram
+from rtdrums.dsp.stft import spectrogram
 
 
 def _solve(W, v, method, n_iter, tol=0.0, h0=None):

@@ -2,7 +2,7 @@
 model arrays are refused in one line.
 
 fixture_preset (conftest) is the fixture kit's calibrated preset, whose training ends with the
-onset model (rtdrums.onset_training); its quality on the validation grooves is checked in
+onset model (rtdrums.training.onset_training); its quality on the validation grooves is checked in
 test_engine.test_triggers_on_rendered_real_kit_grooves.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 
 from rtdrums.engine import Engine
 from rtdrums.errors import UserError
-from rtdrums.onset_training import frame_labels, pick, record_features
+from rtdrums.training.onset_training import frame_labels, pick, record_features
 from rtdrums.preset import load_preset, save_preset
 
 
@@ -79,7 +79,7 @@ def test_sensitivity_lowers_the_learned_threshold(fixture_preset, clip):
 
 
 def test_frame_labels_mark_the_first_frames_after_each_hit_and_leave_the_next_out():
-    from rtdrums.onset_training import fit_weights
+    from rtdrums.training.onset_training import fit_weights
 
     y = frame_labels([np.array([1000]), np.array([], np.int64)], frames=20, hop=128, sample_rate=48000)
     # frames end at 128 (m + 1); by default a hit at sample 1000 is struck in the frames ending
@@ -103,8 +103,8 @@ def test_frame_labels_mark_the_first_frames_after_each_hit_and_leave_the_next_ou
 def test_training_labels_start_at_each_hits_attack(fixture_preset, lead_in_kit, groove_file):
     """A soft snare that rises out of 5 ms of noise is labelled struck from its attack on, not
     from its first audible sample; the takes keep the true onsets (the metrics' reference)."""
-    from rtdrums.onset_model import default_band_hz
-    from rtdrums.onset_training import _record
+    from rtdrums.dsp.onset_model import default_band_hz
+    from rtdrums.training.onset_training import _record
 
     times = [0.5 + 0.25 * k for k in range(12)]
     groove = groove_file([(t, 38, 20 if k % 2 else 120) for k, t in enumerate(times)])
@@ -119,7 +119,7 @@ def test_training_labels_start_at_each_hits_attack(fixture_preset, lead_in_kit, 
 
 
 def test_features_are_gathered_in_one_matrix_and_standardised_in_place():
-    from rtdrums.onset_training import _rows_written, _standardise, _Take
+    from rtdrums.training.onset_training import _rows_written, _standardise, _Take
 
     rng = np.random.default_rng(0)
     chunks = [rng.normal(3.0, 2.0, (m, 5)).astype(np.float32) for m in (7, 4, 9)]

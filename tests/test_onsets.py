@@ -8,10 +8,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from rtdrums import trigger_tuning as tt
+from rtdrums.training import trigger_tuning as tt
 from rtdrums.engine import Engine
 from rtdrums.offline import separate
-from rtdrums.render import render_groove
+from rtdrums.training.render import render_groove
 
 SR = 48000
 

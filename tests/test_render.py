@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from rtdrums.errors import UserError
-from rtdrums.kits import load_kit
-from rtdrums.render import (CHOKE_S, DRUMS, GROOVE_NOTES, PEAK, STEMS, load_groove, render_groove,
+from rtdrums.training.kits import load_kit
+from rtdrums.training.render import (CHOKE_S, DRUMS, GROOVE_NOTES, PEAK, STEMS, load_groove, render_groove,
                             render_hits, shipped_grooves, velocity_gain)
 
 SR = 48000
@@ -30,7 +30,7 @@ def test_shipped_grooves():
 
 
 def test_every_shipped_groove_is_attributed_and_the_model_cuts_are_from_elsewhere():
-    from rtdrums.render import GROOVE_DIR, SPLITS
+    from rtdrums.training.render import GROOVE_DIR, SPLITS
 
     table = (GROOVE_DIR / "ATTRIBUTION.md").read_text()
     files = [f"{split}/{p.name}" for split in SPLITS for p in shipped_grooves(split)]

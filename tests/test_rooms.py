@@ -1,4 +1,4 @@
-"""Renders as recordings in simulated rooms (rtdrums.rooms), and training / eval with them, on the
+"""Renders as recordings in simulated rooms (rtdrums.training.rooms), and training / eval with them, on the
 fixture kit and shipped grooves."""
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rtdrums import cli, rooms
-from rtdrums.render import STEMS, render_groove, shipped_grooves
+from rtdrums import cli
+from rtdrums.training import rooms
+from rtdrums.training.render import STEMS, render_groove, shipped_grooves
 
 KIT = Path(__file__).parent / "fixtures" / "kit"
 RTDRUMS = Path(sys.executable).parent / "rtdrums"
@@ -126,7 +127,7 @@ def test_a_share_of_takes_is_varied_evenly():
 def test_render_takes_with_rooms_keep_the_onsets_and_change_the_audio(fixture_kit):
     from rtdrums.engine import Engine
     from rtdrums.preset import load_preset
-    from rtdrums.trigger_tuning import render_takes
+    from rtdrums.training.trigger_tuning import render_takes
 
     engine = Engine(load_preset("default"), SR)
     grooves = shipped_grooves("train")[:2]

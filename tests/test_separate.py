@@ -25,7 +25,7 @@ from rtdrums.audio import resample, to_mono
 from rtdrums.engine import Engine
 from rtdrums.events import CSV_HEADER, read_csv, read_midi_notes
 from rtdrums.offline import separate
-from rtdrums.render import render_groove
+from rtdrums.training.render import render_groove
 
 RTDRUMS = Path(sys.executable).parent / "rtdrums"
 OUTPUTS = ["hihat.wav", "kick.wav", "residual.wav", "snare.wav", "triggers.csv", "triggers.mid"]

@@ -14,10 +14,10 @@ import pytest
 import soundfile as sf
 
 from rtdrums.errors import UserError
-from rtdrums.kits import load_kit
+from rtdrums.training.kits import load_kit
 from rtdrums.preset import load_preset
-from rtdrums.stft import StftSettings
-from rtdrums.train import CATEGORIES, hits_from_folder, hits_from_kit, split_hits, train
+from rtdrums.dsp.stft import StftSettings
+from rtdrums.training.train import CATEGORIES, hits_from_folder, hits_from_kit, split_hits, train
 
 KIT = Path(__file__).parent / "fixtures" / "kit"
 RTDRUMS = Path(sys.executable).parent / "rtdrums"
@@ -266,7 +266,7 @@ def test_cli_train_from_recorded_hits_tunes_triggers(fixture_kit, validation_gro
 
     from rtdrums.engine import Engine
     from rtdrums.offline import separate
-    from rtdrums.render import render_groove
+    from rtdrums.training.render import render_groove
 
     rng = np.random.default_rng(5)
     root = tmp_path / "soundcheck"

@@ -10,10 +10,11 @@ import mir_eval
 import numpy as np
 import pytest
 
-from rtdrums import trigger_tuning as tt
-from rtdrums.engine import Engine, detector_state, trigger_settings
+from rtdrums.training import trigger_tuning as tt
+from rtdrums.engine import Engine
+from rtdrums.tables import detector_state, trigger_settings
 from rtdrums.offline import run_blocks
-from rtdrums.render import render_groove, shipped_grooves
+from rtdrums.training.render import render_groove, shipped_grooves
 
 SR = 48000
 
@@ -21,7 +22,7 @@ SR = 48000
 @pytest.fixture(scope="module")
 def untuned(fixture_kit):
     """The fixture kit trained without trigger tuning (the settings every drum starts from)."""
-    from rtdrums.train import hits_from_kit, train
+    from rtdrums.training.train import hits_from_kit, train
 
     hits, provenance = hits_from_kit(fixture_kit.path, SR)
     return train(hits, provenance, "untuned")

@@ -15,13 +15,13 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..adapt import with_adaptation
+from ..dsp.adapt import with_adaptation
 from ..audio import read_audio, to_mono
 from ..demo_data import DEMO_AUDIO
 from ..engine import Engine
 from ..events import EVENT_DTYPE
 from ..preset import load_preset
-from ..stft import StftSettings
+from ..dsp.stft import StftSettings
 
 help = "measure processing time per block and real-time factor"
 

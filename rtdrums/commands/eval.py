@@ -22,7 +22,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..adapt import with_adaptation
+from ..dsp.adapt import with_adaptation
 from ..errors import UserError
 from ..paths import ensure_writable_dir
 
@@ -47,7 +47,7 @@ def add_arguments(p) -> None:
     p.add_argument("--grooves", type=Path, nargs="+", metavar="FILE_OR_DIR",
                    help="MIDI grooves or folders of them (default: the shipped test split)")
     p.add_argument("--rooms", action="store_true",
-                   help="evaluate on renders recorded in simulated rooms (rtdrums.rooms; seeds "
+                   help="evaluate on renders recorded in simulated rooms (rtdrums.training.rooms; seeds "
                         "disjoint from training's)")
     p.add_argument("--seconds", type=float, default=30.0, help="first seconds of each groove (default 30)")
     p.add_argument("--sample-rate", type=int, default=48000, help="engine sample rate (default 48000)")
@@ -55,7 +55,7 @@ def add_arguments(p) -> None:
     p.add_argument("--hop", type=int, metavar="SAMPLES",
                    help="frame hop of the preset --calibrate or --train-kits trains (default: the "
                         "shipped preset's, 128)")
-    from ..adapt import add_switches
+    from ..dsp.adapt import add_switches
     add_switches(p, save=False)
     p.add_argument("--baselines", default="all",
                    help="comma-separated baselines to run (nmf_offline, oracle_masks, libnmfd_nmfd, "
@@ -137,7 +137,7 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from ..evaluation import report, run as ev
-    from ..render import groove_files
+    from ..training.render import groove_files
 
     _check(args)
     if args.audio is not None:

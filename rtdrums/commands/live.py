@@ -45,7 +45,7 @@ def add_arguments(p) -> None:
     p.add_argument("--stats-json", metavar="FILE", help="write the final statistics as JSON")
     p.add_argument("--view", choices=["auto", "full", "plain", "off"],
                    help="terminal view (default auto: full on a terminal, else a line every 5 s)")
-    from ..adapt import add_switches
+    from ..dsp.adapt import add_switches
     add_switches(p)
 
 
@@ -54,7 +54,7 @@ def run(args) -> int:
     from ..host.session import LiveSession
     from ..host.view import LiveView
 
-    from ..adapt import check_save_target
+    from ..dsp.adapt import check_save_target
     from ..preset import load_preset
 
     cfg = resolve(args)

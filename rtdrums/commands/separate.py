@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..offline import DEFAULT_BLOCK
-from ..adapt import add_switches
+from ..dsp.adapt import add_switches
 from ..separation_job import run_separation
 
 help = "separate a drum recording into stems and MIDI triggers"

@@ -23,7 +23,7 @@ groove with one source in turn) for it; this adds about three minutes.
 
 With --rooms FRACTION (e.g. 0.5; default 0, all dry) that share of the tuning and learned-trigger renders are
 recordings in simulated rooms, with microphones, EQ, compression, clipping, level changes, noise
-and other sounds (rtdrums.rooms; each take its own seeded variation).
+and other sounds (rtdrums.training.rooms; each take its own seeded variation).
 """
 
 from __future__ import annotations
@@ -37,11 +37,11 @@ from tqdm import tqdm
 from ..errors import UserError
 from ..paths import ensure_writable_dir
 from ..preset import load_preset, resolve_preset, save_preset
-from ..stft import StftSettings
-from ..kits import load_kit
-from ..render import groove_files
-from ..rooms import DEFAULT_ROOMS, check_fraction
-from ..train import (CATEGORIES, Hits, hits_from_folder, hits_from_kit, kit_from_hits, pooled, train,
+from ..dsp.stft import StftSettings
+from ..training.kits import load_kit
+from ..training.render import groove_files
+from ..training.rooms import DEFAULT_ROOMS, check_fraction
+from ..training.train import (CATEGORIES, Hits, hits_from_folder, hits_from_kit, kit_from_hits, pooled, train,
                       tune_steps)
 
 help = "learn templates from a Hydrogen kit or a folder of labelled hits"

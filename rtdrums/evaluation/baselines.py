@@ -24,8 +24,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..nmf import nmf
-from ..stft import frame_spectra, synthesis_window
+from ..dsp.nmf import nmf
+from ..dsp.stft import frame_spectra, synthesis_window
 
 DRUMS = ("kick", "snare", "hihat")
 
@@ -82,7 +82,7 @@ def pick_onsets(acts: np.ndarray, frame_rate: float, rel: float = 0.04, median_m
 def offline_nmf(x: np.ndarray, engine, n_iter: int = 60, chunk: int = 2048) -> BaselineResult:
     """Non-causal NMF with the engine's templates and masks over the whole of x (see module doc).
 
-    Frames are those the engine sees (rtdrums.stft), W the engine's templates on all bins, and
+    Frames are those the engine sees (rtdrums.dsp.stft), W the engine's templates on all bins, and
     each frame's h converged from a cold start: what the streaming solver approximates.
     Overlap-adding the masked frames with the engine's synthesis window gives stems aligned with x.
     """

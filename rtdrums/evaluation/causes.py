@@ -62,7 +62,7 @@ class Sources:
 
     @classmethod
     def from_render(cls, render) -> "Sources":
-        """Every onset of a rtdrums.render.Render, with its stems."""
+        """Every onset of a rtdrums.training.render.Render, with its stems."""
         return cls(np.array([o.time_s for o in render.onsets], float),
                    tuple(source_label(o.drum, o.articulation) for o in render.onsets),
                    render.stems, render.sample_rate)

@@ -39,13 +39,13 @@ def generic(preset: str) -> Preset:
 def trained_on(kit_dirs: list[Path], sample_rate: int, name: str, base: Preset | None = None) -> Preset:
     """A preset trained on the isolated samples of every kit in kit_dirs, at sample_rate.
 
-    Each kit gets its own templates per category, stacked (rtdrums.train.train with one hit set
+    Each kit gets its own templates per category, stacked (rtdrums.training.train.train with one hit set
     per kit), and the triggers are tuned on the shipped training grooves rendered with these
     kits, as `rtdrums train` does for the shipped preset.
     """
-    from ..kits import load_kit
-    from ..stft import StftSettings
-    from ..train import hits_from_kit, train
+    from ..training.kits import load_kit
+    from ..dsp.stft import StftSettings
+    from ..training.train import hits_from_kit, train
 
     kits = [load_kit(k) for k in kit_dirs]
     hit_sets, sources = [], []

@@ -114,7 +114,7 @@ def markdown(results: dict) -> str:
              f"stem latency {fmt(results['stem_latency_ms'])} ms."]
     if results.get("grooves"):
         lines.append(f"{len(results['grooves'])} grooves, at most {fmt(results['seconds_per_groove'], 0)} s each"
-                     + (", recorded in simulated rooms (rtdrums.rooms)." if results.get("rooms") else "."))
+                     + (", recorded in simulated rooms (rtdrums.training.rooms)." if results.get("rooms") else "."))
     lines += ["", method_table(results), "", velocity_table(results), "", time_table(results), "",
               "Latency: emitted note-on minus true onset, of hits matched within 50 ms. "
               "SDR/SI-SDR: mean over grooves. Baselines other than the trigger are offline."]

@@ -7,7 +7,7 @@ the generic protocol made fair by leaving the kit out (a preset trained on the a
 kits other than the evaluated one; trained once per distinct set, saved in OUT/presets). Writes each run's results.md,
 results.json and figures under OUT/KIT/PROTOCOL/, the solver speed comparison, and OUT/RESULTS.md
 with the summary tables and the command that produced them. With --rooms, both protocols are
-also evaluated on the same grooves recorded in simulated rooms (rtdrums.rooms, evaluation seeds),
+also evaluated on the same grooves recorded in simulated rooms (rtdrums.training.rooms, evaluation seeds),
 under OUT/KIT/PROTOCOL-rooms/, with tables of their own.
 """
 
@@ -61,7 +61,7 @@ def _evaluate(kit: str, left_out: Path, seconds: float, sample_rate: int, block:
     from threadpoolctl import threadpool_limits
 
     from ..preset import load_preset, save_preset
-    from ..render import shipped_grooves
+    from ..training.render import shipped_grooves
     from .run import BASELINES, evaluate_kit
 
     threadpool_limits(1)
@@ -186,7 +186,7 @@ def summary(runs: list[dict], command: str, speed_md: str | None) -> str:
     if cal_rooms or gen_rooms:
         parts += ["## In simulated rooms", "",
                   "The same grooves recorded in simulated rooms with microphones, EQ, compression, "
-                  "clipping, level changes, noise and other sounds (rtdrums.rooms; evaluation seeds, "
+                  "clipping, level changes, noise and other sounds (rtdrums.training.rooms; evaluation seeds, "
                   "disjoint from training's). Calibrated:", "", engine_table(cal_rooms), "",
                   "Generic (kit left out):", "", engine_table(gen_rooms), ""]
     parts += [
@@ -254,9 +254,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _speed(args) -> str | None:
     """Solver speed on the first kit's first groove with its calibrated templates."""
-    from ..kits import load_kit
+    from ..training.kits import load_kit
     from ..preset import load_preset
-    from ..render import render_groove, shipped_grooves
+    from ..training.render import render_groove, shipped_grooves
     from .speed import compare_solvers, markdown
 
     kit = args.kits[0]

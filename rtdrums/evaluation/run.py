@@ -146,14 +146,14 @@ def evaluate_kit(kit_dir: str | Path, preset: Preset, grooves: list[Path], secon
                  progress: Callable[[str], None] | None = None, rooms: bool = False) -> tuple[dict, dict]:
     """Scores of the engine and the baselines on renders of grooves with a kit.
 
-    With `rooms`, each render is a recording in a simulated room (rtdrums.rooms.vary with seed
+    With `rooms`, each render is a recording in a simulated room (rtdrums.training.rooms.vary with seed
     EVAL_SEED + groove index, disjoint from the seeds training uses). Returns (results,
     figure_data). progress(step) is called after each step; there are steps_per_groove(methods)
     steps per groove.
     """
-    from ..kits import load_kit
-    from ..render import render_groove
-    from ..rooms import EVAL_SEED, vary
+    from ..training.kits import load_kit
+    from ..training.render import render_groove
+    from ..training.rooms import EVAL_SEED, vary
 
     def rendered(groove, gi, rate):
         r = render_groove(groove, kit, rate, max_seconds=seconds)

@@ -18,11 +18,11 @@ import time
 import numpy as np
 from numba import njit
 
-from .. import nmf as rt_nmf
+from ..dsp import nmf as rt_nmf
 from ..engine import Engine
 from ..events import EVENT_DTYPE
 from ..preset import Preset
-from ..stft import spectrogram
+from ..dsp.stft import spectrogram
 
 ITERATION_LADDER = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 100, 150, 200, 300)
 PER_FRAME_CALLS = 200        # frames timed with one scikit-learn call each

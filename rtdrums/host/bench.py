@@ -44,8 +44,8 @@ ROUTE = "kick=1,snare=2,hihat=3,residual=4"
 
 def _stimulus(kit: str | os.PathLike, seconds: float) -> tuple[np.ndarray, np.ndarray, dict]:
     """The groove's mixture, all onsets (samples) and each drum's onsets."""
-    from ..kits import load_kit
-    from ..render import render_groove, shipped_grooves
+    from ..training.kits import load_kit
+    from ..training.render import render_groove, shipped_grooves
     r = render_groove(shipped_grooves("validation")[0], load_kit(kit), SR, max_seconds=seconds)
     return r.mix, np.sort(r.samples()), {d: np.sort(r.samples(d)) for d in DRUMS}
 

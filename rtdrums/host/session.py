@@ -33,7 +33,7 @@ SWITCH_INTERVAL_S = 2e-4       # GIL hand-over: well under the shortest block (6
 def load_engine(preset_name: str, sample_rate: int, block: int, adapt: bool | None = None):
     """Engine for the preset (adaptation on/off, None: as the preset says), compiled and warmed,
     state reset to stream position 0."""
-    from ..adapt import with_adaptation
+    from ..dsp.adapt import with_adaptation
     from ..engine import Engine
     from ..preset import load_preset
     preset = with_adaptation(load_preset(preset_name), adapt)

@@ -1,6 +1,6 @@
 """Renders that sound like real recordings: rooms, microphones, processing and other sounds.
 
-vary(render, seed) turns a dry close-mic Render (rtdrums.render) into one with the variation of
+vary(render, seed) turns a dry close-mic Render (rtdrums.training.render) into one with the variation of
 a real recording. Everything is drawn from `seed` (draw), so the same seed gives the same audio.
 The stems still sum to the mix (float32, added in STEMS order) and every onset stays where it was.
 
@@ -265,7 +265,7 @@ def maybe_vary(render: Render, index: int, fraction: float, seed_base: int = TRA
 
 def check_fraction(fraction: float, option: str = "--rooms") -> float:
     """A share of varied takes, 0..1, or a one-line UserError."""
-    from .errors import UserError
+    from ..errors import UserError
 
     if not 0.0 <= fraction <= 1.0:
         raise UserError(f"{option} must be a share between 0 (dry) and 1 (every take varied), "

@@ -23,11 +23,12 @@ from typing import Callable, Sequence
 import numpy as np
 from numba import njit
 
-from .engine import Engine, detect_step, detector_state, trigger_settings
-from .evaluation.metrics import counts_to_prf
-from .events import EVENT_DTYPE
-from .offline import activation_trace
-from .preset import DrumSettings, Preset
+from ..engine import Engine, detect_step
+from ..tables import detector_state, trigger_settings
+from ..evaluation.metrics import counts_to_prf
+from ..events import EVENT_DTYPE
+from ..offline import activation_trace
+from ..preset import DrumSettings, Preset
 
 GRID = {
     "relative": (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.45, 0.6),
@@ -78,7 +79,7 @@ def render_takes(engine: Engine, kits: Sequence, grooves: Sequence,
                  seconds: float = GROOVE_SECONDS, progress: Callable[[], None] | None = None,
                  rooms: float = 0.0) -> list[Take]:
     """Every groove rendered with every kit at the engine's rate, recorded; a share `rooms` of
-    the takes as recordings in rooms (rtdrums.rooms.maybe_vary, each take its own seed)."""
+    the takes as recordings in rooms (rtdrums.training.rooms.maybe_vary, each take its own seed)."""
     from .render import render_groove
     from .rooms import maybe_vary
 

@@ -1,6 +1,6 @@
 """The learned trigger: a small network that tells, frame by frame, whether a drum was just struck.
 
-The threshold detector (rtdrums.onsets) waits for a drum's activation to rise by a fraction of a
+The threshold detector (rtdrums.dsp.onsets) waits for a drum's activation to rise by a fraction of a
 loud hit, which a recorded hit's attack reaches only after 5-15 ms, and it cannot tell a ghost
 note from the leak of a hi-hat. The onset model reads, each frame, the log magnitudes of the
 spectrum in Z_B log-spaced bands, the log activations of the R templates and the log magnitudes
@@ -14,7 +14,7 @@ retrigger time. The note-on leaves the drum's `scan` frames later (its scan_ms, 
 [trigger] scan_ms; 0 to SCANS - 1 frames; 0 by default), with the note of the drum's articulation
 that scores highest in that frame and a velocity from a linear read-out of that frame's features,
 trained for that scan. It is trained on grooves rendered with the kit(s) it is for
-(rtdrums.onset_training).
+(rtdrums.training.onset_training).
 """
 from __future__ import annotations
 

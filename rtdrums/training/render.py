@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .errors import UserError
+from ..errors import UserError
 from .kits import Instrument, Kit, first_within, name_words
 
 STEMS = ("kick", "snare", "hihat", "residual")
@@ -37,7 +37,7 @@ VELOCITY_EXPONENT = 1.5     # amplitude ~ (velocity/127) ** 1.5, on top of the v
 CHOKE_S = 0.010             # open hi-hat fade-out when the hat closes
 PEAK = 10 ** (-3 / 20)      # mix peak after normalisation (-3 dBFS)
 ATTACK_DB = -30.0           # a hit's attack: its sample's first value within this of the peak
-GROOVE_DIR = Path(__file__).parent / "data" / "grooves"
+GROOVE_DIR = Path(__file__).parents[1] / "data" / "grooves"
 SPLITS = ("train", "validation", "test", "model")
 
 

@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 from numba import njit
 
-from .errors import UserError
-from .paths import ensure_writable_dir
+from ..errors import UserError
+from ..paths import ensure_writable_dir
 
 FREE_LABEL = "free"
 FREE_FLOOR = 1e-6        # a free column's bins stay above this share of a flat spectrum

@@ -1,11 +1,11 @@
-"""Training the learned trigger (rtdrums.onset_model) on grooves rendered with the kit(s) it is for.
+"""Training the learned trigger (rtdrums.dsp.onset_model) on grooves rendered with the kit(s) it is for.
 
 The kits play the Groove MIDI Dataset cuts shipped for it (rtdrums/data/grooves/model: the first
 15 s of 200 grooves of the dataset's training split, and 40 windows of 15 s rich in open hi-hats),
 each played by one of the kits in turn. Each take has one stretch of silence cut into it, as a
 gate or a mute makes (the sound stops dead and comes back), so that the network learns that such
 steps are not hits. The engine's analysis, with the preset's templates, records every frame's
-features, labelled with the drums whose attack (rtdrums.render.Onset.attack_s after the onset)
+features, labelled with the drums whose attack (rtdrums.training.render.Onset.attack_s after the onset)
 came in the LABEL_MS before the frame's newest sample (the frames after those, up to LATE_MS or
 OPEN_LATE_MS for an open hi-hat, are left out of the fit) and with the articulation of each
 stroke (closed, open or pedal hi-hat). Labels start at the attack, not
@@ -34,9 +34,9 @@ from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
-from .engine import Engine
-from .onset_model import SCANS, OnsetModel, default_band_hz, default_short_hz
-from .preset import Preset, articulations
+from ..engine import Engine
+from ..dsp.onset_model import SCANS, OnsetModel, default_band_hz, default_short_hz
+from ..preset import Preset, articulations
 
 GROOVE_SECONDS = 15.0    # of each model groove: many short grooves teach more than few long ones
 LABEL_MS = 5.4           # a frame is labelled struck for an attack up to 2 hops (48 kHz, 128) before its end
@@ -156,7 +156,7 @@ def _record(engine: Engine, kits: Sequence, grooves: Sequence[Path], seconds: fl
     and takes of the grooves, each played by one of the kits in turn (so that the amount of audio
     does not grow with the number of kits). The features are written into one matrix as they come
     (a list of takes stacked at the end would hold them twice: 3 GB more for the default preset).
-    A share `rooms` of the takes are recordings in rooms (rtdrums.rooms.maybe_vary)."""
+    A share `rooms` of the takes are recordings in rooms (rtdrums.training.rooms.maybe_vary)."""
     from .render import render_groove
     from .rooms import MODEL_SEED, maybe_vary
 
@@ -249,7 +249,7 @@ def train_onset_model(preset: Preset, kits: Sequence, grooves: Sequence[Path] | 
                       seconds: float = GROOVE_SECONDS, progress: Callable[[], None] | None = None,
                       seed: int = 0, rooms: float = 0.0) -> Preset:
     """The preset with an onset model trained on grooves (default: model_grooves()) rendered with
-    the kits, each groove with one kit in turn; a share `rooms` of them in rooms (rtdrums.rooms)."""
+    the kits, each groove with one kit in turn; a share `rooms` of them in rooms (rtdrums.training.rooms)."""
     from sklearn.linear_model import Ridge
     from sklearn.neural_network import MLPClassifier
     from threadpoolctl import threadpool_limits

@@ -16,7 +16,7 @@ trimmed of leading silence (everything before the first sample within ONSET_DB o
 index 0 of every sample is the onset of the hit. Layer files missing from the folder are skipped
 and noted in Kit.skipped, as Hydrogen does; a file that exists but cannot be read is an error.
 
-Run `python -m rtdrums.kits KIT_FOLDER...` to print each instrument's role and layers.
+Run `python -m rtdrums.training.kits KIT_FOLDER...` to print each instrument's role and layers.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
-from .errors import UserError
+from ..errors import UserError
 
 ROLES = ("kick", "snare", "hihat_closed", "hihat_open", "hihat_pedal", "tom", "cymbal", "other")
 ONSET_DB = -60.0            # leading samples quieter than this (re the sample's peak) are cut

@@ -6,7 +6,7 @@ are stacked into the preset's template matrix. Toms, cymbals and anything else b
 components: they let the solver explain those sounds without leaking them into a drum. Finally
 every drum's reference (the activation rise of a full-velocity hit, velocity 127) and the cross-talk
 between drums are measured by running the real engine over the hits. Given Hydrogen kits, the
-trigger settings are then tuned on grooves rendered with them (rtdrums.trigger_tuning).
+trigger settings are then tuned on grooves rendered with them (rtdrums.training.trigger_tuning).
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .audio import read_audio, resample, to_mono
-from .errors import UserError
-from .nmf import nmf
-from .preset import DRUM_DEFAULTS, GM_NOTES, DrumSettings, Preset
-from .stft import StftSettings, spectrogram
+from ..audio import read_audio, resample, to_mono
+from ..errors import UserError
+from ..dsp.nmf import nmf
+from ..preset import DRUM_DEFAULTS, GM_NOTES, DrumSettings, Preset
+from ..dsp.stft import StftSettings, spectrogram
 
 # hit category -> (drum it belongs to or None for residual, MIDI note, components)
 CATEGORIES = {
@@ -231,7 +231,7 @@ def activation_rises(engine, audio: np.ndarray, frames: int = 12) -> np.ndarray:
     The rise is the trigger detector's own (onsets.detect, read from the engine's state after
     every frame): the sum of the rises of the group's articulations over its lookback.
     """
-    from .onsets import ST_RISE
+    from ..dsp.onsets import ST_RISE
 
     engine.reset()
     hop = engine.settings.hop
@@ -254,7 +254,7 @@ def calibrate(preset: Preset, hits: Hits) -> Preset:
     hits; leak[g, d] is how far drum d rises, relative to its reference, per unit relative rise of
     group g when only g is struck (the LEAK_PERCENTILE-th percentile over g's hits).
     """
-    from .engine import Engine
+    from ..engine import Engine
 
     names = list(preset.drum_names) + ["residual"]
     G = len(names)
@@ -301,7 +301,7 @@ def train(hits: Hits | list[Hits], provenance: dict, name: str, settings: StftSe
     NMF averages their spectra into templates that fit none of them. With tune_kits (loaded
     Hydrogen kits), the trigger settings are then tuned on grooves rendered with them, and with
     `learned` the learned trigger is trained on them (see tune); `rooms` of those renders are
-    recordings in rooms (rtdrums.rooms). `scan_ms` replaces the [trigger] scan_ms of base or the
+    recordings in rooms (rtdrums.training.rooms). `scan_ms` replaces the [trigger] scan_ms of base or the
     defaults (the delay from a trigger decision to its note-on).
     """
     settings = settings or (base.stft if base else StftSettings())
@@ -351,7 +351,7 @@ def tune(preset: Preset, kits: Sequence, grooves: Sequence[Path] | None = None,
          model_grooves: Sequence[Path] | None = None, rooms: float = 0.0) -> Preset:
     """Trigger settings tuned on grooves (default: the shipped training split) rendered with kits,
     then with `learned` the learned trigger trained on model_grooves (default: the shipped ones).
-    A share `rooms` (0..1) of both sets of renders are recordings in rooms (rtdrums.rooms).
+    A share `rooms` (0..1) of both sets of renders are recordings in rooms (rtdrums.training.rooms).
 
     With one kit the cross-talk margins are tuned too. With several, the preset is meant for kits
     it has not seen: the margins multiply a cross-talk measured on the training kits, and margins
@@ -359,7 +359,7 @@ def tune(preset: Preset, kits: Sequence, grooves: Sequence[Path] | None = None,
     0.45-0.85 at the base's 2), so they keep the base's. What was tuned on and the onset F-measure
     reached there go into the provenance.
     """
-    from .engine import Engine
+    from ..engine import Engine
     from .trigger_tuning import GROOVE_SECONDS, render_takes, tune_triggers
 
     grooves = tuning_grooves(grooves)

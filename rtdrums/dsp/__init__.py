@@ -1,0 +1,2 @@
+"""Signal processing the engine runs: FFT, STFT, the NMF frame solvers, trigger detectors, the
+learned trigger's network, template adaptation."""
