@@ -23,6 +23,7 @@ help = "separate the bundled demo recording and report F-measure and trigger lat
 def add_arguments(p):
     p.add_argument("--out", default="demo-out", help="output folder (default: %(default)s)")
     p.add_argument("--preset", default="default", help="preset (default: %(default)s)")
+    p.add_argument("--plot", metavar="PNG", help="also draw the groove's masks, activations, triggers and stems")
 
 
 def run(args) -> int:
@@ -42,4 +43,7 @@ def run(args) -> int:
                    else f"{'-':>15} {'-':>7}")
         print(f"{name:<7} {len(ref):>5} {score['f']:>8.2f} {score['precision']:>6.2f} "
               f"{score['recall']:>6.2f} {lat_txt}")
+    if args.plot:
+        from ..demo_figure import plot_demo
+        print(f"\nwrote {plot_demo(Path(args.plot), args.preset)}")
     return 0
