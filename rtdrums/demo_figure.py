@@ -48,6 +48,14 @@ def input_spectrum(engine: Engine, x: np.ndarray, frames: range) -> np.ndarray:
     return out
 
 
+def figure_target(path) -> Path:
+    """path as a Path, or a one-line error when its folder does not exist."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise UserError(f"cannot write the figure to {path}: no folder {path.parent}")
+    return path
+
+
 def save_png(fig, path: Path) -> None:
     """The figure as a 256-colour PNG: a quarter of the size of matplotlib's RGBA one."""
     import io
@@ -62,7 +70,11 @@ def save_png(fig, path: Path) -> None:
 
 def plot_demo(path: Path, preset: str = "default") -> Path:
     """Write the figure to path (PNG) and return it."""
-    import matplotlib
+    path = figure_target(path)
+    try:
+        import matplotlib
+    except ImportError:
+        raise UserError("the figure needs matplotlib: pip install 'rtdrums[eval]'") from None
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -132,9 +144,9 @@ def plot_demo(path: Path, preset: str = "default") -> Path:
     ax.set_xlabel("time (s)")
     fig.tight_layout()
     try:
-        save_png(fig, Path(path))
+        save_png(fig, path)
     except OSError as e:
         raise UserError(f"cannot write the figure to {path}: {e.strerror}") from None
     finally:
         plt.close(fig)
-    return Path(path)
+    return path
