@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..demo_data import DEMO_AUDIO, DEMO_ONSETS, read_onsets
+from ..demo_figure import figure_target, plot_demo
 from ..evaluation.metrics import latencies_ms, latency_summary, onset_scores
 from ..separation_job import run_separation
 
@@ -23,9 +24,13 @@ help = "separate the bundled demo recording and report F-measure and trigger lat
 def add_arguments(p):
     p.add_argument("--out", default="demo-out", help="output folder (default: %(default)s)")
     p.add_argument("--preset", default="default", help="preset (default: %(default)s)")
+    p.add_argument("--plot", metavar="PNG",
+                   help="also draw the groove's masks, activations, triggers and stems into this PNG")
 
 
 def run(args) -> int:
+    if args.plot:
+        figure_target(args.plot)                  # a wrong folder fails before the work, not after
     t0 = time.perf_counter()
     result = run_separation(DEMO_AUDIO, Path(args.out), args.preset, block=128)
     print(result.summary(time.perf_counter() - t0))
@@ -42,4 +47,6 @@ def run(args) -> int:
                    else f"{'-':>15} {'-':>7}")
         print(f"{name:<7} {len(ref):>5} {score['f']:>8.2f} {score['precision']:>6.2f} "
               f"{score['recall']:>6.2f} {lat_txt}")
+    if args.plot:
+        print(f"\nwrote {plot_demo(Path(args.plot), args.preset)}")
     return 0

@@ -1,4 +1,4 @@
-"""The README's Results tables: `rtdrums eval` over the allowed kits in both protocols.
+"""The Results tables of docs/measurements.md: `rtdrums eval` over the allowed kits in both protocols.
 
     python -m rtdrums.evaluation.results --out results [--seconds 20] [--jobs 2] [--kits A B] [--rooms]
 

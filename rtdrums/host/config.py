@@ -1,6 +1,6 @@
 """Live settings: defaults, then a TOML file, then command-line flags (flags win).
 
-TOML layout (every key optional; see the README for a full example):
+TOML layout (every key optional; see docs/live.md for a full example):
 
     preset = "default"
     sample_rate = 48000

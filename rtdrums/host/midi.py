@@ -6,7 +6,7 @@ samplers ignore it, but a balanced stream keeps everything else happy). Two send
               lock-free ring that rtmidi's own JACK client drains every period);
   'thread'    the callback puts notes in a preallocated ring and wakes a sender thread through
               a pipe; the thread calls send_message.
-The README gives the measurement that chose the default (see host.bench).
+docs/measurements.md ("Live measurements") gives the measurement that chose the default (see host.bench).
 """
 
 from __future__ import annotations
