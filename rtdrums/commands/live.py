@@ -51,6 +51,7 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     from ..host.config import resolve
+    from ..host.notice import notice_if_slow
     from ..host.session import LiveSession
     from ..host.view import LiveView
 
@@ -63,7 +64,9 @@ def run(args) -> int:
         check_save_target(args.save_adapted, args.adapt if args.adapt is not None
                           else load_preset(cfg.preset).adapt.enabled)
     session = LiveSession(cfg)
-    session.prepare()
+    with notice_if_slow("preparing the engine (the first run after an install or update "
+                        "compiles it for this machine: about a minute)"):
+        session.prepare()
     view = LiveView(session, sys.stdout, cfg.view)
     stats = session.run(view)
     print(view.summary(stats), flush=True)

@@ -24,8 +24,11 @@ from ..errors import UserError
 from ..events import EVENT_DTYPE
 from . import audio, midi, native
 from .config import SOURCES, LiveConfig
+from .notice import notice_if_slow
 from .recorder import Recorder, new_session_folder
 
+COMPILING = ("compiling the audio callback for this machine (once after an install or update: "
+             "about a minute)")
 TIMING_RING = 1 << 18          # callback durations kept for the statistics (~11 min at 128)
 SWITCH_INTERVAL_S = 2e-4       # GIL hand-over: well under the shortest block (64 = 1.3 ms)
 
@@ -278,7 +281,8 @@ class LiveSession:
                   latency="low")
         try:
             if cfg.midi_path == "native":
-                fn, user = self._native_callback()
+                with notice_if_slow(COMPILING):
+                    fn, user = self._native_callback()
                 dev = (self.in_dev["index"], self.out_dev["index"]) if self.n_out else \
                     self.in_dev["index"]
                 ch = (self.n_in, self.n_out) if self.n_out else self.n_in
