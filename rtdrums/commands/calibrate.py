@@ -97,8 +97,11 @@ def record(args, takes: Path, cfg) -> bool:
 
 def _record(args, takes: Path, cfg) -> bool:
     from ..calibration import STEPS, analyse_folder, has_take, mark_skipped
-    from ..host.calibrate import Answers, record_take
+    from ..host.calibrate import Answers, check_input, record_take
 
+    device = check_input(cfg)
+    _say(f"calibrating {takes.parent} from {device}, input channel "
+         f"{'+'.join(map(str, cfg.input_channels))}, at {cfg.sample_rate} Hz")
     answers = Answers()
     steps = list(STEPS)
     i = next((k for k, s in enumerate(steps) if not has_take(takes, s)), len(steps))
@@ -153,8 +156,8 @@ def train_takes(args, takes: Path, out: Path, sample_rate: int) -> tuple[list, o
                if (takes / s.folder).is_dir() and _recordings(takes / s.folder)]
     for rep in reports:
         _summary(rep)
-    work = out / ".training-takes"
-    hits = training_folder(takes, reports, work)
+    work = out / ".calibrating"           # named after the preset: the recorded-hits kit's name
+    hits = training_folder(takes, reports, work / out.name)
     argv = ["--hits", str(hits), "--out", str(out), "--name", out.name, "--trigger", args.trigger,
             "--sample-rate", str(sample_rate)]
     if args.tune_grooves:

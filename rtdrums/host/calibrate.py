@@ -222,6 +222,15 @@ class CheckView(LiveView):
             self._print("  triggers: " + ", ".join(f"{d} {n}" for d, n in zip(s.drum_names, counts)))
 
 
+def check_input(cfg: LiveConfig) -> str:
+    """The input device's name, or a one-line error before the first prompt."""
+    from . import audio
+    sd = audio.load_sounddevice(cfg.client_name)
+    dev = audio.find_device(sd, cfg.input_device, "input", cfg.host_api)
+    audio.check_channels(dev, cfg.input_channels, "input")
+    return dev["name"]
+
+
 def record_take(cfg: LiveConfig, step: Step, folder: Path, answers: Answers, out,
                 max_seconds: float = 0.0) -> tuple[str, Path | None, str]:
     """Record one take into a new session folder in `folder`. Returns (answer, session folder,
