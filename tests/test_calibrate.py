@@ -297,6 +297,7 @@ def test_guided_calibration_on_jack(jack_server, harness, fixture_kit, validatio
             cal.proc.kill()
     out_text = "\n".join(cal.lines)
     assert rc == 0, out_text
+    print(next(ln for ln in cal.lines if ln.startswith("calibration done in")))
     counts = dict(item.rsplit(" ", 1) for item in check[len("check: "):].split(" triggers")[0].split(", "))
     assert all(int(counts[d]) > 0 for d in ("kick", "snare", "hihat")), check
     for folder in REQUIRED:                                   # the takes are kept, as WAV
