@@ -181,16 +181,6 @@ class TakeView(LiveView):
         lines.append(" Enter = done   r = redo   s = skip   q = quit (takes are kept)")
         self.redraw(lines)
 
-    def redraw(self, lines: list[str]) -> None:
-        import shutil
-        width = shutil.get_terminal_size((100, 20)).columns
-        buf = f"\x1b[{self._lines}F" if self._lines else ""
-        buf += "".join(f"\x1b[2K{ln[:width - 1]}\n" for ln in lines)
-        buf += "\x1b[J"                          # the previous screen may have had more lines
-        self.out.write(buf)
-        self.out.flush()
-        self._lines = len(lines)
-
 
 class CheckView(LiveView):
     """The closing check: the live view of the new preset; any answer ends it. In plain mode a
