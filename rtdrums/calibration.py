@@ -19,7 +19,7 @@ import numpy as np
 
 from .audio import read_audio, resample, to_mono
 from .errors import UserError
-from .train import CATEGORIES, LOUD_DB, _recordings, split_hits
+from .train import CATEGORIES, _recordings, split_hits
 
 
 @dataclass(frozen=True)

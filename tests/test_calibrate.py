@@ -313,7 +313,8 @@ def test_guided_calibration_on_jack(jack_server, harness, fixture_kit, validatio
 @pytest.mark.jack
 def test_ctrl_c_keeps_takes_and_resume_continues(jack_server, harness, fixture_kit, tmp_path):
     """Ctrl-C during the snare keeps the kick and snare takes; --resume starts at the closed
-    hi-hat, where no signal comes: the warning names the channel and the level."""
+    hi-hat; `redo` there goes back to the snare (its take is discarded), `skip` skips it; at the
+    closed hi-hat no signal comes: the warning names the channel and the level."""
     out = tmp_path / "p"
     cal = Calibration(["--out", out, *AUDIO], jack_server.env)
     try:
@@ -343,6 +344,12 @@ def test_ctrl_c_keeps_takes_and_resume_continues(jack_server, harness, fixture_k
     try:
         assert cal.wait_for("resuming: ") == f"resuming: kick, snare already recorded in {out / 'takes'}"
         cal.wait_for("next: closed hi-hat:")
+        cal.say("redo")                                       # back to the snare: its take goes
+        cal.wait_for("next: snare:")
+        assert not (out / "takes" / "snare").exists()
+        cal.say("skip")
+        assert cal.wait_for("snare: ") == "snare: skipped"
+        cal.wait_for("next: closed hi-hat:")
         cal.say()
         cal.wait_for("recording closed hi-hat into")
         _wire(harness)
@@ -355,3 +362,4 @@ def test_ctrl_c_keeps_takes_and_resume_continues(jack_server, harness, fixture_k
         if cal.proc.poll() is None:
             cal.proc.kill()
     assert (out / "takes" / "hihat").is_dir()                 # the silent take is kept too
+    assert (out / "takes" / "snare" / SKIPPED).is_file() and (out / "takes" / "kick").is_dir()
