@@ -312,7 +312,8 @@ def test_guided_calibration_on_jack(jack_server, harness, fixture_kit, validatio
 
 @pytest.mark.jack
 def test_ctrl_c_keeps_takes_and_resume_continues(jack_server, harness, fixture_kit, tmp_path):
-    """Ctrl-C during the snare keeps the kick and snare takes; --resume starts at the closed
+    """Snare strokes played for the kick: the current preset's triggers give a wrong-drum warning.
+    Ctrl-C during the snare keeps the kick and snare takes; --resume starts at the closed
     hi-hat; `redo` there goes back to the snare (its take is discarded), `skip` skips it; at the
     closed hi-hat no signal comes: the warning names the channel and the level."""
     out = tmp_path / "p"
@@ -320,8 +321,11 @@ def test_ctrl_c_keeps_takes_and_resume_continues(jack_server, harness, fixture_k
     try:
         cal.wait_for("next: kick:")
         cal.say()
-        _play_take(cal, harness, "kick", soundcheck(fixture_kit, "kick", 12))
+        # snare strokes where the kick is asked for: the current preset's triggers say so
+        _play_take(cal, harness, "kick", soundcheck(fixture_kit, "snare", 12))
         assert cal.wait_for("kick: ").startswith("kick: 12 strokes")
+        wrong = cal.wait_for("warning: wrong drum?")
+        assert "strokes as snare (as kick: 0); play the kick, or redo" in wrong, wrong
         cal.wait_for("next: snare:")
         cal.say()
         cal.wait_for("recording snare into")

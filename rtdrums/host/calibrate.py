@@ -18,7 +18,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from ..calibration import Step, analyse, fmt_db, db
+from ..calibration import Step, analyse, db, fmt_db, take_triggers
 from .config import LiveConfig
 from .view import LiveView, _bar
 
@@ -124,14 +124,17 @@ class TakeView(LiveView):
                     f"{self.step.strokes} strokes, {self.step.how} ({keys})")
 
     def _analyse(self):
+        """The take so far (as far as the writer's last header update) split into strokes, with
+        the current preset's triggers; None if nothing can be read yet."""
         import soundfile as sf
-        path = self.s.recorder.folder / "input.wav"
+        folder = self.s.recorder.folder
         try:
-            with sf.SoundFile(path) as f:
+            with sf.SoundFile(folder / "input.wav") as f:
                 x = f.read(dtype="float32")
-        except Exception:                      # not written yet
+            triggers = take_triggers(folder)       # the writer updates it every 2 s
+        except Exception:                          # not written yet, or being replaced
             return None
-        return analyse(self.step, x, self.s.cfg.sample_rate, self.channel, final=False)
+        return analyse(self.step, x, self.s.cfg.sample_rate, self.channel, triggers, final=False)
 
     def update(self) -> None:
         s = self.s
