@@ -27,7 +27,7 @@ from pathlib import Path
 from ..calibration import fmt_db
 from ..errors import UserError
 
-help = "guided calibration: record each drum of your kit, train a preset, check it live"
+help = "record each drum of your kit, train a preset from it, check it live"
 
 
 def add_arguments(p) -> None:
@@ -45,8 +45,8 @@ def add_arguments(p) -> None:
     g.add_argument("--block", type=int, help="block size in samples (default 128)")
     g.add_argument("--client-name", default="rtdrums", help="JACK client name (default rtdrums)")
     p.add_argument("--preset", default="default",
-                   help="preset whose triggers judge the takes (wrong drum, ringing); default: "
-                        "%(default)s")
+                   help="preset whose triggers judge the takes (wrong drum, ringing; default: "
+                        "the shipped one)")
     p.add_argument("--take-seconds", type=float, default=0.0, metavar="S",
                    help="end each take after S seconds (default 0: when you press Enter)")
     p.add_argument("--check-seconds", type=float, default=20.0, metavar="S",
