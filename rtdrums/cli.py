@@ -10,7 +10,7 @@ from . import __version__
 from .errors import UserError
 
 # name -> module in rtdrums.commands; each module has `help`, `add_arguments(parser)` and `run(args)`.
-COMMANDS = ["demo", "separate", "train", "bench", "devices", "live", "eval"]
+COMMANDS = ["demo", "separate", "train", "calibrate", "bench", "devices", "live", "eval"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -125,10 +125,16 @@ class LiveView:
         lines.append(rline)
         if st["callback_error"]:
             lines.append(f" engine error in the callback: {st['callback_error']}")
+        self.redraw(lines, width)
+
+    def redraw(self, lines: list[str], width: int | None = None) -> None:
+        """Draw the panel over the previous one (lines cut to the terminal's width)."""
+        width = width or shutil.get_terminal_size((100, 20)).columns
         buf = ""
         if self._lines:
             buf += f"\x1b[{self._lines}F"            # back to the panel's first line
         buf += "".join(f"\x1b[2K{ln[:width - 1]}\n" for ln in lines)
+        buf += "\x1b[J"                              # clear what a longer panel left below
         self.out.write(buf)
         self.out.flush()
         self._lines = len(lines)
