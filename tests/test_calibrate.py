@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from rtdrums.calibration import STEPS, SKIPPED, analyse, analyse_folder
-from rtdrums.render import render_groove, velocity_gain
+from rtdrums.training.calibration import STEPS, SKIPPED, analyse, analyse_folder
+from rtdrums.training.render import render_groove, velocity_gain
 
 SR = 48000
 ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}

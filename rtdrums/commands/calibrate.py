@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..calibration import fmt_db
+from ..training.calibration import fmt_db
 from ..errors import UserError
 
 help = "record each drum of your kit, train a preset from it, check it live"
@@ -96,7 +96,7 @@ def record(args, takes: Path, cfg) -> bool:
 
 
 def _record(args, takes: Path, cfg) -> bool:
-    from ..calibration import STEPS, analyse_folder, has_take, mark_skipped
+    from ..training.calibration import STEPS, analyse_folder, has_take, mark_skipped
     from ..host.calibrate import Answers, check_input, record_take
 
     device = check_input(cfg)
@@ -147,10 +147,10 @@ def _record(args, takes: Path, cfg) -> bool:
 
 def train_takes(args, takes: Path, out: Path, sample_rate: int) -> tuple[list, object]:
     """Analyse every take, then train as `rtdrums train --hits` (only drums with enough strokes)."""
-    from ..calibration import STEPS, analyse_folder, training_folder
-    from ..commands import train as train_cmd
+    from ..training.calibration import STEPS, analyse_folder, training_folder
+    from . import train as train_cmd
     from ..preset import load_preset
-    from ..train import _recordings
+    from ..training.train import _recordings
 
     reports = [analyse_folder(s, takes / s.folder, sample_rate) for s in STEPS
                if (takes / s.folder).is_dir() and _recordings(takes / s.folder)]
@@ -175,7 +175,7 @@ def train_takes(args, takes: Path, out: Path, sample_rate: int) -> tuple[list, o
 
 
 def run(args) -> int:
-    from ..calibration import check_takes_folder, save_reports, write_report
+    from ..training.calibration import check_takes_folder, save_reports, write_report
     from ..paths import ensure_writable_dir
 
     t0 = time.perf_counter()

@@ -4,7 +4,7 @@ player's answers, and the closing check with the new preset.
 A take is an ordinary live session (host.session) on the current preset, recording into
 PRESET_DIR/takes/<drum>/ with the recorder's ring and writer process, so a take is on disk as it
 is played and Ctrl-C leaves it complete. While it records, the view reads the growing input.wav,
-splits it into strokes as training will (rtdrums.calibration.analyse) and shows them with their
+splits it into strokes as training will (rtdrums.training.calibration.analyse) and shows them with their
 levels and warnings. Answers come from the keyboard on a terminal (Enter, r, s, q) or as lines on
 stdin otherwise (empty = go on, next, redo, skip, quit), so that scripts can drive it.
 """
@@ -18,7 +18,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from ..calibration import Step, analyse, db, fmt_db, take_triggers
+from ..training.calibration import Step, analyse, db, fmt_db, take_triggers
 from .config import LiveConfig
 from .view import LiveView, _bar
 

@@ -3,7 +3,7 @@
 A calibration records one take per drum into PRESET_DIR/takes/<folder>/ (the layout `rtdrums
 train --hits` reads: kick/, snare/, hihat/, hihat_open/ ...). A take is a session folder of the
 live recorder, or any audio file. `analyse_take` finds the strokes with the same splitter
-training uses (rtdrums.train.split_hits) and lists what is wrong with the take; `training_folder`
+training uses (rtdrums.training.train.split_hits) and lists what is wrong with the take; `training_folder`
 leaves out the drums with too few strokes; `write_report` writes calibration.md (and PNGs).
 """
 
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import read_audio, resample, to_mono
-from .errors import UserError
+from ..audio import read_audio, resample, to_mono
+from ..errors import UserError
 from .train import CATEGORIES, _recordings, split_hits
 
 
@@ -184,7 +184,7 @@ def read_take(path: Path, sample_rate: int) -> np.ndarray:
 
 def take_triggers(session: Path) -> list[tuple[float, str]] | None:
     """(onset s, drum) of the triggers a live session recorded, None if it has none."""
-    from .events import read_csv
+    from ..events import read_csv
     csv = session / "triggers.csv"
     if not csv.is_file():
         return None
