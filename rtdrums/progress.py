@@ -27,12 +27,13 @@ class Progress:
     """Call once per step; close() when done (clears the terminal line)."""
 
     def __init__(self, stages: Sequence[Stage], title: str = "training", stream: TextIO | None = None,
-                 clock=time.monotonic):
+                 clock=time.monotonic, started: float | None = None):
+        """started: the clock() at which the work began (default: now)."""
         self.stages = [s for s in stages if s.steps > 0]
         self.total = sum(s.steps * s.work for s in self.stages) or 1.0
         self.title, self.stream, self.clock = title, stream or sys.stderr, clock
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.t0 = clock()
+        self.t0 = clock() if started is None else started
         self.stage, self.step, self.done = 0, 0, 0.0
         self.shown = self.last_plain = -1e9
         self.lines = 0

@@ -203,12 +203,17 @@ def learn_templates(hits: Hits, settings: StftSettings, components: dict[str, in
     return {c: W for c, W in found.items() if W is not None}
 
 
+def check_drums(categories) -> None:
+    """A one-line error unless the categories cover kick, snare and hi-hat."""
+    missing = [d for d in DRUMS if not any(CATEGORIES[c][0] == d for c in categories)]
+    if missing:
+        raise UserError(f"no hits found for {', '.join(missing)}: training needs kick, snare and hi-hat hits")
+
+
 def build_preset(templates: dict[str, np.ndarray], settings: StftSettings, name: str,
                  provenance: dict, base: Preset | None = None) -> Preset:
     """Stack category templates into a preset (drums kick, snare, hihat, then residual)."""
-    missing = [d for d in DRUMS if not any(CATEGORIES[c][0] == d for c in templates)]
-    if missing:
-        raise UserError(f"no hits found for {', '.join(missing)}: training needs kick, snare and hi-hat hits")
+    check_drums(templates)
     columns, drums = [], []
     unmeasured = (0.0,) * (len(DRUMS) + 1)       # calibrate() measures references and leaks
     for drum in DRUMS:
@@ -319,6 +324,7 @@ def train(hits: Hits | list[Hits], provenance: dict, name: str, settings: StftSe
     """
     settings = settings or (base.stft if base else StftSettings())
     sources = hits if isinstance(hits, list) else [hits]
+    check_drums(pooled(sources))                 # before minutes of work, not after
     learnt = []
     for h in sources:
         learnt.append(learn_templates(h, settings, components))

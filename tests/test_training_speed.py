@@ -204,5 +204,5 @@ def test_cli_train_soundcheck_fine_tunes_the_base_trigger(soundcheck, tmp_path):
     for d, b in zip(p.drums, base.drums):
         assert (d.relative, d.crosstalk, d.lookback_ms) == (b.relative, b.crosstalk, b.lookback_ms)
     progress = [line for line in r.stderr.splitlines() if line.startswith("training:")]
-    assert progress[0] == "training:   0% learning templates" and "\r" not in r.stderr
+    assert progress[0].startswith("training: ") and "learning templates" in progress[0] and "\r" not in r.stderr
     assert "--tune-grooves are not used" in r.stderr

@@ -167,13 +167,22 @@ def run(args) -> int:
     if args.tune_grooves and tune_kits and not tunes_detector(learned, schedule):
         advice.append("note: --tune-grooves are not used: the learned trigger replaces the threshold "
                       "detector (add --full to tune it too, or use --trigger threshold)")
-    bar = Progress(training_plan(hit_sets, tune_kits, grooves, learned, model, schedule), "training")
+    bar, began = None, time.monotonic()
+
+    def step():                               # shown from the first step: a bad input fails before
+        nonlocal bar
+        if bar is None:
+            bar = Progress(training_plan(hit_sets, tune_kits, grooves, learned, model, schedule), "training",
+                           started=began)
+        bar()
+
     try:
         preset = train(hit_sets, provenance, name, settings=settings, components=components, base=base,
-                       tune_kits=tune_kits, tune_grooves=grooves, progress=bar, learned=learned,
+                       tune_kits=tune_kits, tune_grooves=grooves, progress=step, learned=learned,
                        model_grooves=model, rooms=rooms, scan_ms=args.scan_ms, schedule=schedule)
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
     save_preset(preset, out)
     counts = ", ".join(f"{c} {len(v)}" for c, v in hits.items())
     print(f"learnt {preset.W.shape[1]} templates from {sum(len(v) for v in hits.values())} hits "
