@@ -15,7 +15,7 @@ import pytest
 from rtdrums.kits import load_kit
 from rtdrums.nmf import nmf
 from rtdrums.onset_model import default_band_hz
-from rtdrums.onset_training import (SHORT_HZ, _record, _standardise, fine_tune_start, record_features,
+from rtdrums.onset_training import (SHORT_HZ, _record, fine_tune_start, record_features,
                                     train_onset_model)
 from rtdrums.preset import load_preset
 from rtdrums.progress import Progress, Stage
