@@ -215,12 +215,12 @@ def _train_groove() -> Path:
 
 
 def test_cli_train_from_kit(tmp_path):
-    """Templates from the kit, triggers tuned on the one groove given (the default is 8 x 30 s),
-    the learned trigger trained on it too (the default is 200 x 15 s; the fixture preset of
-    conftest is trained on those)."""
+    """--full: templates from the kit, triggers tuned on the one groove given (the default is
+    8 x 30 s), the learned trigger trained on it too (the default is 240 x 15 s; the fixture
+    preset of conftest is trained on those)."""
     out = tmp_path / "mykit"
     groove = _train_groove()
-    r = _cli("train", "--kit", KIT, "--out", out, "--tune-grooves", groove, "--model-grooves", groove)
+    r = _cli("train", "--kit", KIT, "--out", out, "--tune-grooves", groove, "--model-grooves", groove, "--full")
     assert r.returncode == 0, r.stderr
     assert sorted(os.listdir(out)) == ["preset.toml", "templates.npz"]
     p = load_preset(out)
@@ -231,6 +231,7 @@ def test_cli_train_from_kit(tmp_path):
     assert tuning["grooves"] == [groove.name] and tuning["kits"] == [load_kit(KIT).name]
     assert "triggers tuned on 1 grooves x 1 kit(s)" in r.stdout
     assert p.onset_model is not None and "learned trigger: " in r.stdout and "trained on 1 grooves" in r.stdout
+    assert p.provenance["learned_trigger"]["fine_tuned_from"].startswith("none")
 
 
 def test_cli_train_several_sources(tmp_path, kit_copy):

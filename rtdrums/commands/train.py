@@ -18,8 +18,12 @@ Groove MIDI Dataset training grooves shipped with rtdrums, 30 s each (--tune-gro
 
 Then a learned trigger is trained on the sources (--trigger): a small network that reads each
 frame's spectrum and activations and triggers as soon as a hit shows, 2-5 ms after it instead of
-the threshold detector's 6-11 ms. The sources play 240 more shipped grooves (15 s each, each
-groove with one source in turn) for it; this adds about three minutes.
+the threshold detector's 6-11 ms. By default it starts from the --base preset's learned trigger
+and is fine-tuned on 24 shipped grooves (10 s each) played by the sources, and the threshold
+detector, which a learned trigger replaces, keeps the base's settings: seconds, not minutes
+(docs/training-speed.md). --full trains as the shipped preset is trained: the detector tuned,
+the learned trigger trained from scratch on 240 grooves (15 s each, each groove with one source
+in turn), about four minutes; so does a --base without a learned trigger (e.g. --base none).
 
 With --rooms FRACTION (e.g. 0.5; default 0, all dry) that share of the tuning and learned-trigger renders are
 recordings in simulated rooms, with microphones, EQ, compression, clipping, level changes, noise
@@ -32,8 +36,6 @@ import sys
 import time
 from pathlib import Path
 
-from tqdm import tqdm
-
 from ..errors import UserError
 from ..paths import ensure_writable_dir
 from ..preset import load_preset, resolve_preset, save_preset
@@ -41,8 +43,9 @@ from ..dsp.stft import StftSettings
 from ..training.kits import load_kit
 from ..training.render import groove_files
 from ..training.rooms import DEFAULT_ROOMS, check_fraction
-from ..training.train import (CATEGORIES, Hits, hits_from_folder, hits_from_kit, kit_from_hits, pooled, train,
-                      tune_steps)
+from ..progress import Progress
+from ..training.train import (CATEGORIES, FAST, FULL, Hits, hits_from_folder, hits_from_kit, kit_from_hits, pooled,
+                     train, training_plan, tunes_detector)
 
 help = "learn templates from a Hydrogen kit or a folder of labelled hits"
 
@@ -66,6 +69,10 @@ def add_arguments(p):
     p.add_argument("--model-grooves", type=Path, nargs="+", metavar="FILE_OR_DIR",
                    help="MIDI grooves to train the learned trigger on, first 15 s of each "
                         "(default: the 240 shipped for it)")
+    p.add_argument("--full", action="store_true",
+                   help="the long training: tune the threshold detector too and train the learned "
+                        "trigger from scratch on all its grooves (minutes; the default fine-tunes the "
+                        "base's learned trigger in seconds)")
     p.add_argument("--rooms", type=float, default=DEFAULT_ROOMS, metavar="FRACTION",
                    help="share of the tuning renders recorded in simulated rooms, 0..1 "
                         "(default: %(default)s; 0: all dry)")
@@ -156,19 +163,23 @@ def run(args) -> int:
     learned = args.trigger == "learned"
     grooves = groove_files(args.tune_grooves, "train") if tune_kits else None
     model = groove_files(args.model_grooves, "model") if tune_kits and learned else None
-    bar = None
+    schedule = FULL if args.full or base is None or base.onset_model is None else FAST
+    if args.tune_grooves and tune_kits and not tunes_detector(learned, schedule):
+        advice.append("note: --tune-grooves are not used: the learned trigger replaces the threshold "
+                      "detector (add --full to tune it too, or use --trigger threshold)")
+    bar, began = None, time.monotonic()
 
-    def step():                               # the bar appears once tuning starts, not before
+    def step():                               # shown from the first step: a bad input fails before
         nonlocal bar
         if bar is None:
-            bar = tqdm(total=tune_steps(tune_kits, grooves, learned, model), desc="tuning triggers", unit="step",
-                       leave=False)
-        bar.update()
+            bar = Progress(training_plan(hit_sets, tune_kits, grooves, learned, model, schedule), "training",
+                           started=began)
+        bar()
 
     try:
         preset = train(hit_sets, provenance, name, settings=settings, components=components, base=base,
                        tune_kits=tune_kits, tune_grooves=grooves, progress=step, learned=learned,
-                       model_grooves=model, rooms=rooms, scan_ms=args.scan_ms)
+                       model_grooves=model, rooms=rooms, scan_ms=args.scan_ms, schedule=schedule)
     finally:
         if bar is not None:
             bar.close()
@@ -186,8 +197,11 @@ def run(args) -> int:
     if preset.onset_model is not None:
         m = preset.onset_model
         thr = ", ".join(f"{d} {t:.2f}" for d, t in zip(preset.drum_names, m.threshold))
+        how = preset.provenance.get("learned_trigger", {})
+        start = how.get("fine_tuned_from", "")
+        how_text = "from scratch" if start.startswith("none") else f"fine-tuned from {start!r}"
         print(f"  learned trigger: {m.n_features} features, {m.b1.shape[0]} hidden units, "
-              f"trained on {len(model)} grooves; thresholds {thr}")
+              f"trained on {how.get('grooves', len(model))} grooves ({how_text}); thresholds {thr}")
     print(f"wrote {out / 'preset.toml'} and {out / 'templates.npz'}")
     for line in advice:
         print(line, file=sys.stderr)

@@ -28,6 +28,10 @@ Millo_MultiLayered2, whose soft snares and kicks have 3-9 ms lead-ins, kick 0.94
 """
 from __future__ import annotations
 
+import os
+import threading
+import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable, NamedTuple, Sequence
@@ -56,6 +60,10 @@ BETA = 0.5               # thresholds maximise F_0.5, as the threshold detector'
                          # stage a phantom snare is worse than a missed ghost note
 VELOCITY_RIDGE = 100.0
 THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.05), 2)
+WORKERS = min(2, os.cpu_count() or 1)    # threads rendering and analysing the takes
+FINE_TUNE_RATE = 0.001   # Adam's step when starting from a trained network: LEARNING_RATE's
+                         # larger steps would first undo what it knows
+FINE_TUNE_EPOCHS = 12    # at most, when fine-tuning (from scratch: 300, with early stopping)
 
 
 def model_grooves() -> list[Path]:
@@ -165,27 +173,38 @@ def _record(engine: Engine, kits: Sequence, grooves: Sequence[Path], seconds: fl
     n_arts = int(engine.tables.group_art[len(engine.drum_names)])
     feats, labels, takes, n = None, [], [], 0
     capacity = len(grooves) * round((seconds + TAIL_S) * s.sample_rate / s.hop)
-    for i, groove in enumerate(grooves):
+    local = threading.local()
+
+    def analysed(i: int, groove: Path):
+        """Render, gate and analyse one take, on a worker thread with its own engine."""
+        if not hasattr(local, "engine"):
+            local.engine = Engine(engine.preset, max_block=s.hop)
         r = maybe_vary(render_groove(groove, kits[i % len(kits)], s.sample_rate, max_seconds=seconds),
                        i, rooms, MODEL_SEED)
         mix, keep = _gated(r.mix, r.samples(), s.sample_rate, np.random.default_rng(i))
-        X = record_features(engine, mix, band_hz)
-        kept = [o for o, k in zip(r.onsets, keep) if k]
-        at = np.array([round(o.time_s * s.sample_rate) for o in kept], np.int64)
-        attack = at + np.array([round(o.attack_s * s.sample_rate) for o in kept], np.int64)
-        drum = np.array([o.drum for o in kept], dtype=str)
-        art = np.array([arts.get((o.drum, o.articulation), first.get(o.drum, -1)) for o in kept], np.int64)
-        span = np.array([OPEN_LATE_MS if (o.drum, o.articulation) == ("hihat", "open") else LATE_MS for o in kept])
-        masks = [drum == d for d in engine.drum_names] + [art == a for a in range(n_arts)]
-        onsets = [at[m] for m in masks[:len(engine.drum_names)]]
-        feats = _rows_written(feats, n, X, capacity)
-        labels.append(frame_labels([attack[m] for m in masks], len(X), s.hop, s.sample_rate,
-                                   [span[m] for m in masks]))
-        takes.append(_Take(n, n + len(X), onsets,
-                           [np.array([o.velocity for o in kept if o.drum == d]) for d in engine.drum_names]))
-        n += len(X)
-        if progress:
-            progress()
+        return r, keep, record_features(local.engine, mix, band_hz)
+
+    # the engine's analysis is compiled without the GIL: takes are analysed WORKERS at a time,
+    # and written in order, so the result does not depend on the number of workers
+    with ThreadPoolExecutor(WORKERS) as pool:
+        done = pool.map(analysed, range(len(grooves)), grooves)
+        for r, keep, X in done:
+            kept = [o for o, k in zip(r.onsets, keep) if k]
+            at = np.array([round(o.time_s * s.sample_rate) for o in kept], np.int64)
+            attack = at + np.array([round(o.attack_s * s.sample_rate) for o in kept], np.int64)
+            drum = np.array([o.drum for o in kept], dtype=str)
+            art = np.array([arts.get((o.drum, o.articulation), first.get(o.drum, -1)) for o in kept], np.int64)
+            span = np.array([OPEN_LATE_MS if (o.drum, o.articulation) == ("hihat", "open") else LATE_MS for o in kept])
+            masks = [drum == d for d in engine.drum_names] + [art == a for a in range(n_arts)]
+            onsets = [at[m] for m in masks[:len(engine.drum_names)]]
+            feats = _rows_written(feats, n, X, capacity)
+            labels.append(frame_labels([attack[m] for m in masks], len(X), s.hop, s.sample_rate,
+                                       [span[m] for m in masks]))
+            takes.append(_Take(n, n + len(X), onsets,
+                               [np.array([o.velocity for o in kept if o.drum == d]) for d in engine.drum_names]))
+            n += len(X)
+            if progress:
+                progress()
     return feats[:n], np.concatenate(labels), takes
 
 
@@ -247,9 +266,15 @@ def _standardise(X: np.ndarray, takes: Sequence[_Take]) -> tuple[np.ndarray, np.
 
 def train_onset_model(preset: Preset, kits: Sequence, grooves: Sequence[Path] | None = None,
                       seconds: float = GROOVE_SECONDS, progress: Callable[[], None] | None = None,
-                      seed: int = 0, rooms: float = 0.0) -> Preset:
+                      seed: int = 0, rooms: float = 0.0, start: Preset | None = None) -> Preset:
     """The preset with an onset model trained on grooves (default: model_grooves()) rendered with
-    the kits, each groove with one kit in turn; a share `rooms` of them in rooms (rtdrums.training.rooms)."""
+    the kits, each groove with one kit in turn; a share `rooms` of them in rooms (rtdrums.training.rooms).
+
+    With `start` (a preset whose onset model fits this one's bands: see fine_tune_start), the
+    network starts from that model's weights instead of random ones and is fine-tuned: a network
+    trained on several kits already tells drums apart by their spectra, and a few grooves of the
+    new kit adapt it (docs/training-speed.md)."""
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import Ridge
     from sklearn.neural_network import MLPClassifier
     from threadpoolctl import threadpool_limits
@@ -261,13 +286,21 @@ def train_onset_model(preset: Preset, kits: Sequence, grooves: Sequence[Path] | 
     Xs, labels, takes = _record(engine, list(kits), grooves or model_grooves(), seconds, band_hz, progress,
                                   rooms)
     mean, scale = _standardise(Xs, takes)
-    net = MLPClassifier((HIDDEN,), alpha=1e-3, batch_size=BATCH, learning_rate_init=LEARNING_RATE,
-                        max_iter=300, early_stopping=True, random_state=seed)
+    initial = fine_tune_start(start, preset, mean, scale) if start is not None else None
+    net = MLPClassifier((HIDDEN,), alpha=1e-3, batch_size=BATCH,
+                        learning_rate_init=LEARNING_RATE if initial is None else FINE_TUNE_RATE,
+                        max_iter=300 if initial is None else FINE_TUNE_EPOCHS, early_stopping=True,
+                        random_state=seed)
     # one BLAS thread: the fit's rounding, and so its early stop and the thresholds, would differ
     # with the thread count (measured: thresholds 0.85 / 0.7 / 0.65 on 2 threads, 0.75 / 0.8 /
     # 0.75 on one), and a preset must not depend on the machine it was trained on
     with threadpool_limits(limits=1, user_api="blas"):
-        net.fit(Xs, labels > 0, sample_weight=fit_weights(labels))
+        if initial is not None:
+            _warm_start(net, Xs, labels, initial)
+        with warnings.catch_warnings():
+            if initial is not None:            # a fine-tune stops at FINE_TUNE_EPOCHS by design
+                warnings.simplefilter("ignore", ConvergenceWarning)
+            net.fit(Xs, labels > 0, sample_weight=fit_weights(labels))
     if progress:
         progress()
     D = len(engine.drum_names)
@@ -290,6 +323,99 @@ def train_onset_model(preset: Preset, kits: Sequence, grooves: Sequence[Path] | 
                        w2=net.coefs_[1].astype(np.float64), b2=net.intercepts_[1].astype(np.float64),
                        vel_w=vel_w, vel_b=vel_b, threshold=threshold, retrigger_ms=RETRIGGER_MS,
                        short_hz=SHORT_HZ)
-    trained = replace(preset, onset_model=model)
+    record = {"kits": [k.name for k in kits], "grooves": len(takes), "seconds_per_groove": seconds,
+              "rooms": rooms, "epochs": int(net.n_iter_),
+              "fine_tuned_from": start.name if initial is not None else "none (trained from scratch)"}
+    trained = replace(preset, onset_model=model, provenance={**preset.provenance, "learned_trigger": record})
     trained.validate()
     return trained
+
+
+class NetWeights(NamedTuple):
+    """A one-hidden-layer network: w1 (F, U), b1 (U,), w2 (U, O), b2 (O,) on standardised features."""
+    w1: np.ndarray
+    b1: np.ndarray
+    w2: np.ndarray
+    b2: np.ndarray
+
+
+def fine_tune_start(start: Preset, preset: Preset, mean: np.ndarray, scale: np.ndarray) -> NetWeights | None:
+    """The network of start's onset model carried over to the features of `preset` standardised
+    with mean and scale, or None if start has no model on the same bands and hidden size.
+
+    Band and short-window features mean the same under any templates: their weights are carried
+    over, rescaled to the new standardisation (the bias takes up the shift of the means), so the
+    network computes what it did on them. An activation feature of template r counts for what
+    the start's activations of the same category (training label, e.g. hihat_open) did, shared
+    among the new templates of that category; a category the start lacks starts at zero. Outputs
+    (drums, then articulations) come from the start's output of the same drum and label.
+    """
+    from ..dsp.onset_model import LAGS
+
+    m = start.onset_model
+    if m is None or m.b1.shape[0] != HIDDEN or not np.allclose(m.band_hz, default_band_hz()) \
+            or len(m.short_hz) != len(SHORT_HZ) or not np.allclose(m.short_hz, SHORT_HZ) \
+            or start.drum_names != preset.drum_names:
+        return None
+    B, S = len(m.band_hz) - 1, len(SHORT_HZ) - 1
+    old_labels, new_labels = component_labels(start), component_labels(preset)
+    Z0, Z = B + len(old_labels) + S, B + len(new_labels) + S
+    if m.w1.shape[0] != (LAGS + 1) * Z0 or len(mean) != (LAGS + 1) * Z:
+        return None
+    w1 = np.zeros((len(mean), HIDDEN))
+    b1 = np.array(m.b1, np.float64)
+    old_w = m.w1 / m.scale[:, None]                  # weights on the raw features
+    for lag in range(LAGS + 1):
+        for z in list(range(B)) + list(range(Z - S, Z)):
+            f, f0 = lag * Z + z, lag * Z0 + (z if z < B else z - Z + Z0)
+            w1[f] = old_w[f0] * scale[f]
+            b1 += old_w[f0] * (mean[f] - m.mean[f0])
+        for r, label in enumerate(new_labels):
+            same = [q for q, old in enumerate(old_labels) if old == label]
+            if same:
+                share = sum(m.w1[lag * Z0 + B + q] for q in same) / new_labels.count(label)
+                w1[lag * Z + B + r] = share
+    old_out, new_out = output_labels(start), output_labels(preset)
+    pick_out = [old_out.index(o) if o in old_out else old_out.index((o[0], "")) for o in new_out]
+    return NetWeights(w1, b1, np.array(m.w2[:, pick_out], np.float64), np.array(m.b2[pick_out], np.float64))
+
+
+def component_labels(preset: Preset) -> list[str]:
+    """Each template's category (the drums' labels, then the residual's; the drum's name where
+    a preset has no labels)."""
+    out = []
+    for d in preset.drums:
+        out += list(d.labels) if len(d.labels) == d.components else [d.name] * d.components
+    return out + list(preset.residual_labels)
+
+
+def output_labels(preset: Preset) -> list[tuple[str, str]]:
+    """The onset model's outputs: (drum, "") per drum, then (drum, label) per articulation."""
+    art = articulations(preset)
+    labels = component_labels(preset)
+    out = [(d.name, "") for d in preset.drums]
+    for d, drum in enumerate(preset.drums):
+        for a in range(art["group_art"][d], art["group_art"][d + 1]):
+            out.append((drum.name, labels[art["art_start"][a]]))
+    return out
+
+
+def _warm_start(net, X: np.ndarray, labels: np.ndarray, initial: NetWeights) -> None:
+    """Set up net (an MLPClassifier) to continue from `initial` on its next fit: one epoch on a
+    few rows creates the fitted state scikit-learn keeps, then the weights are replaced and the
+    early-stopping record cleared."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    rows = slice(0, min(len(X), 4 * BATCH))
+    max_iter, early = net.max_iter, net.early_stopping
+    net.set_params(max_iter=1, early_stopping=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        net.fit(X[rows], labels[rows] > 0)
+    dtype = net.coefs_[0].dtype
+    net.coefs_ = [initial.w1.astype(dtype), initial.w2.astype(dtype)]
+    net.intercepts_ = [initial.b1.astype(dtype), initial.b2.astype(dtype)]
+    net.set_params(max_iter=max_iter, early_stopping=early, warm_start=True)
+    net.loss_curve_, net.best_loss_, net._no_improvement_count = [], np.inf, 0
+    if early:
+        net.validation_scores_, net.best_validation_score_ = [], -np.inf

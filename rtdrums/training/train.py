@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import replace
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -22,6 +23,7 @@ import numpy as np
 from ..audio import read_audio, resample, to_mono
 from ..errors import UserError
 from ..dsp.nmf import nmf
+from ..progress import Stage
 from ..preset import DRUM_DEFAULTS, GM_NOTES, DrumSettings, Preset
 from ..dsp.stft import StftSettings, spectrogram
 
@@ -179,25 +181,39 @@ def hit_frames(audio: np.ndarray, settings: StftSettings, single_hit: bool) -> n
 
 def learn_templates(hits: Hits, settings: StftSettings, components: dict[str, int] | None = None,
                     iterations: int = 200, seed: int = 0) -> dict[str, np.ndarray]:
-    """category -> W (K x R_c) learnt by KL-NMF on the frames of that category's hits."""
+    """category -> W (K x R_c) learnt by KL-NMF on the frames of that category's hits (in single
+    precision, on one BLAS thread: the frames are float32 spectra anyway)."""
+    from threadpoolctl import threadpool_limits
+
     components = {c: n for c, (_, _, n) in CATEGORIES.items()} | (components or {})
-    out = {}
-    for category, items in hits.items():
+
+    def learnt(category: str) -> np.ndarray | None:
+        items = hits[category]
         V = np.concatenate([hit_frames(a, settings, v is not None) for a, v in items], axis=1)
         R = min(components[category], max(V.shape[1], 1))
         if V.shape[1] == 0 or R == 0:
-            continue
-        W, _ = nmf(V, R, n_iter=iterations, seed=seed)
-        out[category] = W
-    return out
+            return None
+        W, _ = nmf(V, R, n_iter=iterations, seed=seed, dtype=np.float32)
+        W = W.astype(np.float64)
+        return W / W.sum(axis=0)
+
+    # categories on two threads (numpy's loops release the GIL), each with one BLAS thread
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(min(2, os.cpu_count() or 1)) as pool:
+        found = dict(zip(hits, pool.map(learnt, list(hits))))
+    return {c: W for c, W in found.items() if W is not None}
+
+
+def check_drums(categories) -> None:
+    """A one-line error unless the categories cover kick, snare and hi-hat."""
+    missing = [d for d in DRUMS if not any(CATEGORIES[c][0] == d for c in categories)]
+    if missing:
+        raise UserError(f"no hits found for {', '.join(missing)}: training needs kick, snare and hi-hat hits")
 
 
 def build_preset(templates: dict[str, np.ndarray], settings: StftSettings, name: str,
                  provenance: dict, base: Preset | None = None) -> Preset:
     """Stack category templates into a preset (drums kick, snare, hihat, then residual)."""
-    missing = [d for d in DRUMS if not any(CATEGORIES[c][0] == d for c in templates)]
-    if missing:
-        raise UserError(f"no hits found for {', '.join(missing)}: training needs kick, snare and hi-hat hits")
+    check_drums(templates)
     columns, drums = [], []
     unmeasured = (0.0,) * (len(DRUMS) + 1)       # calibrate() measures references and leaks
     for drum in DRUMS:
@@ -293,7 +309,7 @@ def train(hits: Hits | list[Hits], provenance: dict, name: str, settings: StftSe
           tune_kits: Sequence = (), tune_grooves: Sequence[Path] | None = None,
           progress: Callable[[], None] | None = None, learned: bool = True,
           model_grooves: Sequence[Path] | None = None, rooms: float = 0.0,
-          scan_ms: float | None = None) -> Preset:
+          scan_ms: float | None = None, schedule: Schedule | None = None) -> Preset:
     """Templates and references from hits; settings other than these come from base (or defaults).
 
     `hits` may be a list of hit sets, one per source (kit or folder): each source then gets its
@@ -301,12 +317,19 @@ def train(hits: Hits | list[Hits], provenance: dict, name: str, settings: StftSe
     NMF averages their spectra into templates that fit none of them. With tune_kits (loaded
     Hydrogen kits), the trigger settings are then tuned on grooves rendered with them, and with
     `learned` the learned trigger is trained on them (see tune); `rooms` of those renders are
-    recordings in rooms (rtdrums.training.rooms). `scan_ms` replaces the [trigger] scan_ms of base or the
-    defaults (the delay from a trigger decision to its note-on).
+    recordings in rooms (rtdrums.training.rooms). `progress` is called once per step of training_plan.
+    `scan_ms` replaces the [trigger] scan_ms of base or the
+    defaults (the delay from a trigger decision to its note-on). `schedule` says how much tuning
+    renders (default FULL; FAST fine-tunes base's learned trigger on a few short grooves).
     """
     settings = settings or (base.stft if base else StftSettings())
     sources = hits if isinstance(hits, list) else [hits]
-    learnt = [learn_templates(h, settings, components) for h in sources]
+    check_drums(pooled(sources))                 # before minutes of work, not after
+    learnt = []
+    for h in sources:
+        learnt.append(learn_templates(h, settings, components))
+        if progress:
+            progress()
     templates = {c: np.concatenate([t[c] for t in learnt if c in t], axis=1)
                  for c in CATEGORIES if any(c in t for t in learnt)}
     preset = build_preset(templates, settings, name, provenance, base)
@@ -314,7 +337,11 @@ def train(hits: Hits | list[Hits], provenance: dict, name: str, settings: StftSe
         preset = replace(preset, trigger=replace(preset.trigger, scan_ms=float(scan_ms)))
     preset.validate()
     preset = calibrate(preset, pooled(sources))
-    return tune(preset, tune_kits, tune_grooves, progress, learned, model_grooves, rooms) if tune_kits else preset
+    if progress:
+        progress()
+    if not tune_kits:
+        return preset
+    return tune(preset, tune_kits, tune_grooves, progress, learned, model_grooves, rooms, schedule, base)
 
 
 def pooled(hit_sets: Sequence[Hits]) -> Hits:
@@ -326,6 +353,30 @@ def pooled(hit_sets: Sequence[Hits]) -> Hits:
     return out
 
 
+@dataclass(frozen=True)
+class Schedule:
+    """How much tune() renders and how the learned trigger starts.
+
+    tune_seconds of each tuning groove; model_grooves: how many of the learned trigger's grooves
+    (spread evenly over them; None: all), model_seconds of each; fine_tune: the learned trigger
+    starts from the base preset's (onset_training.fine_tune_start) where it fits;
+    detector_with_learned: the threshold detector is tuned also when a learned trigger is trained
+    (which replaces it in the engine; otherwise the detector keeps base's settings).
+    """
+    tune_seconds: float = 30.0
+    model_grooves: int | None = None
+    model_seconds: float = 15.0
+    fine_tune: bool = False
+    detector_with_learned: bool = True
+
+
+FULL = Schedule()              # as the shipped preset is trained: the learned trigger from scratch
+# a soundcheck's training (docs/training-speed.md): the base's learned trigger fine-tuned on 24
+# grooves x 10 s; the threshold detector is tuned (as in FULL) only when it is the trigger: the
+# engine does not run it in a preset with a learned trigger
+FAST = Schedule(model_grooves=24, model_seconds=10.0, fine_tune=True, detector_with_learned=False)
+
+
 def tuning_grooves(grooves: Sequence[Path] | None = None) -> list[Path]:
     """The grooves tune() renders: the given ones, or the shipped training split."""
     from .render import shipped_grooves
@@ -333,25 +384,83 @@ def tuning_grooves(grooves: Sequence[Path] | None = None) -> list[Path]:
     return list(grooves or shipped_grooves("train"))
 
 
-def tune_steps(kits: Sequence, grooves: Sequence[Path] | None = None, learned: bool = True,
-               model_grooves: Sequence[Path] | None = None) -> int:
-    """Progress steps of tune(): one per rendered groove and kit, one per setting tried, and for
-    the learned trigger one per groove it renders and one for fitting it."""
+def learned_grooves(grooves: Sequence[Path] | None = None, schedule: Schedule | None = None) -> list[Path]:
+    """The grooves the learned trigger is trained on: the given ones, or the shipped model
+    grooves; schedule.model_grooves of them, evenly spread (they are sorted by drummer and style)."""
     from .onset_training import model_grooves as default_model_grooves
+
+    out = list(grooves or default_model_grooves())
+    n = (schedule or FULL).model_grooves
+    if n is None or n >= len(out):
+        return out
+    return [out[i] for i in np.linspace(0, len(out) - 1, n).round().astype(int)]
+
+
+# CPU seconds of the steps, measured (docs/training-speed.md): per category's templates, per hit
+# measured, per second of a tuning take (analysed without the model's features), per second of
+# a model take (with them), per setting tried and second of the takes it replays, per frame and
+# epoch of the network's fit; and the epochs of a fit from scratch (early stopping: 30-60)
+TEMPLATE_WORK, CALIBRATE_WORK, RENDER_WORK, MODEL_RENDER_WORK = 1.0, 0.03, 0.05, 0.07
+REPLAY_WORK, FIT_WORK, SCRATCH_EPOCHS = 2.5e-4, 4.6e-6, 40
+
+
+def training_plan(hit_sets: Sequence[Hits], kits: Sequence, grooves: Sequence[Path] | None = None,
+                  learned: bool = True, model_grooves: Sequence[Path] | None = None,
+                  schedule: Schedule | None = None) -> list[Stage]:
+    """The stages of train() in order (its progress steps): templates per source, the references
+    and cross-talk, then tune_plan when there are kits to tune on."""
+    categories = sum(len(h) for h in hit_sets)
+    hits = sum(len(v) for h in hit_sets for v in h.values())
+    plan = [Stage("learning templates", len(hit_sets), TEMPLATE_WORK * categories / max(len(hit_sets), 1)),
+            Stage("measuring cross-talk", 1, CALIBRATE_WORK * hits)]
+    return plan + (tune_plan(kits, grooves, learned, model_grooves, schedule) if kits else [])
+
+
+def tune_plan(kits: Sequence, grooves: Sequence[Path] | None = None, learned: bool = True,
+              model_grooves: Sequence[Path] | None = None, schedule: Schedule | None = None) -> list[Stage]:
+    """The stages of tune() in order, each with its progress steps and their work (seconds of
+    audio analysed or their equivalent: only ratios matter, they make the time left honest)."""
     from .trigger_tuning import grid_size
 
-    steps = len(kits) * len(tuning_grooves(grooves)) + grid_size(len(DRUMS), len(kits) == 1)
+    schedule = schedule or FULL
+    plan = []
+    if kits and tunes_detector(learned, schedule):
+        takes = len(kits) * len(tuning_grooves(grooves))
+        plan += [Stage("rendering tuning grooves", takes, RENDER_WORK * schedule.tune_seconds),
+                 Stage("tuning triggers", grid_size(len(DRUMS), len(kits) == 1),
+                       REPLAY_WORK * takes * schedule.tune_seconds)]
     if kits and learned:
-        steps += len(model_grooves or default_model_grooves()) + 1
-    return steps
+        from .onset_training import FINE_TUNE_EPOCHS, TAIL_S
+
+        n = len(learned_grooves(model_grooves, schedule))
+        seconds = schedule.model_seconds + TAIL_S
+        epochs = FINE_TUNE_EPOCHS if schedule.fine_tune else SCRATCH_EPOCHS
+        plan += [Stage("rendering trigger grooves", n, MODEL_RENDER_WORK * seconds),
+                 Stage("fitting the learned trigger", 1, FIT_WORK * n * seconds * 375 * epochs)]
+    return plan
+
+
+def tunes_detector(learned: bool, schedule: Schedule | None = None) -> bool:
+    """Whether tune() tunes the threshold detector's settings."""
+    return not learned or (schedule or FULL).detector_with_learned
+
+
+def tune_steps(kits: Sequence, grooves: Sequence[Path] | None = None, learned: bool = True,
+               model_grooves: Sequence[Path] | None = None, schedule: Schedule | None = None) -> int:
+    """Progress steps of tune(): one per rendered groove and kit, one per setting tried, and for
+    the learned trigger one per groove it renders and one for fitting it."""
+    return sum(stage.steps for stage in tune_plan(kits, grooves, learned, model_grooves, schedule))
 
 
 def tune(preset: Preset, kits: Sequence, grooves: Sequence[Path] | None = None,
          progress: Callable[[], None] | None = None, learned: bool = True,
-         model_grooves: Sequence[Path] | None = None, rooms: float = 0.0) -> Preset:
+         model_grooves: Sequence[Path] | None = None, rooms: float = 0.0,
+         schedule: Schedule | None = None, base: Preset | None = None) -> Preset:
     """Trigger settings tuned on grooves (default: the shipped training split) rendered with kits,
     then with `learned` the learned trigger trained on model_grooves (default: the shipped ones).
     A share `rooms` (0..1) of both sets of renders are recordings in rooms (rtdrums.training.rooms).
+    `schedule` (default FULL) sets how much is rendered, and whether the learned trigger is
+    fine-tuned from base's.
 
     With one kit the cross-talk margins are tuned too. With several, the preset is meant for kits
     it has not seen: the margins multiply a cross-talk measured on the training kits, and margins
@@ -360,18 +469,24 @@ def tune(preset: Preset, kits: Sequence, grooves: Sequence[Path] | None = None,
     reached there go into the provenance.
     """
     from ..engine import Engine
-    from .trigger_tuning import GROOVE_SECONDS, render_takes, tune_triggers
+    from .trigger_tuning import render_takes, tune_triggers
 
-    grooves = tuning_grooves(grooves)
-    engine = Engine(preset)
-    takes = render_takes(engine, kits, grooves, progress=progress, rooms=rooms)
-    tuned, scores = tune_triggers(preset, takes, engine, progress, margins=len(kits) == 1)
-    record = {"kits": [k.name for k in kits], "grooves": [Path(g).name for g in grooves],
-              "seconds_per_groove": GROOVE_SECONDS, "rooms": rooms,
-              "f_measure_50ms": {d.name: round(s.f, 3) for d, s in zip(preset.drums, scores)},
-              "median_latency_ms": {d.name: round(s.latency_ms, 1) for d, s in zip(preset.drums, scores)}}
-    tuned = replace(tuned, provenance={**tuned.provenance, "trigger_tuning": record})
+    schedule = schedule or FULL
+    tuned = preset
+    if tunes_detector(learned, schedule):
+        grooves = tuning_grooves(grooves)
+        engine = Engine(preset)
+        takes = render_takes(engine, kits, grooves, schedule.tune_seconds, progress=progress, rooms=rooms)
+        tuned, scores = tune_triggers(preset, takes, engine, progress, margins=len(kits) == 1)
+        record = {"kits": [k.name for k in kits], "grooves": [Path(g).name for g in grooves],
+                  "seconds_per_groove": schedule.tune_seconds, "rooms": rooms,
+                  "f_measure_50ms": {d.name: round(s.f, 3) for d, s in zip(preset.drums, scores)},
+                  "median_latency_ms": {d.name: round(s.latency_ms, 1) for d, s in zip(preset.drums, scores)}}
+        tuned = replace(tuned, provenance={**tuned.provenance, "trigger_tuning": record})
     if not learned:
         return tuned
     from .onset_training import train_onset_model
-    return train_onset_model(tuned, kits, model_grooves, progress=progress, rooms=rooms)
+    start = base if schedule.fine_tune and base is not None and base.onset_model is not None else None
+    model = learned_grooves(model_grooves, schedule)
+    return train_onset_model(tuned, kits, model, schedule.model_seconds, progress=progress, rooms=rooms,
+                             start=start)
