@@ -293,7 +293,7 @@ def train(hits: Hits | list[Hits], provenance: dict, name: str, settings: StftSe
           tune_kits: Sequence = (), tune_grooves: Sequence[Path] | None = None,
           progress: Callable[[], None] | None = None, learned: bool = True,
           model_grooves: Sequence[Path] | None = None, rooms: float = 0.0,
-          scan_ms: float | None = None) -> Preset:
+          scan_ms: float | None = None, trigger_kits: Sequence = ()) -> Preset:
     """Templates and references from hits; settings other than these come from base (or defaults).
 
     `hits` may be a list of hit sets, one per source (kit or folder): each source then gets its
@@ -301,7 +301,8 @@ def train(hits: Hits | list[Hits], provenance: dict, name: str, settings: StftSe
     NMF averages their spectra into templates that fit none of them. With tune_kits (loaded
     Hydrogen kits), the trigger settings are then tuned on grooves rendered with them, and with
     `learned` the learned trigger is trained on them (see tune); `rooms` of those renders are
-    recordings in rooms (rtdrums.rooms). `scan_ms` replaces the [trigger] scan_ms of base or the
+    recordings in rooms (rtdrums.rooms); `trigger_kits` join those renders without templates
+    in the preset (see tune). `scan_ms` replaces the [trigger] scan_ms of base or the
     defaults (the delay from a trigger decision to its note-on).
     """
     settings = settings or (base.stft if base else StftSettings())
@@ -314,7 +315,9 @@ def train(hits: Hits | list[Hits], provenance: dict, name: str, settings: StftSe
         preset = replace(preset, trigger=replace(preset.trigger, scan_ms=float(scan_ms)))
     preset.validate()
     preset = calibrate(preset, pooled(sources))
-    return tune(preset, tune_kits, tune_grooves, progress, learned, model_grooves, rooms) if tune_kits else preset
+    if not tune_kits:
+        return preset
+    return tune(preset, tune_kits, tune_grooves, progress, learned, model_grooves, rooms, trigger_kits)
 
 
 def pooled(hit_sets: Sequence[Hits]) -> Hits:
@@ -334,13 +337,14 @@ def tuning_grooves(grooves: Sequence[Path] | None = None) -> list[Path]:
 
 
 def tune_steps(kits: Sequence, grooves: Sequence[Path] | None = None, learned: bool = True,
-               model_grooves: Sequence[Path] | None = None) -> int:
+               model_grooves: Sequence[Path] | None = None, trigger_kits: Sequence = ()) -> int:
     """Progress steps of tune(): one per rendered groove and kit, one per setting tried, and for
     the learned trigger one per groove it renders and one for fitting it."""
     from .onset_training import model_grooves as default_model_grooves
     from .trigger_tuning import grid_size
 
-    steps = len(kits) * len(tuning_grooves(grooves)) + grid_size(len(DRUMS), len(kits) == 1)
+    n_kits = len(kits) + len(trigger_kits)
+    steps = n_kits * len(tuning_grooves(grooves)) + grid_size(len(DRUMS), n_kits == 1)
     if kits and learned:
         steps += len(model_grooves or default_model_grooves()) + 1
     return steps
@@ -348,7 +352,8 @@ def tune_steps(kits: Sequence, grooves: Sequence[Path] | None = None, learned: b
 
 def tune(preset: Preset, kits: Sequence, grooves: Sequence[Path] | None = None,
          progress: Callable[[], None] | None = None, learned: bool = True,
-         model_grooves: Sequence[Path] | None = None, rooms: float = 0.0) -> Preset:
+         model_grooves: Sequence[Path] | None = None, rooms: float = 0.0,
+         trigger_kits: Sequence = ()) -> Preset:
     """Trigger settings tuned on grooves (default: the shipped training split) rendered with kits,
     then with `learned` the learned trigger trained on model_grooves (default: the shipped ones).
     A share `rooms` (0..1) of both sets of renders are recordings in rooms (rtdrums.rooms).
@@ -356,7 +361,13 @@ def tune(preset: Preset, kits: Sequence, grooves: Sequence[Path] | None = None,
     With one kit the cross-talk margins are tuned too. With several, the preset is meant for kits
     it has not seen: the margins multiply a cross-talk measured on the training kits, and margins
     tuned to those (4-8) silenced the snare of left-out kits (F 0.33-0.45 on validation grooves,
-    0.45-0.85 at the base's 2), so they keep the base's. What was tuned on and the onset F-measure
+    0.45-0.85 at the base's 2), so they keep the base's.
+
+    `trigger_kits` (e.g. rtdrums.soundfont_kits) play along in both sets of renders though the
+    preset has no templates of theirs: a user's kit is never in the templates either, and a
+    trigger tuned and trained only on kits that are learns their activations, not those of a kit
+    that is not. They are tuned on like the kits; the learned trigger hears them in half of its
+    grooves (model_kit_order). What was tuned on and the onset F-measure
     reached there go into the provenance.
     """
     from .engine import Engine
@@ -364,14 +375,33 @@ def tune(preset: Preset, kits: Sequence, grooves: Sequence[Path] | None = None,
 
     grooves = tuning_grooves(grooves)
     engine = Engine(preset)
-    takes = render_takes(engine, kits, grooves, progress=progress, rooms=rooms)
-    tuned, scores = tune_triggers(preset, takes, engine, progress, margins=len(kits) == 1)
+    every = list(kits) + list(trigger_kits)
+    takes = render_takes(engine, every, grooves, progress=progress, rooms=rooms)
+    tuned, scores = tune_triggers(preset, takes, engine, progress, margins=len(every) == 1)
     record = {"kits": [k.name for k in kits], "grooves": [Path(g).name for g in grooves],
               "seconds_per_groove": GROOVE_SECONDS, "rooms": rooms,
               "f_measure_50ms": {d.name: round(s.f, 3) for d, s in zip(preset.drums, scores)},
               "median_latency_ms": {d.name: round(s.latency_ms, 1) for d, s in zip(preset.drums, scores)}}
+    if trigger_kits:
+        record["trigger_kits"] = [k.name for k in trigger_kits]
     tuned = replace(tuned, provenance={**tuned.provenance, "trigger_tuning": record})
     if not learned:
         return tuned
+    from .onset_training import model_grooves as default_model_grooves
     from .onset_training import train_onset_model
-    return train_onset_model(tuned, kits, model_grooves, progress=progress, rooms=rooms)
+    n = len(model_grooves or default_model_grooves())
+    return train_onset_model(tuned, model_kit_order(kits, trigger_kits, n), model_grooves,
+                             progress=progress, rooms=rooms)
+
+
+def model_kit_order(kits: Sequence, trigger_kits: Sequence, n: int) -> list:
+    """The kit that plays each of the learned trigger's n grooves: the kits in turn, or with
+    trigger kits, two grooves by one of the kits, then two by a trigger kit, each in turn. In
+    pairs because `rooms` 0.5 varies every other take: each kit gets dry and room takes alike."""
+    if not trigger_kits:
+        return list(kits)
+    order = []
+    for p in range(-(-n // 4)):
+        a, b = kits[p % len(kits)], trigger_kits[p % len(trigger_kits)]
+        order += [a, a, b, b]
+    return order[:n]
