@@ -394,14 +394,23 @@ def tune(preset: Preset, kits: Sequence, grooves: Sequence[Path] | None = None,
                              progress=progress, rooms=rooms)
 
 
-def model_kit_order(kits: Sequence, trigger_kits: Sequence, n: int) -> list:
+TRIGGER_KIT_SHARE = 0.5     # of the learned trigger's grooves played by trigger kits
+
+
+def model_kit_order(kits: Sequence, trigger_kits: Sequence, n: int,
+                    share: float = TRIGGER_KIT_SHARE) -> list:
     """The kit that plays each of the learned trigger's n grooves: the kits in turn, or with
-    trigger kits, two grooves by one of the kits, then two by a trigger kit, each in turn. In
-    pairs because `rooms` 0.5 varies every other take: each kit gets dry and room takes alike."""
+    trigger kits, pairs of grooves by one kit, a `share` of the pairs (spread evenly) by a
+    trigger kit, each kit in turn. In pairs because `rooms` 0.5 varies every other take: each
+    kit gets dry and room takes alike."""
+    from .rooms import varied
+
     if not trigger_kits:
         return list(kits)
-    order = []
-    for p in range(-(-n // 4)):
-        a, b = kits[p % len(kits)], trigger_kits[p % len(trigger_kits)]
-        order += [a, a, b, b]
+    order, used = [], [0, 0]
+    for p in range(-(-n // 2)):
+        which = int(varied(p, share))
+        group = (kits, trigger_kits)[which]
+        order += [group[used[which] % len(group)]] * 2
+        used[which] += 1
     return order[:n]

@@ -104,17 +104,19 @@ def test_kit_folders(tmp_path):
             kit_folders(bad)
 
 
-def test_model_kit_order_gives_every_kit_dry_and_room_takes():
-    """Half the learned trigger's grooves are played by the trigger kits, in pairs, so that with
-    rooms 0.5 (every other take varied) every kit gets dry and varied takes."""
+@pytest.mark.parametrize("share", [1 / 3, 0.5])
+def test_model_kit_order_gives_every_kit_dry_and_room_takes(share):
+    """A share of the learned trigger's grooves is played by the trigger kits, in pairs, so that
+    with rooms 0.5 (every other take varied) every kit gets as many dry as varied takes."""
     kits, triggers = ["A", "B", "C"], ["s", "t"]
-    assert model_kit_order(kits, [], 10) == kits
-    order = model_kit_order(kits, triggers, 240)
-    assert len(order) == 240 and order[:8] == ["A", "A", "s", "s", "B", "B", "t", "t"]
-    assert sum(k in triggers for k in order) == 120
+    assert model_kit_order(kits, [], 10, share) == kits
+    order = model_kit_order(kits, triggers, 240, share)
+    assert len(order) == 240 and sum(k in triggers for k in order) == round(240 * share)
+    first = {1 / 3: ["A", "A", "B", "B", "s", "s", "C", "C"], 0.5: ["A", "A", "s", "s", "B", "B", "t", "t"]}
+    assert order[:8] == first[share]
     for k in kits + triggers:
         takes = [varied(i, 0.5) for i, x in enumerate(order) if x == k]
-        assert 0 < sum(takes) < len(takes), k
+        assert 2 * sum(takes) == len(takes) > 0, k
 
 
 def _cli(*args, timeout=900):
