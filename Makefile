@@ -2,9 +2,9 @@
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-SYSPKG := libportaudio2 jackd2
+SYSPKG := libportaudio2 jackd2 fluidsynth fluid-soundfont-gm
 
-.PHONY: demo test sysdeps bench results preset kits clean
+.PHONY: demo test sysdeps bench results preset kits sfkits clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -18,14 +18,15 @@ $(STAMP): pyproject.toml
 APT_INSTALL = (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(1) >/dev/null 2>&1 || \
 	(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(1) >/dev/null))
 
-# PortAudio and a JACK server for the live host and its end-to-end tests.
+# PortAudio and a JACK server for the live host and its end-to-end tests; fluidsynth and the
+# FluidR3 General MIDI soundfont for the soundfont kits (sfkits).
 sysdeps:
 	@if dpkg -s $(SYSPKG) >/dev/null 2>&1; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "jackd2 jackd/tweak_rt_limits boolean false" | debconf-set-selections; \
 		$(call APT_INSTALL,$(SYSPKG)) \
-		|| echo "could not install $(SYSPKG): the live-host tests will skip"; \
-	else echo "install $(SYSPKG) (apt-get install $(SYSPKG)) to run the live-host tests"; fi
+		|| echo "could not install $(SYSPKG): the live-host and soundfont tests will skip"; \
+	else echo "install $(SYSPKG) (apt-get install $(SYSPKG)) to run the live-host and soundfont tests"; fi
 
 demo: $(STAMP)
 	$(VENV)/bin/rtdrums demo
@@ -54,6 +55,12 @@ PRESET_ARGS ?= --scan-ms 0 --rooms 0.5
 preset: $(STAMP) kits
 	$(VENV)/bin/rtdrums train $(foreach k,$(TRAIN_KITS),--kit $(KITS_DIR)/$(k)) --base none \
 		--components $(DEFAULT_COMPONENTS) $(PRESET_ARGS) --name default --out presets/default
+
+# the drum kits of the FluidR3 General MIDI soundfont as Hydrogen kit folders (rtdrums.training.soundfont_kits)
+SF2     := /usr/share/sounds/sf2/FluidR3_GM.sf2
+SF_KITS := build/soundfont-kits
+sfkits: $(STAMP) sysdeps
+	$(PY) -m rtdrums.training.soundfont_kits $(SF2) --out $(SF_KITS)
 
 kits:
 	@if [ ! -d $(KITS_DIR)/ForzeeStereo ]; then \

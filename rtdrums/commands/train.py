@@ -25,6 +25,10 @@ detector, which a learned trigger replaces, keeps the base's settings: seconds, 
 the learned trigger trained from scratch on 240 grooves (15 s each, each groove with one source
 in turn), about four minutes; so does a --base without a learned trigger (e.g. --base none).
 
+--trigger-kit DIR (repeatable; a kit folder or a folder of them, e.g. the General MIDI soundfont
+kits of `python -m rtdrums.training.soundfont_kits`) adds kits to the tuning and learned-trigger renders
+only: their templates are not in the preset, as a user's kit is not (docs/soundfont-kits.md).
+
 With --rooms FRACTION (e.g. 0.5; default 0, all dry) that share of the tuning and learned-trigger renders are
 recordings in simulated rooms, with microphones, EQ, compression, clipping, level changes, noise
 and other sounds (rtdrums.training.rooms; each take its own seeded variation).
@@ -44,6 +48,7 @@ from ..training.kits import load_kit
 from ..training.render import groove_files
 from ..training.rooms import DEFAULT_ROOMS, check_fraction
 from ..progress import Progress
+from ..training.soundfont_kits import kit_folders
 from ..training.train import (CATEGORIES, FAST, FULL, Hits, hits_from_folder, hits_from_kit, kit_from_hits, pooled,
                      train, training_plan, tunes_detector)
 
@@ -53,6 +58,9 @@ help = "learn templates from a Hydrogen kit or a folder of labelled hits"
 def add_arguments(p):
     p.add_argument("--kit", action="append", default=[], metavar="DIR", help="Hydrogen drumkit folder")
     p.add_argument("--hits", action="append", default=[], metavar="DIR", help="folder of labelled hits")
+    p.add_argument("--trigger-kit", action="append", default=[], metavar="DIR",
+                   help="kit folder, or folder of kit folders, that only the trigger tuning and "
+                        "the learned trigger's renders use (no templates)")
     p.add_argument("--out", required=True, metavar="PRESET_DIR", help="preset folder to write")
     p.add_argument("--name", help="preset name (default: the --out folder name)")
     p.add_argument("--sample-rate", type=int, help="rate to train at (default: that of --base, 48000)")
@@ -125,6 +133,8 @@ def run(args) -> int:
     if not args.kit and not args.hits:
         raise UserError("give at least one --kit DIR or --hits DIR to learn from")
     rooms = check_fraction(args.rooms)
+    if args.trigger_kit and args.no_tune:
+        raise UserError("--trigger-kit kits only feed the trigger tuning: leave out --no-tune")
     if args.scan_ms is not None and not 0 <= args.scan_ms < 1000:
         raise UserError(f"--scan-ms {args.scan_ms}: give a delay from 0 to 1000 ms")
     base = None
@@ -144,6 +154,7 @@ def run(args) -> int:
     hit_sets: list[Hits] = []
     sources = []
     kits = [load_kit(k) for k in args.kit]
+    trigger_kits = [load_kit(f) for d in args.trigger_kit for f in kit_folders(d)]
     tune_kits = list(kits)                    # folders of hits join as kits of their hits
     advice: list[str] = []
     for source, loader in [(k, hits_from_kit) for k in kits] + [(h, hits_from_folder) for h in args.hits]:
@@ -172,14 +183,15 @@ def run(args) -> int:
     def step():                               # shown from the first step: a bad input fails before
         nonlocal bar
         if bar is None:
-            bar = Progress(training_plan(hit_sets, tune_kits, grooves, learned, model, schedule), "training",
-                           started=began)
+            bar = Progress(training_plan(hit_sets, tune_kits, grooves, learned, model, schedule,
+                                         trigger_kits), "training", started=began)
         bar()
 
     try:
         preset = train(hit_sets, provenance, name, settings=settings, components=components, base=base,
                        tune_kits=tune_kits, tune_grooves=grooves, progress=step, learned=learned,
-                       model_grooves=model, rooms=rooms, scan_ms=args.scan_ms, schedule=schedule)
+                       model_grooves=model, rooms=rooms, scan_ms=args.scan_ms, schedule=schedule,
+                       trigger_kits=trigger_kits)
     finally:
         if bar is not None:
             bar.close()
@@ -193,7 +205,8 @@ def run(args) -> int:
     tuning = preset.provenance.get("trigger_tuning")
     if tuning:
         f = ", ".join(f"{d} {v:.2f}" for d, v in tuning["f_measure_50ms"].items())
-        print(f"  triggers tuned on {len(tuning['grooves'])} grooves x {len(tuning['kits'])} kit(s): F {f}")
+        n_kits = len(tuning["kits"]) + len(tuning.get("trigger_kits", ()))
+        print(f"  triggers tuned on {len(tuning['grooves'])} grooves x {n_kits} kit(s): F {f}")
     if preset.onset_model is not None:
         m = preset.onset_model
         thr = ", ".join(f"{d} {t:.2f}" for d, t in zip(preset.drum_names, m.threshold))

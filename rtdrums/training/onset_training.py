@@ -323,7 +323,7 @@ def train_onset_model(preset: Preset, kits: Sequence, grooves: Sequence[Path] | 
                        w2=net.coefs_[1].astype(np.float64), b2=net.intercepts_[1].astype(np.float64),
                        vel_w=vel_w, vel_b=vel_b, threshold=threshold, retrigger_ms=RETRIGGER_MS,
                        short_hz=SHORT_HZ)
-    record = {"kits": [k.name for k in kits], "grooves": len(takes), "seconds_per_groove": seconds,
+    record = {"kits": list(dict.fromkeys(k.name for k in kits)), "grooves": len(takes), "seconds_per_groove": seconds,
               "rooms": rooms, "epochs": int(net.n_iter_),
               "fine_tuned_from": start.name if initial is not None else "none (trained from scratch)"}
     trained = replace(preset, onset_model=model, provenance={**preset.provenance, "learned_trigger": record})

@@ -309,7 +309,8 @@ def train(hits: Hits | list[Hits], provenance: dict, name: str, settings: StftSe
           tune_kits: Sequence = (), tune_grooves: Sequence[Path] | None = None,
           progress: Callable[[], None] | None = None, learned: bool = True,
           model_grooves: Sequence[Path] | None = None, rooms: float = 0.0,
-          scan_ms: float | None = None, schedule: Schedule | None = None) -> Preset:
+          scan_ms: float | None = None, schedule: Schedule | None = None,
+          trigger_kits: Sequence = ()) -> Preset:
     """Templates and references from hits; settings other than these come from base (or defaults).
 
     `hits` may be a list of hit sets, one per source (kit or folder): each source then gets its
@@ -317,7 +318,8 @@ def train(hits: Hits | list[Hits], provenance: dict, name: str, settings: StftSe
     NMF averages their spectra into templates that fit none of them. With tune_kits (loaded
     Hydrogen kits), the trigger settings are then tuned on grooves rendered with them, and with
     `learned` the learned trigger is trained on them (see tune); `rooms` of those renders are
-    recordings in rooms (rtdrums.training.rooms). `progress` is called once per step of training_plan.
+    recordings in rooms (rtdrums.training.rooms); `trigger_kits` join those renders without templates
+    in the preset (see tune). `progress` is called once per step of training_plan.
     `scan_ms` replaces the [trigger] scan_ms of base or the
     defaults (the delay from a trigger decision to its note-on). `schedule` says how much tuning
     renders (default FULL; FAST fine-tunes base's learned trigger on a few short grooves).
@@ -341,7 +343,8 @@ def train(hits: Hits | list[Hits], provenance: dict, name: str, settings: StftSe
         progress()
     if not tune_kits:
         return preset
-    return tune(preset, tune_kits, tune_grooves, progress, learned, model_grooves, rooms, schedule, base)
+    return tune(preset, tune_kits, tune_grooves, progress, learned, model_grooves, rooms, schedule, base,
+                trigger_kits)
 
 
 def pooled(hit_sets: Sequence[Hits]) -> Hits:
@@ -406,18 +409,19 @@ REPLAY_WORK, FIT_WORK, SCRATCH_EPOCHS = 2.5e-4, 4.6e-6, 40
 
 def training_plan(hit_sets: Sequence[Hits], kits: Sequence, grooves: Sequence[Path] | None = None,
                   learned: bool = True, model_grooves: Sequence[Path] | None = None,
-                  schedule: Schedule | None = None) -> list[Stage]:
+                  schedule: Schedule | None = None, trigger_kits: Sequence = ()) -> list[Stage]:
     """The stages of train() in order (its progress steps): templates per source, the references
     and cross-talk, then tune_plan when there are kits to tune on."""
     categories = sum(len(h) for h in hit_sets)
     hits = sum(len(v) for h in hit_sets for v in h.values())
     plan = [Stage("learning templates", len(hit_sets), TEMPLATE_WORK * categories / max(len(hit_sets), 1)),
             Stage("measuring cross-talk", 1, CALIBRATE_WORK * hits)]
-    return plan + (tune_plan(kits, grooves, learned, model_grooves, schedule) if kits else [])
+    return plan + (tune_plan(kits, grooves, learned, model_grooves, schedule, trigger_kits) if kits else [])
 
 
 def tune_plan(kits: Sequence, grooves: Sequence[Path] | None = None, learned: bool = True,
-              model_grooves: Sequence[Path] | None = None, schedule: Schedule | None = None) -> list[Stage]:
+              model_grooves: Sequence[Path] | None = None, schedule: Schedule | None = None,
+              trigger_kits: Sequence = ()) -> list[Stage]:
     """The stages of tune() in order, each with its progress steps and their work (seconds of
     audio analysed or their equivalent: only ratios matter, they make the time left honest)."""
     from .trigger_tuning import grid_size
@@ -425,9 +429,10 @@ def tune_plan(kits: Sequence, grooves: Sequence[Path] | None = None, learned: bo
     schedule = schedule or FULL
     plan = []
     if kits and tunes_detector(learned, schedule):
-        takes = len(kits) * len(tuning_grooves(grooves))
+        n_kits = len(kits) + len(trigger_kits)
+        takes = n_kits * len(tuning_grooves(grooves))
         plan += [Stage("rendering tuning grooves", takes, RENDER_WORK * schedule.tune_seconds),
-                 Stage("tuning triggers", grid_size(len(DRUMS), len(kits) == 1),
+                 Stage("tuning triggers", grid_size(len(DRUMS), n_kits == 1),
                        REPLAY_WORK * takes * schedule.tune_seconds)]
     if kits and learned:
         from .onset_training import FINE_TUNE_EPOCHS, TAIL_S
@@ -446,16 +451,19 @@ def tunes_detector(learned: bool, schedule: Schedule | None = None) -> bool:
 
 
 def tune_steps(kits: Sequence, grooves: Sequence[Path] | None = None, learned: bool = True,
-               model_grooves: Sequence[Path] | None = None, schedule: Schedule | None = None) -> int:
+               model_grooves: Sequence[Path] | None = None, schedule: Schedule | None = None,
+               trigger_kits: Sequence = ()) -> int:
     """Progress steps of tune(): one per rendered groove and kit, one per setting tried, and for
     the learned trigger one per groove it renders and one for fitting it."""
-    return sum(stage.steps for stage in tune_plan(kits, grooves, learned, model_grooves, schedule))
+    return sum(stage.steps for stage in tune_plan(kits, grooves, learned, model_grooves, schedule,
+                                                  trigger_kits))
 
 
 def tune(preset: Preset, kits: Sequence, grooves: Sequence[Path] | None = None,
          progress: Callable[[], None] | None = None, learned: bool = True,
          model_grooves: Sequence[Path] | None = None, rooms: float = 0.0,
-         schedule: Schedule | None = None, base: Preset | None = None) -> Preset:
+         schedule: Schedule | None = None, base: Preset | None = None,
+         trigger_kits: Sequence = ()) -> Preset:
     """Trigger settings tuned on grooves (default: the shipped training split) rendered with kits,
     then with `learned` the learned trigger trained on model_grooves (default: the shipped ones).
     A share `rooms` (0..1) of both sets of renders are recordings in rooms (rtdrums.training.rooms).
@@ -465,7 +473,13 @@ def tune(preset: Preset, kits: Sequence, grooves: Sequence[Path] | None = None,
     With one kit the cross-talk margins are tuned too. With several, the preset is meant for kits
     it has not seen: the margins multiply a cross-talk measured on the training kits, and margins
     tuned to those (4-8) silenced the snare of left-out kits (F 0.33-0.45 on validation grooves,
-    0.45-0.85 at the base's 2), so they keep the base's. What was tuned on and the onset F-measure
+    0.45-0.85 at the base's 2), so they keep the base's.
+
+    `trigger_kits` (e.g. rtdrums.training.soundfont_kits) play along in both sets of renders though the
+    preset has no templates of theirs: a user's kit is never in the templates either, and a
+    trigger tuned and trained only on kits that are learns their activations, not those of a kit
+    that is not. They are tuned on like the kits; the learned trigger hears them in half of its
+    grooves (model_kit_order). What was tuned on and the onset F-measure
     reached there go into the provenance.
     """
     from ..engine import Engine
@@ -476,17 +490,42 @@ def tune(preset: Preset, kits: Sequence, grooves: Sequence[Path] | None = None,
     if tunes_detector(learned, schedule):
         grooves = tuning_grooves(grooves)
         engine = Engine(preset)
-        takes = render_takes(engine, kits, grooves, schedule.tune_seconds, progress=progress, rooms=rooms)
-        tuned, scores = tune_triggers(preset, takes, engine, progress, margins=len(kits) == 1)
+        every = list(kits) + list(trigger_kits)
+        takes = render_takes(engine, every, grooves, schedule.tune_seconds, progress=progress, rooms=rooms)
+        tuned, scores = tune_triggers(preset, takes, engine, progress, margins=len(every) == 1)
         record = {"kits": [k.name for k in kits], "grooves": [Path(g).name for g in grooves],
                   "seconds_per_groove": schedule.tune_seconds, "rooms": rooms,
                   "f_measure_50ms": {d.name: round(s.f, 3) for d, s in zip(preset.drums, scores)},
                   "median_latency_ms": {d.name: round(s.latency_ms, 1) for d, s in zip(preset.drums, scores)}}
+        if trigger_kits:
+            record["trigger_kits"] = [k.name for k in trigger_kits]
         tuned = replace(tuned, provenance={**tuned.provenance, "trigger_tuning": record})
     if not learned:
         return tuned
     from .onset_training import train_onset_model
     start = base if schedule.fine_tune and base is not None and base.onset_model is not None else None
     model = learned_grooves(model_grooves, schedule)
-    return train_onset_model(tuned, kits, model, schedule.model_seconds, progress=progress, rooms=rooms,
-                             start=start)
+    return train_onset_model(tuned, model_kit_order(kits, trigger_kits, len(model)), model,
+                             schedule.model_seconds, progress=progress, rooms=rooms, start=start)
+
+
+TRIGGER_KIT_SHARE = 0.5     # of the learned trigger's grooves played by trigger kits
+
+
+def model_kit_order(kits: Sequence, trigger_kits: Sequence, n: int,
+                    share: float = TRIGGER_KIT_SHARE) -> list:
+    """The kit that plays each of the learned trigger's n grooves: the kits in turn, or with
+    trigger kits, pairs of grooves by one kit, a `share` of the pairs (spread evenly) by a
+    trigger kit, each kit in turn. In pairs because `rooms` 0.5 varies every other take: each
+    kit gets dry and room takes alike."""
+    from .rooms import varied
+
+    if not trigger_kits:
+        return list(kits)
+    order, used = [], [0, 0]
+    for p in range(-(-n // 2)):
+        which = int(varied(p, share))
+        group = (kits, trigger_kits)[which]
+        order += [group[used[which] % len(group)]] * 2
+        used[which] += 1
+    return order[:n]
