@@ -125,3 +125,20 @@ def test_cli_writes_stems_and_score_triggers(tmp_path, take, notes, validation_g
     assert main(["separate", str(wav), "--score", str(tmp_path / "missing.mid"), "--out",
                  str(tmp_path / "o2")]) == 1
     assert "cannot read MIDI" in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_train_from_a_groove_writes_a_preset_of_its_templates(tmp_path, take, notes, capsys):
+    wav = tmp_path / "take.wav"
+    write_audio(wav, take.mix, 48000)
+    score = _score(tmp_path, [(n.time_s, n.note, n.velocity) for n in notes])
+    out = tmp_path / "groove-preset"
+    assert main(["train", "--groove", str(wav), "--score", str(score), "--no-tune", "--out", str(out)]) == 0
+    p = load_preset(out)
+    assert p.drum_names == DRUMS
+    labels = {lab for d in p.drums for lab in d.labels}
+    assert {"kick", "snare", "hihat_closed"} <= labels
+    assert p.W.shape[1] < load_preset("default").W.shape[1]       # only the templates the take used
+    assert all(d.reference > 0 for d in p.drums)
+    assert p.provenance["groove"]["hits"]["kick"] == sum(n.drum == 0 for n in notes)
+    assert main(["train", "--groove", str(wav), "--out", str(tmp_path / "x")]) == 1
+    assert "needs both --groove" in capsys.readouterr().err
