@@ -209,20 +209,33 @@ def factorise(V: np.ndarray, W0: np.ndarray, M: np.ndarray, adapt_cols: np.ndarr
     return W.astype(np.float64), H.astype(np.float64)
 
 
-def synthesise(X: np.ndarray, masks: list[np.ndarray], s: StftSettings, n: int) -> np.ndarray:
-    """Overlap-add each mask (frames x bins) applied to the frames X with the engine's synthesis
-    window; (n, len(masks)) samples aligned to the input."""
+def synthesise(X: np.ndarray, masks, s: StftSettings, n: int) -> np.ndarray:
+    """Overlap-add each mask (frames x bins; any iterable) applied to the frames X with the
+    engine's synthesis window; (n, number of masks) samples aligned to the input."""
     ws = synthesis_window(s)
     lo = s.n_fft - s.synthesis                   # the synthesis window is zero before this
     frames = X.shape[0]
-    out = np.zeros((len(masks), frames * s.hop + s.n_fft), np.float64)
-    for i, m in enumerate(masks):
+    outs = []
+    for m in masks:
+        out = np.zeros(frames * s.hop + s.n_fft)
         y = np.fft.irfft(X * m, n=s.n_fft, axis=1)[:, lo:] * ws[lo:]
         first = s.hop + lo                       # frame 0's first synthesised sample, shifted by n_fft
         for k in range(s.synthesis // s.hop):    # frames overlap by synthesis/hop hops
             a = first + k * s.hop
-            out[i, a:a + frames * s.hop] += y[:, k * s.hop:(k + 1) * s.hop].ravel()
-    return out[:, s.n_fft:s.n_fft + n].T
+            out[a:a + frames * s.hop] += y[:, k * s.hop:(k + 1) * s.hop].ravel()
+        outs.append(out[s.n_fft:s.n_fft + n])
+    return np.stack(outs, axis=1)
+
+
+def _masks(W: np.ndarray, H: np.ndarray, cols: list[np.ndarray], exponent: float):
+    """Each drum's mask (frames x bins, float32): its model W_g H_g to the exponent over the sum of
+    all groups'; one group's model at a time, to keep long takes in memory."""
+    W32, H32 = W.astype(np.float32), H.astype(np.float32)
+    model = lambda c: (H32[c].T @ W32[:, c].T) ** np.float32(exponent)
+    den = sum(model(c) for c in cols)
+    np.maximum(den, np.float32(1e-30), out=den)
+    for c in cols[:-1]:
+        yield model(c) / den
 
 
 def separate_informed(x: np.ndarray, rate: int, preset: Preset, notes: list[ScoreNote],
@@ -249,9 +262,7 @@ def separate_informed(x: np.ndarray, rate: int, preset: Preset, notes: list[Scor
     M = window_mask(notes, offset_s, preset, s, n_frames)
     adapt_cols = np.concatenate(cols[:-1]) if adapt else np.zeros(0, np.int64)
     W, H = factorise(V, W0, M, adapt_cols, cols[-1], iterations)
-    models = np.stack([(W[:, c] @ H[c]) ** preset.mask_exponent for c in cols])    # (G, K, N)
-    masks = models / np.maximum(models.sum(axis=0), 1e-30)
-    drums = synthesise(X, [masks[g].T for g in range(len(cols) - 1)], s, len(x))
+    drums = synthesise(X, _masks(W, H, cols, preset.mask_exponent), s, len(x))
     stems = np.concatenate([drums, (x - drums.sum(axis=1))[:, None]], axis=1).astype(np.float32)
     events = score_events(notes, offset_s, np.stack([H[c].sum(axis=0) for c in cols[:-1]]), preset, s, len(x))
     names = tuple(preset.drum_names) + ("residual",)

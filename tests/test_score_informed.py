@@ -21,6 +21,7 @@ from rtdrums import score_informed as si
 from rtdrums.training.render import render_groove
 
 SECONDS = 6.0
+SHORT = 3.0                  # seconds of the take for the command-line tests
 DRUMS = ("kick", "snare", "hihat")
 
 
@@ -104,7 +105,7 @@ def test_score_errors(tmp_path, take, preset, notes):
     with pytest.raises(UserError, match="1 of .* lie outside the audio"):
         si.separate_informed(take.mix, 48000, preset, late)
     moved = [replace(n, time_s=n.time_s + 0.4) for n in notes if n.time_s < SECONDS - 0.5]
-    with pytest.raises(UserError, match="best at an offset of -4\\d\\d ms, beyond --score-tolerance"):
+    with pytest.raises(UserError, match="best at an offset of -(39|40|41)\\d ms, beyond --score-tolerance"):
         si.separate_informed(take.mix, 48000, preset, moved, iterations=1)
     rng = np.random.default_rng(1)
     random = [replace(n, time_s=float(t)) for n, t in zip(notes, np.sort(rng.uniform(0, SECONDS - 0.1, len(notes))))]
@@ -112,10 +113,15 @@ def test_score_errors(tmp_path, take, preset, notes):
         si.separate_informed(take.mix, 48000, preset, random, iterations=1)
 
 
-def test_cli_writes_stems_and_score_triggers(tmp_path, take, notes, validation_grooves, capsys):
+def _short_take(tmp_path, take, notes):
     wav = tmp_path / "take.wav"
-    write_audio(wav, take.mix, 48000)
-    score = _score(tmp_path, [(n.time_s, n.note, n.velocity) for n in notes])
+    write_audio(wav, take.mix[:int(SHORT * 48000)], 48000)
+    short = [n for n in notes if n.time_s < SHORT - 0.1]
+    return wav, _score(tmp_path, [(n.time_s, n.note, n.velocity) for n in short]), short
+
+
+def test_cli_writes_stems_and_score_triggers(tmp_path, take, notes, capsys):
+    wav, score, notes = _short_take(tmp_path, take, notes)
     assert main(["separate", str(wav), "--score", str(score), "--out", str(tmp_path / "out")]) == 0
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert names == ["hihat.wav", "kick.wav", "residual.wav", "snare.wav", "triggers.csv", "triggers.mid"]
@@ -128,9 +134,7 @@ def test_cli_writes_stems_and_score_triggers(tmp_path, take, notes, validation_g
 
 
 def test_train_from_a_groove_writes_a_preset_of_its_templates(tmp_path, take, notes, capsys):
-    wav = tmp_path / "take.wav"
-    write_audio(wav, take.mix, 48000)
-    score = _score(tmp_path, [(n.time_s, n.note, n.velocity) for n in notes])
+    wav, score, notes = _short_take(tmp_path, take, notes)
     out = tmp_path / "groove-preset"
     assert main(["train", "--groove", str(wav), "--score", str(score), "--no-tune", "--out", str(out)]) == 0
     p = load_preset(out)
