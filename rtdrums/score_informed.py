@@ -41,7 +41,6 @@ RESIDUAL_PENALTY = 3.0        # L1 weight on the residual's activations outside 
 ALIGN_ITERATIONS = 15         # updates of H (W fixed) for the alignment's activations
 SEARCH_S = 2.0                # offsets tried beyond the tolerance, to say where a bad score fits
 MATCH_LEVEL = 0.1             # a note meets an onset if its drum rises by this share of its loud rises
-ALIGN_LAG_FRAMES = 0          # activation rises peak this many frames after note_frames
 MIN_MATCH = 0.5               # share of notes that must meet an onset at the chosen offset
 VELOCITY_S = 0.02             # a note's velocity: its drum's activation rise over this time
 
@@ -140,7 +139,7 @@ def align(notes: list[ScoreNote], act: np.ndarray, s: StftSettings, offset_s: fl
     rise = _rises(act, 1)
     scale = np.array([np.percentile(r[r > 0], 99) if np.any(r > 0) else 1.0 for r in rise])
     nov = maximum_filter1d(rise / scale[:, None], size=5, axis=1)          # +-2 frames
-    base = note_frames(np.array([n.time_s for n in notes]) + offset_s, s) + ALIGN_LAG_FRAMES
+    base = note_frames(np.array([n.time_s for n in notes]) + offset_s, s)
     drums = np.array([n.drum for n in notes])
     tol = int(round(tolerance_s * s.sample_rate / s.hop))
     wide = max(tol, int(round(SEARCH_S * s.sample_rate / s.hop)))
@@ -331,7 +330,8 @@ def run_informed_separation(input_path: Path, score_path: Path, out: Path, prese
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     counts = ", ".join(f"{n} {int(np.sum(res.events['drum'] == d))}" for d, n in enumerate(res.names[:-1]))
-    lines = [f"separated {len(data) / rate:.1f} s with the score {score_path} (preset {preset.name}): "
-             f"offset {res.offset_s * 1000:+.1f} ms, {res.matched:.0%} of its notes met an onset",
+    fit = (f"offset {res.offset_s * 1000:+.1f} ms, {res.matched:.0%} of its notes met an onset"
+           if np.isfinite(res.matched) else "score taken as given (--score-tolerance 0)")
+    lines = [f"separated {len(data) / rate:.1f} s with the score {score_path} (preset {preset.name}): {fit}",
              f"triggers (the score's notes, velocities from the audio): {counts}"]
     return "\n".join(lines + [f"wrote {f}" for f in files])

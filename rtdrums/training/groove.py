@@ -139,9 +139,9 @@ def run_groove(args) -> int:
                                         model, rooms, tune_triggers=not args.no_tune)
     save_preset(preset, out)
     counts = ", ".join(f"{c} {len(v)}" for c, v in hits.items())
+    fit = f", {result.matched:.0%} of notes met an onset" if np.isfinite(result.matched) else ""
     print(f"learnt {preset.W.shape[1]} templates from the groove {args.groove} (score offset "
-          f"{result.offset_s * 1000:+.1f} ms, {result.matched:.0%} of notes met an onset; hits: {counts}) "
-          f"in {time.perf_counter() - t0:.1f} s")
+          f"{result.offset_s * 1000:+.1f} ms{fit}; hits: {counts}) in {time.perf_counter() - t0:.1f} s")
     print(f"wrote {out / 'preset.toml'} and {out / 'templates.npz'}")
     return 0
 
