@@ -28,6 +28,11 @@ def add_arguments(p):
     p.add_argument("--block", type=int, default=DEFAULT_BLOCK,
                    help="audio block size in samples, as live (default: %(default)s); sets emitted_s")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    p.add_argument("--score", type=Path, metavar="MIDI", help="the take's drum notes (GM): score-informed "
+                   "separation, triggers from the score (docs/score-informed.md)")
+    p.add_argument("--score-offset", type=float, default=0.0, metavar="MS", help="move the score by this")
+    p.add_argument("--score-tolerance", type=float, default=50.0, metavar="MS",
+                   help="search the score's offset within +-this (default: %(default)s; 0: as given)")
     add_switches(p)
 
 
@@ -35,6 +40,13 @@ def run(args) -> int:
     if args.block < 1:
         raise UserError(f"--block must be a positive number of samples, got {args.block}")
     t0 = time.perf_counter()
+    if args.score is not None:
+        from ..score_informed import run_informed_separation
+        summary = run_informed_separation(Path(args.input), args.score, Path(args.out), args.preset,
+                                          args.score_offset, args.score_tolerance)
+        if not args.quiet:
+            print(f"{summary}\n({time.perf_counter() - t0:.1f} s)")
+        return 0
     result = run_separation(Path(args.input), Path(args.out), args.preset, args.block,
                             progress=not args.quiet, adapt=args.adapt, save_adapted=args.save_adapted)
     if not args.quiet:

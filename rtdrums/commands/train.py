@@ -87,6 +87,12 @@ def add_arguments(p):
     p.add_argument("--scan-ms", type=float, metavar="MS",
                    help="delay from a trigger decision to its note-on (default: that of --base; "
                         "the shipped preset's is 0: the note leaves with the decision)")
+    p.add_argument("--groove", type=Path, metavar="TAKE", help="learn from a recorded groove with its --score "
+                   "(score-informed templates; docs/score-informed.md)")
+    p.add_argument("--score", type=Path, metavar="MIDI", help="the groove's drum notes (GM)")
+    p.add_argument("--score-offset", type=float, default=0.0, metavar="MS", help="move the score by this")
+    p.add_argument("--score-tolerance", type=float, default=50.0, metavar="MS",
+                   help="search the score's offset within +-this (default: %(default)s)")
     p.add_argument("--components", default="", metavar="CAT=N,...",
                    help=f"templates per category and source, e.g. kick=4,snare=4 (categories: {', '.join(CATEGORIES)})")
 
@@ -130,6 +136,9 @@ def soundcheck_advice(hits: Hits) -> list[str]:
 
 
 def run(args) -> int:
+    if args.groove or args.score:
+        from ..training.groove import run_groove
+        return run_groove(args)
     if not args.kit and not args.hits:
         raise UserError("give at least one --kit DIR or --hits DIR to learn from")
     rooms = check_fraction(args.rooms)

@@ -1,0 +1,337 @@
+"""Score-informed NMF: separation and template learning from a recording whose drum notes are known.
+
+The score (GM drum notes in a MIDI file) says when each drum plays. Each drum's activations H are
+kept zero outside windows around its scored notes (from WINDOW_PRE_S before a note to the
+note's ring time after it); the residual components stay free. Starting from a preset's templates
+W, multiplicative KL updates of W (the drums' columns) and H under that constraint fit the
+recording's magnitude spectrogram, so the templates adapt to the kit that was played (Ewert and
+Sandler 2017; Ewert and Mueller 2012). Masks are the engine's Wiener-like ratios of the groups'
+models W_g H_g to the mask exponent, applied to the engine's frames and overlap-added with its
+synthesis window; the residual is the input minus the drums.
+
+Before that the score is aligned: the offset (within the tolerance) at which the scored notes
+best meet rises of their drums' activations, solved with the preset's templates fixed. A score
+that fits nowhere near the tolerance, or best far outside it, is a UserError that says where.
+
+The same factorisation serves `rtdrums separate --score` (stems and triggers that follow the
+score, velocities measured from the audio) and `rtdrums train --groove --score` (the adapted
+templates, see rtdrums.training.groove).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.ndimage import maximum_filter1d
+
+from .dsp.nmf import EPS
+from .dsp.stft import StftSettings, frame_spectra, synthesis_window
+from .errors import UserError
+from .events import EVENT_DTYPE
+from .preset import Preset, articulations
+from .tables import map_templates
+from .training.render import GROOVE_NOTES, load_groove
+
+WINDOW_PRE_S = 0.020          # a drum may start this long before its (aligned) note
+RING_S = {"kick": 0.35, "snare": 0.35, "hihat": 0.2, "hihat_open": 0.6, "residual": 1.5}  # and ring this long
+ITERATIONS = 100              # multiplicative updates of W and H
+RESIDUAL_PENALTY = 3.0        # L1 weight on the residual's activations outside its notes' windows
+ALIGN_ITERATIONS = 15         # updates of H (W fixed) for the alignment's activations
+SEARCH_S = 2.0                # offsets tried beyond the tolerance, to say where a bad score fits
+MATCH_LEVEL = 0.1             # a note meets an onset if its drum rises by this share of its loud rises
+MIN_MATCH = 0.5               # share of notes that must meet an onset at the chosen offset
+VELOCITY_S = 0.02             # a note's velocity: its drum's activation rise over this time
+
+
+@dataclass(frozen=True)
+class ScoreNote:
+    time_s: float             # in the score (before the offset)
+    drum: int                 # index into the preset's drums; len(drums): a tom or cymbal (residual)
+    note: int                 # the score's MIDI note
+    velocity: int
+    open_hat: bool = False
+
+
+@dataclass
+class InformedResult:
+    W: np.ndarray             # (K, R) templates after the updates, unit L1 columns, engine bins
+    H: np.ndarray             # (R, N) activations, zero outside each drum's windows
+    stems: np.ndarray         # (n, D + 1) float32, aligned to the input; residual last
+    events: np.ndarray        # EVENT_DTYPE: one per scored drum note, at the aligned time
+    names: tuple[str, ...]    # stem names
+    offset_s: float           # the score's offset found (notes were moved by this)
+    matched: float            # share of notes that met an onset at that offset
+    settings: StftSettings
+    notes: list[ScoreNote]
+
+
+def read_score(path: str | Path, preset: Preset) -> list[ScoreNote]:
+    """The drum notes of a MIDI file, mapped to the preset's drums: by the preset's own notes
+    first, then by the GM / Roland TD-11 map of the shipped grooves; toms and cymbals go to the
+    residual (index len(preset.drums)). A file without kick, snare or hi-hat notes is a UserError."""
+    found = load_groove(path)
+    names = list(preset.drum_names)
+    own = {n: i for i, d in enumerate(preset.drums) for n in d.notes}
+    out = []
+    for t, note, vel in found:
+        if note in own:
+            drum = own[note]
+        elif note in GROOVE_NOTES and GROOVE_NOTES[note].drum in names:
+            drum = names.index(GROOVE_NOTES[note].drum)
+        elif note in GROOVE_NOTES:
+            drum = len(names)
+        else:
+            continue
+        open_hat = note in GROOVE_NOTES and GROOVE_NOTES[note].articulation == "open"
+        out.append(ScoreNote(t, drum, note, vel, open_hat))
+    if not any(n.drum < len(names) for n in out):
+        kinds = sorted({n for _, n, _ in found})
+        raise UserError(f"{path}: no drum notes ({len(found)} notes, pitches {kinds[:8] or 'none'}): "
+                        f"the score needs GM drum notes (kick 36, snare 38, hi-hat 42/44/46)")
+    return out
+
+
+def check_inside(notes: list[ScoreNote], duration_s: float, offset_s: float, tolerance_s: float,
+                 path: str | Path) -> None:
+    """A UserError if notes (moved by offset_s) fall outside the audio by more than the tolerance."""
+    times = np.array([n.time_s for n in notes]) + offset_s
+    out = (times < -tolerance_s) | (times > duration_s + tolerance_s)
+    if out.any():
+        raise UserError(f"{path}: {out.sum()} of {len(times)} drum notes lie outside the audio "
+                        f"(0-{duration_s:.2f} s), from {times[out].min():.2f} to {times[out].max():.2f} s: "
+                        f"use the score of this take, trim it, or fix --score-offset")
+
+
+def _group_columns(preset: Preset) -> list[np.ndarray]:
+    g = articulations(preset)["group_start"]
+    return [np.arange(g[i], g[i + 1]) for i in range(len(g) - 1)]
+
+
+def _kl_h(V, W, H, iterations):
+    """H <- H * W^T (V / WH) / W^T 1, W fixed; zeros of H stay zero."""
+    wt1 = W.sum(axis=0)[:, None] + EPS
+    for _ in range(iterations):
+        H *= (W.T @ (V / (W @ H + EPS))) / wt1
+    return H
+
+
+def _rises(act: np.ndarray, frames: int) -> np.ndarray:
+    """How far each row of act rises above its lowest of the `frames` frames before."""
+    lows = np.minimum.accumulate(np.stack([np.roll(act, k, axis=1) for k in range(1, frames + 1)]), axis=0)[-1]
+    lows[:, :frames] = act[:, :1]
+    return np.maximum(act - lows, 0.0)
+
+
+def note_frames(times_s: np.ndarray, s: StftSettings) -> np.ndarray:
+    """The first frame in which a hit at each time weighs fully (taper samples past it)."""
+    return np.floor((np.asarray(times_s) * s.sample_rate + s.taper) / s.hop).astype(np.int64)
+
+
+def align(notes: list[ScoreNote], act: np.ndarray, s: StftSettings, offset_s: float,
+          tolerance_s: float, path: str | Path = "score") -> tuple[float, float]:
+    """(offset_s, share of notes matched): the offset within offset_s +- tolerance_s at which
+    the notes best meet rises of their drums' activations act (D x N). UserError if it is
+    clearly better outside, or fits nowhere."""
+    notes = [n for n in notes if n.drum < act.shape[0]]
+    N = act.shape[1]
+    rise = _rises(act, 1)
+    scale = np.array([np.percentile(r[r > 0], 99) if np.any(r > 0) else 1.0 for r in rise])
+    nov = maximum_filter1d(rise / scale[:, None], size=5, axis=1)          # +-2 frames
+    base = note_frames(np.array([n.time_s for n in notes]) + offset_s, s)
+    drums = np.array([n.drum for n in notes])
+    tol = int(round(tolerance_s * s.sample_rate / s.hop))
+    wide = max(tol, int(round(SEARCH_S * s.sample_rate / s.hop)))
+    shifts = np.arange(-wide, wide + 1)
+    idx = base[None, :] + shifts[:, None]
+    valid = (idx >= 0) & (idx < N)
+    vals = np.where(valid, nov[drums[None, :], np.clip(idx, 0, N - 1)], 0.0)
+    score = vals.mean(axis=1)
+    matched = (vals >= MATCH_LEVEL).mean(axis=1)
+    inside = np.abs(shifts) <= tol
+    best_in = np.flatnonzero(inside)[np.argmax(score[inside])]
+    best_all = int(np.argmax(score))
+    ms = lambda k: shifts[k] * s.hop / s.sample_rate * 1000 + offset_s * 1000
+    if not inside[best_all] and score[best_all] > 1.25 * score[best_in] and matched[best_all] >= MIN_MATCH:
+        raise UserError(f"{path}: the score fits the audio best at an offset of {ms(best_all):+.0f} ms, "
+                        f"beyond --score-tolerance {tolerance_s * 1000:.0f} ms: pass --score-offset "
+                        f"{ms(best_all):.0f}")
+    if matched[best_in] < MIN_MATCH:
+        raise UserError(f"{path}: the score fits the audio nowhere: at best {matched[best_in]:.0%} of its "
+                        f"notes meet an onset of their drum within {tolerance_s * 1000:.0f} ms of offset "
+                        f"{offset_s * 1000:.0f} ms ({matched[best_all]:.0%} at {ms(best_all):+.0f} ms, "
+                        f"{np.median(matched):.0%} by chance): is it this take's score?")
+    return ms(best_in) / 1000, float(matched[best_in])
+
+
+def window_mask(notes: list[ScoreNote], offset_s: float, preset: Preset, s: StftSettings,
+                n_frames: int) -> np.ndarray:
+    """(R, N) True where a component may be active: a group's components around its notes
+    (the residual's around toms and cymbals; elsewhere it is only penalised, see factorise)."""
+    cols = _group_columns(preset)
+    names = list(preset.drum_names) + ["residual"]
+    M = np.zeros((preset.W.shape[1], n_frames), bool)
+    pre = int(np.ceil(WINDOW_PRE_S * s.sample_rate / s.hop))
+    for n in notes:
+        name = names[n.drum]
+        ring = RING_S["hihat_open"] if n.open_hat else RING_S.get(name, 0.35)
+        f = note_frames(n.time_s + offset_s, s)
+        lo, hi = max(0, f - pre), min(n_frames, f + int(np.ceil(ring * s.sample_rate / s.hop)) + 1)
+        if lo < hi:
+            M[cols[n.drum], lo:hi] = True
+    return M
+
+
+def factorise(V: np.ndarray, W0: np.ndarray, M: np.ndarray, adapt_cols: np.ndarray, free: np.ndarray,
+              iterations: int = ITERATIONS) -> tuple[np.ndarray, np.ndarray]:
+    """KL-NMF V ~= W H; H is zero where M is False, except the rows `free` (the residual), which
+    may be active anywhere but pay RESIDUAL_PENALTY per unit of activation outside M. Only W's
+    adapt_cols are updated; W starts at W0 (unit L1 columns, kept so). Returns (W, H) >= 0."""
+    V = np.asarray(V, np.float32)
+    W = np.array(W0, np.float32)
+    allowed = M.copy()
+    allowed[free] = True
+    H = allowed.astype(np.float32) * np.float32(V.sum(axis=0).mean() / W.shape[1])
+    ones = np.float32(EPS)
+    den = np.where(M, np.float32(0), np.float32(RESIDUAL_PENALTY))   # rows outside `free` stay 0 anyway
+    for _ in range(iterations):
+        Q = V / (W @ H + ones)
+        H *= (W.T @ Q) / (W.sum(axis=0)[:, None] + den + ones)
+        Q = V / (W @ H + ones)
+        Wa = W[:, adapt_cols]
+        Ha = H[adapt_cols]
+        Wa *= (Q @ Ha.T) / (Ha.sum(axis=1)[None, :] + ones)
+        norms = Wa.sum(axis=0) + ones
+        W[:, adapt_cols] = Wa / norms
+        H[adapt_cols] *= norms[:, None]
+    return W.astype(np.float64), H.astype(np.float64)
+
+
+def synthesise(X: np.ndarray, masks, s: StftSettings, n: int) -> np.ndarray:
+    """Overlap-add each mask (frames x bins; any iterable) applied to the frames X with the
+    engine's synthesis window; (n, number of masks) samples aligned to the input."""
+    ws = synthesis_window(s)
+    lo = s.n_fft - s.synthesis                   # the synthesis window is zero before this
+    frames = X.shape[0]
+    outs = []
+    for m in masks:
+        out = np.zeros(frames * s.hop + s.n_fft)
+        y = np.fft.irfft(X * m, n=s.n_fft, axis=1)[:, lo:] * ws[lo:]
+        first = s.hop + lo                       # frame 0's first synthesised sample, shifted by n_fft
+        for k in range(s.synthesis // s.hop):    # frames overlap by synthesis/hop hops
+            a = first + k * s.hop
+            out[a:a + frames * s.hop] += y[:, k * s.hop:(k + 1) * s.hop].ravel()
+        outs.append(out[s.n_fft:s.n_fft + n])
+    return np.stack(outs, axis=1)
+
+
+def _masks(W: np.ndarray, H: np.ndarray, cols: list[np.ndarray], exponent: float):
+    """Each drum's mask (frames x bins, float32): its model W_g H_g to the exponent over the sum of
+    all groups'; one group's model at a time, to keep long takes in memory."""
+    W32, H32 = W.astype(np.float32), H.astype(np.float32)
+    model = lambda c: (H32[c].T @ W32[:, c].T) ** np.float32(exponent)
+    den = sum(model(c) for c in cols)
+    np.maximum(den, np.float32(1e-30), out=den)
+    for c in cols[:-1]:
+        yield model(c) / den
+
+
+def separate_informed(x: np.ndarray, rate: int, preset: Preset, notes: list[ScoreNote],
+                      offset_s: float = 0.0, tolerance_s: float = 0.05, iterations: int = ITERATIONS,
+                      adapt: bool = True, path: str | Path = "score") -> InformedResult:
+    """Align the score to x (mono, at rate), factorise under the score's windows, mask, and
+    place one trigger per scored drum note."""
+    s = preset.stft.scaled_to(rate)
+    x = np.asarray(x, np.float64)
+    check_inside(notes, len(x) / rate, offset_s, tolerance_s, path)
+    n_frames = (len(x) + s.synthesis) // s.hop + 1
+    X = frame_spectra(x, s, 0, n_frames)
+    V = np.abs(X).T
+    W0 = map_templates(preset.W, preset.stft, s)
+    cols = _group_columns(preset)
+    H0 = _kl_h(V.astype(np.float32), W0.astype(np.float32),
+               np.full((W0.shape[1], n_frames), np.float32(V.sum(axis=0).mean() / W0.shape[1])),
+               ALIGN_ITERATIONS)
+    act = np.stack([H0[c].sum(axis=0) for c in cols[:-1]])
+    if tolerance_s > 0:
+        offset_s, matched = align(notes, act, s, offset_s, tolerance_s, path)
+    else:
+        matched = float("nan")
+    M = window_mask(notes, offset_s, preset, s, n_frames)
+    adapt_cols = np.concatenate(cols[:-1]) if adapt else np.zeros(0, np.int64)
+    W, H = factorise(V, W0, M, adapt_cols, cols[-1], iterations)
+    drums = synthesise(X, _masks(W, H, cols, preset.mask_exponent), s, len(x))
+    stems = np.concatenate([drums, (x - drums.sum(axis=1))[:, None]], axis=1).astype(np.float32)
+    events = score_events(notes, offset_s, np.stack([H[c].sum(axis=0) for c in cols[:-1]]), preset, s, len(x))
+    names = tuple(preset.drum_names) + ("residual",)
+    return InformedResult(W, H, stems, events, names, offset_s, matched, s, notes)
+
+
+def score_events(notes: list[ScoreNote], offset_s: float, act: np.ndarray, preset: Preset,
+                 s: StftSettings, n_samples: int) -> np.ndarray:
+    """One event per scored drum note at its aligned sample, with a velocity from its drum's
+    activation rise there (127 at the preset's full-velocity reference, the trigger's curve)."""
+    span = max(1, int(round(VELOCITY_S * s.sample_rate / s.hop)))
+    gamma = preset.trigger.velocity_gamma
+    rows = []
+    for n in notes:
+        onset = int(round((n.time_s + offset_s) * s.sample_rate))
+        if n.drum >= act.shape[0] or not 0 <= onset < n_samples:
+            continue
+        f = int(note_frames(n.time_s + offset_s, s))
+        a = act[n.drum]
+        before = a[max(0, f - 3):max(1, f)].min() if f > 0 else 0.0
+        peak = a[max(0, f - 1):f + span + 1].max(initial=0.0)
+        rise = max(peak - before, 0.0) / max(preset.drums[n.drum].reference, 1e-12)
+        vel = int(np.clip(round(127 * rise ** gamma), 1, 127))
+        rows.append((onset, onset, n.drum, n.note, vel))
+    ev = np.array(rows, dtype=EVENT_DTYPE) if rows else np.zeros(0, EVENT_DTYPE)
+    return np.sort(ev, order="onset")
+
+
+def run_informed_separation(input_path: Path, score_path: Path, out: Path, preset_name: str,
+                            offset_ms: float = 0.0, tolerance_ms: float = 50.0) -> str:
+    """`rtdrums separate --score`: write the stems and triggers of input_path into out, as
+    `separate` does (files appear only when complete); returns the summary to print."""
+    import shutil
+    import tempfile
+
+    from .audio import read_audio, resample, to_mono, write_audio
+    from .events import write_csv, write_midi
+    from .paths import ensure_writable_dir
+    from .preset import load_preset
+
+    if not (0 <= tolerance_ms <= 1000 and abs(offset_ms) < 600_000):
+        raise UserError(f"--score-tolerance must be 0..1000 ms and --score-offset within 10 minutes, "
+                        f"got {tolerance_ms} and {offset_ms}")
+    data, rate = read_audio(input_path)
+    preset = load_preset(preset_name)
+    notes = read_score(score_path, preset)
+    ensure_writable_dir(out)
+    lo, hi = preset.stft.rate_range()
+    engine_rate = rate if lo <= rate <= hi else preset.stft.sample_rate
+    x = resample(to_mono(data), rate, engine_rate)
+    res = separate_informed(x, engine_rate, preset, notes, offset_ms / 1000, tolerance_ms / 1000,
+                            path=score_path)
+    staging = Path(tempfile.mkdtemp(dir=out, prefix=".rtdrums-"))
+    files = []
+    try:
+        stems = resample(res.stems, engine_rate, rate)[:len(data)]
+        for i, name in enumerate(res.names):
+            write_audio(staging / f"{name}.wav", stems[:, i], rate)
+        write_csv(staging / "triggers.csv", res.events, engine_rate, res.names[:-1])
+        write_midi(staging / "triggers.mid", res.events, engine_rate)
+        for f in sorted(staging.iterdir()):
+            f.replace(out / f.name)
+            files.append(out / f.name)
+    except OSError as e:
+        raise UserError(f"cannot write to {out}: {e.strerror}; check free space and permissions") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    counts = ", ".join(f"{n} {int(np.sum(res.events['drum'] == d))}" for d, n in enumerate(res.names[:-1]))
+    fit = (f"offset {res.offset_s * 1000:+.1f} ms, {res.matched:.0%} of its notes met an onset"
+           if np.isfinite(res.matched) else "score taken as given (--score-tolerance 0)")
+    lines = [f"separated {len(data) / rate:.1f} s with the score {score_path} (preset {preset.name}): {fit}",
+             f"triggers (the score's notes, velocities from the audio): {counts}"]
+    return "\n".join(lines + [f"wrote {f}" for f in files])
