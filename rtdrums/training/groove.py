@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..preset import Preset
-from ..training.render import GROOVE_NOTES
+from .render import GROOVE_NOTES
 from .train import CATEGORIES, LOUD_DB, Hits, build_preset, calibrate, tune
 
 HIT_S = 0.5
@@ -79,10 +79,12 @@ def groove_templates(base: Preset, result) -> dict[str, np.ndarray]:
 
 def train_groove(x: np.ndarray, rate: int, score_path: Path, base: Preset, name: str, provenance: dict,
                  offset_ms: float = 0.0, tolerance_ms: float = 50.0, tune_grooves=None, learned: bool = True,
-                 model_grooves=None, rooms: float = 0.0, progress=None, tune_triggers: bool = True):
-    """A preset trained from a groove take and its score: (preset, hits)."""
+                 model_grooves=None, rooms: float = 0.0, progress=None, tune_triggers: bool = True,
+                 schedule=None):
+    """A preset trained from a groove take and its score: (preset, hits, the informed result);
+    `schedule` as for train (default: fast when base has a learned trigger to fine-tune)."""
     from ..score_informed import read_score, separate_informed
-    from .train import kit_from_hits
+    from .train import FAST, FULL, kit_from_hits
 
     if rate != base.stft.sample_rate:
         raise UserError(f"the take is at {rate} Hz and the base preset at {base.stft.sample_rate} Hz: "
@@ -103,7 +105,8 @@ def train_groove(x: np.ndarray, rate: int, score_path: Path, base: Preset, name:
     preset = calibrate(preset, hits)
     if tune_triggers:
         kit = kit_from_hits(hits, f"{name} (groove hits)", rate)
-        preset = tune(preset, [kit], tune_grooves, progress, learned, model_grooves, rooms)
+        schedule = schedule or (FAST if base.onset_model is not None else FULL)
+        preset = tune(preset, [kit], tune_grooves, progress, learned, model_grooves, rooms, schedule, base)
     return preset, hits, result
 
 
@@ -116,6 +119,7 @@ def run_groove(args) -> int:
     from ..preset import load_preset, save_preset
     from ..training.render import groove_files
     from ..training.rooms import check_fraction
+    from .train import FULL
 
     if not (args.groove and args.score):
         raise UserError("train from a groove needs both --groove TAKE.wav and --score TAKE.mid")
@@ -136,7 +140,8 @@ def run_groove(args) -> int:
                   "base": str(args.base)}
     preset, hits, result = train_groove(to_mono(data), rate, Path(args.score), base, args.name or out.name,
                                         provenance, args.score_offset, args.score_tolerance, grooves, learned,
-                                        model, rooms, tune_triggers=not args.no_tune)
+                                        model, rooms, tune_triggers=not args.no_tune,
+                                        schedule=FULL if args.full else None)
     save_preset(preset, out)
     counts = ", ".join(f"{c} {len(v)}" for c, v in hits.items())
     fit = f", {result.matched:.0%} of notes met an onset" if np.isfinite(result.matched) else ""
