@@ -126,13 +126,14 @@ def _cli(*args, timeout=900):
 
 
 def test_cli_train_with_a_trigger_kit_keeps_its_templates_out(tmp_path):
-    """--trigger-kit joins the tuning and the learned trigger's renders, not the templates: the
-    preset has the templates of --kit alone, and its provenance names the trigger kit."""
+    """--trigger-kit joins the learned trigger's renders, not the templates nor the threshold
+    tuning: the preset has the templates of --kit alone, its detector is tuned on --kit alone, and
+    the learned trigger's provenance names both kits."""
     groove = sorted((GROOVES / "train").glob("*.mid"))[0]
     kits = tmp_path / "kits"
     shutil.copytree(KIT, kits / "other")
     common = ["--kit", KIT, "--tune-grooves", groove, "--model-grooves", groove, groove, groove, groove]
-    r = _cli("train", *common, "--trigger-kit", kits, "--out", tmp_path / "with")
+    r = _cli("train", *common, "--full", "--trigger-kit", kits, "--out", tmp_path / "with")
     assert r.returncode == 0, r.stderr
     p = load_preset(tmp_path / "with")
     hits, _ = hits_from_kit(KIT, p.stft.sample_rate)
@@ -140,12 +141,14 @@ def test_cli_train_with_a_trigger_kit_keeps_its_templates_out(tmp_path):
     assert p.W.shape[1] == sum(W.shape[1] for W in own.values())
     assert [s["kit"] for s in p.provenance["sources"]] == [load_kit(KIT).name]
     tuning = p.provenance["trigger_tuning"]
-    assert tuning["kits"] == [load_kit(KIT).name] and tuning["trigger_kits"] == [load_kit(kits / "other").name]
-    assert "triggers tuned on 1 grooves x 2 kit(s)" in r.stdout and p.onset_model is not None
+    assert tuning["kits"] == [load_kit(KIT).name] and "trigger_kits" not in tuning
+    assert p.provenance["learned_trigger"]["kits"] == [load_kit(KIT).name, load_kit(kits / "other").name]
+    assert "triggers tuned on 1 grooves x 1 kit(s)" in r.stdout and p.onset_model is not None
 
 
 @pytest.mark.parametrize("args", [["--trigger-kit", "/nonexistent/kits"],
-                                  ["--trigger-kit", str(KIT), "--no-tune"]])
+                                  ["--trigger-kit", str(KIT), "--no-tune"],
+                                  ["--trigger-kit", str(KIT), "--trigger", "threshold"]])
 def test_cli_train_bad_trigger_kits(tmp_path, args, capsys):
     from rtdrums.cli import main as cli_main
 

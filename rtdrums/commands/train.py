@@ -26,7 +26,7 @@ the learned trigger trained from scratch on 240 grooves (15 s each, each groove 
 in turn), about four minutes; so does a --base without a learned trigger (e.g. --base none).
 
 --trigger-kit DIR (repeatable; a kit folder or a folder of them, e.g. the General MIDI soundfont
-kits of `python -m rtdrums.training.soundfont_kits`) adds kits to the tuning and learned-trigger renders
+kits of `python -m rtdrums.training.soundfont_kits`) adds kits to the learned trigger's renders
 only: their templates are not in the preset, as a user's kit is not (docs/soundfont-kits.md).
 
 With --rooms FRACTION (e.g. 0.5; default 0, all dry) that share of the tuning and learned-trigger renders are
@@ -59,8 +59,8 @@ def add_arguments(p):
     p.add_argument("--kit", action="append", default=[], metavar="DIR", help="Hydrogen drumkit folder")
     p.add_argument("--hits", action="append", default=[], metavar="DIR", help="folder of labelled hits")
     p.add_argument("--trigger-kit", action="append", default=[], metavar="DIR",
-                   help="kit folder, or folder of kit folders, that only the trigger tuning and "
-                        "the learned trigger's renders use (no templates)")
+                   help="kit folder, or folder of kit folders, that only the learned trigger's "
+                        "renders use (no templates)")
     p.add_argument("--out", required=True, metavar="PRESET_DIR", help="preset folder to write")
     p.add_argument("--name", help="preset name (default: the --out folder name)")
     p.add_argument("--sample-rate", type=int, help="rate to train at (default: that of --base, 48000)")
@@ -142,8 +142,9 @@ def run(args) -> int:
     if not args.kit and not args.hits:
         raise UserError("give at least one --kit DIR or --hits DIR to learn from")
     rooms = check_fraction(args.rooms)
-    if args.trigger_kit and args.no_tune:
-        raise UserError("--trigger-kit kits only feed the trigger tuning: leave out --no-tune")
+    if args.trigger_kit and (args.no_tune or args.trigger != "learned"):
+        raise UserError("--trigger-kit kits only train the learned trigger: leave out --no-tune and "
+                        "--trigger threshold")
     if args.scan_ms is not None and not 0 <= args.scan_ms < 1000:
         raise UserError(f"--scan-ms {args.scan_ms}: give a delay from 0 to 1000 ms")
     base = None
@@ -214,8 +215,7 @@ def run(args) -> int:
     tuning = preset.provenance.get("trigger_tuning")
     if tuning:
         f = ", ".join(f"{d} {v:.2f}" for d, v in tuning["f_measure_50ms"].items())
-        n_kits = len(tuning["kits"]) + len(tuning.get("trigger_kits", ()))
-        print(f"  triggers tuned on {len(tuning['grooves'])} grooves x {n_kits} kit(s): F {f}")
+        print(f"  triggers tuned on {len(tuning['grooves'])} grooves x {len(tuning['kits'])} kit(s): F {f}")
     if preset.onset_model is not None:
         m = preset.onset_model
         thr = ", ".join(f"{d} {t:.2f}" for d, t in zip(preset.drum_names, m.threshold))
