@@ -45,22 +45,24 @@ RESULTS_ARGS ?= --seconds 15 --jobs 2 --rooms
 results: $(STAMP) kits
 	$(PY) -m rtdrums.evaluation.results --out results $(RESULTS_ARGS)
 
-# presets/default: templates from the five acoustic kits allowed for training, triggers tuned
-# on the shipped training grooves rendered with them (about 15 minutes on 2 cores, 9 GB).
-TRAIN_KITS := ForzeeStereo Millo_MultiLayered2 Millo_MultiLayered3 ColomboAcousticDrumkit rumpf_kit_z01_h2
-DEFAULT_COMPONENTS := kick=2,snare=3,hihat_closed=2,hihat_open=1,hihat_pedal=1,tom=2,cymbal=2,other=0
-# the note-on leaves with the learned trigger's decision; half the tuning and trigger renders are
-# recordings in simulated rooms (rtdrums.training.rooms)
-PRESET_ARGS ?= --scan-ms 0 --rooms 0.5
-preset: $(STAMP) kits
-	$(VENV)/bin/rtdrums train $(foreach k,$(TRAIN_KITS),--kit $(KITS_DIR)/$(k)) --base none \
-		--components $(DEFAULT_COMPONENTS) $(PRESET_ARGS) --name default --out presets/default
-
 # the drum kits of the FluidR3 General MIDI soundfont as Hydrogen kit folders (rtdrums.training.soundfont_kits)
 SF2     := /usr/share/sounds/sf2/FluidR3_GM.sf2
 SF_KITS := build/soundfont-kits
 sfkits: $(STAMP) sysdeps
 	$(PY) -m rtdrums.training.soundfont_kits $(SF2) --out $(SF_KITS)
+
+# presets/default: templates from the five acoustic kits allowed for training; triggers tuned and
+# the learned trigger trained on the shipped grooves rendered with them and with the FluidR3 kits
+# (trigger kits: no templates in the preset, as a user's kit has none; about 25 minutes on an
+# idle 2-core machine, 9.5 GB).
+TRAIN_KITS := ForzeeStereo Millo_MultiLayered2 Millo_MultiLayered3 ColomboAcousticDrumkit rumpf_kit_z01_h2
+DEFAULT_COMPONENTS := kick=2,snare=3,hihat_closed=2,hihat_open=1,hihat_pedal=1,tom=2,cymbal=2,other=0
+# the note-on leaves with the learned trigger's decision; half the tuning and trigger renders are
+# recordings in simulated rooms (rtdrums.training.rooms)
+PRESET_ARGS ?= --scan-ms 0 --rooms 0.5 --trigger-kit $(SF_KITS)
+preset: $(STAMP) kits sfkits
+	$(VENV)/bin/rtdrums train $(foreach k,$(TRAIN_KITS),--kit $(KITS_DIR)/$(k)) --base none \
+		--components $(DEFAULT_COMPONENTS) $(PRESET_ARGS) --name default --out presets/default
 
 kits:
 	@if [ ! -d $(KITS_DIR)/ForzeeStereo ]; then \
