@@ -160,7 +160,7 @@ def test_train_with_rooms(rooms_preset):
     from rtdrums.preset import load_preset
 
     p = load_preset(rooms_preset)
-    assert p.provenance["trigger_tuning"]["rooms"] == 1.0
+    assert p.provenance["learned_trigger"]["rooms"] == 1.0
     assert p.onset_model is not None
     p.validate()
 

@@ -132,6 +132,8 @@ def test_cli_train_with_a_trigger_kit_keeps_its_templates_out(tmp_path):
     groove = sorted((GROOVES / "train").glob("*.mid"))[0]
     kits = tmp_path / "kits"
     shutil.copytree(KIT, kits / "other")
+    xml = kits / "other" / "drumkit.xml"          # a name of its own, to tell it apart in the provenance
+    xml.write_text(xml.read_text().replace("<name>rtdrums test kit</name>", "<name>other kit</name>", 1))
     common = ["--kit", KIT, "--tune-grooves", groove, "--model-grooves", groove, groove, groove, groove]
     r = _cli("train", *common, "--full", "--trigger-kit", kits, "--out", tmp_path / "with")
     assert r.returncode == 0, r.stderr
