@@ -155,6 +155,22 @@ def test_eval_kit_end_to_end(fixture_preset_dir, validation_grooves, tmp_path, m
     assert "| rtdrums (causal, live) | kick |" in (out / "results.md").read_text()
 
 
+def test_eval_calibrate_trains_as_train_kit_does(validation_grooves, tmp_path, monkeypatch, capsys):
+    """The calibrated protocol measures what a drummer's `rtdrums train --kit` gives: the default
+    preset's learned trigger fine-tuned on the fast schedule's model grooves, not the long training."""
+    from rtdrums.training.train import FAST
+
+    out = tmp_path / "out"
+    code, _, err = eval_cli(["--kit", FIXTURE_KIT, "--calibrate", "--out", out, "--baselines", "none",
+                             "--grooves", validation_grooves[0], "--seconds", 5], monkeypatch, capsys)
+    assert code == 0, err
+    res = json.loads((out / "results.json").read_text())
+    record = res["preset"]["provenance"]["learned_trigger"]
+    assert record["fine_tuned_from"] == "default" and record["grooves"] == FAST.model_grooves
+    assert "trigger_tuning" not in res["preset"]["provenance"]      # the detector keeps the base's
+    assert res["methods"]["rtdrums"]["drums"]["kick"]["f_50ms"] > 0.5
+
+
 def test_eval_audio_with_annotations(rendered_groove, fixture_preset_dir, tmp_path, monkeypatch, capsys):
     r = rendered_groove
     audio, notes = tmp_path / "take.wav", tmp_path / "take.txt"
@@ -183,6 +199,7 @@ def test_eval_audio_with_annotations(rendered_groove, fixture_preset_dir, tmp_pa
     (["--kit", FIXTURE_KIT, "--out", "o", "--preset", "/nonexistent/preset"], "no preset"),
     (["--kit", FIXTURE_KIT, "--out", "o", "--calibrate", "--block", "0"], "--block"),
     (["--kit", FIXTURE_KIT, "--out", "o", "--hop", "64"], "--hop goes with --calibrate"),
+    (["--kit", FIXTURE_KIT, "--out", "o", "--full"], "--full sets how --calibrate trains"),
     (["--kit", FIXTURE_KIT, "--out", "o", "--calibrate", "--hop", "0"], "--hop 0"),
     (["--kit", FIXTURE_KIT, "--out", "o", "--calibrate", "--hop", "4096"], "--hop 4096"),
     (["--audio", "x.wav", "--annotations", "a.txt", "--labels", "KD", "--out", "o"], "LABEL=DRUM"),

@@ -80,7 +80,7 @@ def test_features_are_recorded_in_float32(soundcheck_preset, fixture_kit):
 def test_fast_schedule_spreads_its_model_grooves():
     every = shipped_grooves("model")
     chosen = learned_grooves(None, FAST)
-    assert len(chosen) == FAST.model_grooves == 24 and len(set(chosen)) == 24
+    assert len(chosen) == FAST.model_grooves == 48 and len(set(chosen)) == 48
     assert chosen[0] == every[0] and chosen[-1] == every[-1]
     assert any("_from" in p.name for p in chosen)        # open hi-hat windows are among them
     assert learned_grooves(None, FULL) == every

@@ -40,9 +40,12 @@ def add_arguments(p) -> None:
     tpl.add_argument("--preset", default=None,
                      help="preset name or folder (generic protocol; default: the shipped 'default')")
     tpl.add_argument("--calibrate", action="store_true",
-                     help="train templates from the kit's own samples first (calibrated protocol)")
+                     help="train templates from the kit's own samples first, as `rtdrums train --kit` "
+                          "does (calibrated protocol)")
     tpl.add_argument("--train-kits", type=Path, nargs="+", metavar="KIT",
                      help="train a preset on these kits first (e.g. all kits but the evaluated one)")
+    p.add_argument("--full", action="store_true",
+                   help="with --calibrate: train as `rtdrums train --full` (the long schedule)")
     p.add_argument("--out", type=Path, required=True, help="folder for results.md/json and figures")
     p.add_argument("--grooves", type=Path, nargs="+", metavar="FILE_OR_DIR",
                    help="MIDI grooves or folders of them (default: the shipped test split)")
@@ -94,6 +97,8 @@ def _check(args) -> None:
         raise UserError(f"--block must be between 1 and 8192 samples, got {args.block}")
     if not args.seconds > 0:
         raise UserError(f"--seconds must be positive, got {args.seconds}")
+    if args.full and not args.calibrate:
+        raise UserError("--full sets how --calibrate trains: add --calibrate, or leave --full out")
     if args.kit is not None and not args.kit.is_dir():
         raise UserError(f"{args.kit}: no such kit folder (a Hydrogen kit has a drumkit.xml)")
     ensure_writable_dir(args.out)            # before minutes of work, not after
@@ -118,7 +123,7 @@ def _preset(args):
         base = replace(base, stft=hop_settings(base.stft, args.hop))
     if args.calibrate:
         _training()
-        return protocol.calibrated(args.kit, args.sample_rate, base), "calibrated"
+        return protocol.calibrated(args.kit, args.sample_rate, base, args.full), "calibrated"
     if args.train_kits:
         for k in args.train_kits:
             if not k.is_dir():

@@ -49,8 +49,8 @@ from ..training.render import groove_files
 from ..training.rooms import DEFAULT_ROOMS, check_fraction
 from ..progress import Progress
 from ..training.soundfont_kits import kit_folders
-from ..training.train import (CATEGORIES, FAST, FULL, Hits, hits_from_folder, hits_from_kit, kit_from_hits, pooled,
-                     train, training_plan, tunes_detector)
+from ..training.train import (CATEGORIES, Hits, hits_from_folder, hits_from_kit, kit_from_hits, pooled,
+                     schedule_for, train, training_plan, tunes_detector)
 
 help = "learn templates from a Hydrogen kit or a folder of labelled hits"
 
@@ -184,7 +184,7 @@ def run(args) -> int:
     learned = args.trigger == "learned"
     grooves = groove_files(args.tune_grooves, "train") if tune_kits else None
     model = groove_files(args.model_grooves, "model") if tune_kits and learned else None
-    schedule = FULL if args.full or base is None or base.onset_model is None else FAST
+    schedule = schedule_for(base, args.full)
     if args.tune_grooves and tune_kits and not tunes_detector(learned, schedule):
         advice.append("note: --tune-grooves are not used: the learned trigger replaces the threshold "
                       "detector (add --full to tune it too, or use --trigger threshold)")

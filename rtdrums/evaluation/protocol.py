@@ -36,12 +36,13 @@ def generic(preset: str) -> Preset:
     return load_preset(preset)
 
 
-def trained_on(kit_dirs: list[Path], sample_rate: int, name: str, base: Preset | None = None) -> Preset:
+def trained_on(kit_dirs: list[Path], sample_rate: int, name: str, base: Preset | None = None,
+               schedule=None) -> Preset:
     """A preset trained on the isolated samples of every kit in kit_dirs, at sample_rate.
 
     Each kit gets its own templates per category, stacked (rtdrums.training.train.train with one hit set
     per kit), and the triggers are tuned on the shipped training grooves rendered with these
-    kits, as `rtdrums train` does for the shipped preset.
+    kits, as `rtdrums train` does for the shipped preset (`schedule`: default FULL).
     """
     from ..training.kits import load_kit
     from ..dsp.stft import StftSettings
@@ -55,7 +56,7 @@ def trained_on(kit_dirs: list[Path], sample_rate: int, name: str, base: Preset |
         sources.append(prov)
     settings = (base.stft if base else StftSettings()).scaled_to(sample_rate)
     provenance = {"sample_rate": sample_rate, "sources": sources}
-    return train(hit_sets, provenance, name, settings=settings, base=base, tune_kits=kits)
+    return train(hit_sets, provenance, name, settings=settings, base=base, tune_kits=kits, schedule=schedule)
 
 
 def training_kits(preset: Preset) -> list[str]:
@@ -64,9 +65,13 @@ def training_kits(preset: Preset) -> list[str]:
     return [str(s.get("kit")) for s in prov.get("sources", []) if isinstance(s, dict) and s.get("kit")]
 
 
-def calibrated(kit_dir: Path, sample_rate: int, base: Preset | None = None) -> Preset:
-    """Templates from the evaluated kit's own samples."""
-    return trained_on([Path(kit_dir)], sample_rate, f"calibrated-{Path(kit_dir).name}", base)
+def calibrated(kit_dir: Path, sample_rate: int, base: Preset | None = None, full: bool = False) -> Preset:
+    """Templates from the evaluated kit's own samples, trained as `rtdrums train --kit` trains them
+    (the base's learned trigger fine-tuned; `full`: as `train --full`)."""
+    from ..training.train import schedule_for
+
+    return trained_on([Path(kit_dir)], sample_rate, f"calibrated-{Path(kit_dir).name}", base,
+                      schedule_for(base, full))
 
 
 def left_out_kits(kit_name: str, root: Path = KITS_ROOT) -> list[Path]:
