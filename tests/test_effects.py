@@ -1,0 +1,266 @@
+"""Effect chains per output (rtdrums.effects): streaming state, offline == live, bad input, and a
+noise gate against hi-hat bleed in the snare stem of a rendered groove."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from rtdrums import cli
+from rtdrums.effects import BUILTIN, NOT_STREAMING, EffectChains, OUTPUTS, parse_effects
+from rtdrums.errors import UserError
+
+SR = 48000
+# settings away from the defaults, so that every plugin does audible work
+SETTINGS = {
+    "Bitcrush": {"bit_depth": 6}, "Chorus": {"rate_hz": 2.0, "depth": 0.5, "mix": 0.6},
+    "Clipping": {"threshold_db": -12}, "Compressor": {"threshold_db": -30, "ratio": 6},
+    "Delay": {"delay_seconds": 0.013, "feedback": 0.4, "mix": 0.5},
+    "Distortion": {"drive_db": 18}, "Gain": {"gain_db": -6},
+    "HighShelfFilter": {"cutoff_frequency_hz": 5000, "gain_db": 6},
+    "HighpassFilter": {"cutoff_frequency_hz": 120}, "Invert": {},
+    "LadderFilter": {"mode": "BPF24", "cutoff_hz": 900, "resonance": 0.5},
+    "Limiter": {"threshold_db": -20, "release_ms": 50},
+    "LowShelfFilter": {"cutoff_frequency_hz": 150, "gain_db": -6},
+    "LowpassFilter": {"cutoff_frequency_hz": 3000}, "NoiseGate": {"threshold_db": -30},
+    "PeakFilter": {"cutoff_frequency_hz": 400, "gain_db": -8, "q": 2},
+    "Phaser": {"rate_hz": 3.0, "depth": 0.7, "mix": 0.5},
+    "Reverb": {"room_size": 0.6, "wet_level": 0.4},
+}
+
+
+def test_every_offered_plugin_has_settings_here():
+    assert set(SETTINGS) == set(BUILTIN)
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+def test_whole_equals_chunked(name, rendered_groove):
+    """One call over the whole snare track == blocks of 128 == blocks of 100 == again after reset."""
+    import pedalboard
+    x = np.ascontiguousarray(rendered_groove.stems["snare"][:5 * SR], np.float32)
+    spec = {"snare": [{"name": name, **SETTINGS[name]}]}
+    chains = EffectChains(parse_effects(spec), SR, 128)
+    whole = chains.boards["snare"].process(x, SR, reset=True)
+    chains.reset()
+    assert not np.allclose(whole, x, atol=1e-4) or name == "NoiseGate", "the plugin did nothing"
+    stems = np.zeros((len(x), 4), np.float32)
+    stems[:, 1] = x
+    for block in (128, 100):
+        c = EffectChains(chains.spec, SR, block)
+        first = c.run(stems, x)[0][:, 1]
+        # float32 tolerance (-100 dBFS): JUCE's IIR filters flush near-zero state to zero at the
+        # end of every block, so their last bits follow the block length (docs/effects.md)
+        np.testing.assert_allclose(first, whole, rtol=0, atol=1e-5)
+        c.reset()
+        np.testing.assert_array_equal(c.run(stems, x)[0][:, 1], first)     # reset is complete
+        print(f"{name} block {block}: max |chunked - whole| = {np.max(np.abs(first - whole)):.1e}")
+    assert isinstance(chains.boards["snare"], pedalboard.Pedalboard)
+
+
+def test_a_chain_in_order_whole_equals_chunked(rendered_groove):
+    x = np.ascontiguousarray(rendered_groove.mix[:3 * SR], np.float32)
+    spec = parse_effects({"dry": [{"name": "HighpassFilter", "cutoff_frequency_hz": 80},
+                                  {"name": "Compressor", "threshold_db": -24, "ratio": 4},
+                                  {"name": "Reverb", "room_size": 0.3}]})
+    chains = EffectChains(spec, SR, 64)
+    whole = chains.boards["dry"].process(x, SR, reset=True)
+    chains.reset()
+    stems = np.zeros((len(x), 4), np.float32)
+    st, dry = chains.run(stems, x)
+    np.testing.assert_allclose(dry, whole, rtol=0, atol=1e-5)
+    assert not st.any()                       # outputs without a chain pass through
+
+
+def test_live_python_path_equals_offline_separate(rendered_groove, tmp_path):
+    """The live callback's outputs (LiveSession._process, no device) == `rtdrums separate
+    --effects` on the same input, shifted by the stem latency; the recorder keeps the dry stems."""
+    from rtdrums.host.config import LiveConfig
+    from rtdrums.host.session import LiveSession, load_engine
+
+    x = rendered_groove.mix[:6 * SR].astype(np.float32)
+    (tmp_path / "fx.toml").write_text(FX_TOML)
+    spec = parse_effects({k: v for k, v in _toml(FX_TOML)["effects"].items()})
+    cfg = LiveConfig(block=128, effects=spec, midi=False,
+                     route={"kick": [1], "snare": [2], "hihat": [3], "residual": [4], "dry": [5]})
+    s = LiveSession(cfg)
+    s.preset, s.engine = load_engine("default", SR, 128)
+    s.stem_names, s.drum_names = tuple(s.engine.stem_names), tuple(s.engine.drum_names)
+    s.stem_latency = lat = int(s.engine.stem_latency)
+    s.route = cfg.route
+    s._alloc()
+    s._prepare_effects()                    # measures the chains' cost, then resets them
+    assert set(s.effect_costs) == {"snare", "kick", "dry"}
+    n = len(x) + lat
+    xin = np.zeros((n + 128, 1), np.float32)
+    xin[:len(x), 0] = x
+    live = np.zeros((n + 128, 5), np.float32)
+    raw = np.zeros((n + 128, 4), np.float32)
+    for i in range(0, n, 128):
+        s._process(xin[i:i + 128], live[i:i + 128], 0, 128)
+        raw[i:i + 128] = s.stems
+
+    sf.write(tmp_path / "in.wav", x, SR, subtype="FLOAT")
+    assert cli.main(["separate", str(tmp_path / "in.wav"), "--out", str(tmp_path / "out"),
+                     "--effects", str(tmp_path / "fx.toml"), "--quiet"]) == 0
+    for j, name in enumerate(OUTPUTS):
+        got = live[:len(x), j] if name == "dry" else live[lat:lat + len(x), j]
+        if name in spec:
+            off = sf.read(tmp_path / "out" / f"{name}-fx.wav", dtype="float32")[0]
+            np.testing.assert_allclose(got, off, atol=1e-6)
+            dry_stem = x if name == "dry" else sf.read(tmp_path / "out" / f"{name}.wav",
+                                                       dtype="float32")[0]
+            assert not np.allclose(off, dry_stem, atol=1e-3)       # the chain changed it
+        else:
+            assert not (tmp_path / "out" / f"{name}-fx.wav").exists()
+            np.testing.assert_allclose(got, sf.read(tmp_path / "out" / f"{name}.wav",
+                                                    dtype="float32")[0], atol=1e-6)
+    np.testing.assert_array_equal(raw[lat:lat + len(x), 1],
+                                  sf.read(tmp_path / "out" / "snare.wav", dtype="float32")[0])
+
+
+FX_TOML = """
+[[effects.snare]]
+name = "NoiseGate"
+threshold_db = -40
+release_ms = 60
+[[effects.snare]]
+name = "Compressor"
+threshold_db = -20
+ratio = 4
+[[effects.kick]]
+name = "LowShelfFilter"
+cutoff_frequency_hz = 100
+gain_db = 4
+[[effects.dry]]
+name = "Reverb"
+room_size = 0.4
+"""
+
+
+def _toml(text: str) -> dict:
+    import tomllib
+    return tomllib.loads(text)
+
+
+# -- a noise gate against hi-hat bleed in the snare stem --------------------------------------
+
+GATE = {"name": "NoiseGate", "threshold_db": -32, "ratio": 10, "attack_ms": 0.5,
+        "release_ms": 40}
+
+
+def _window_energy(y: np.ndarray, onsets: np.ndarray, length: int) -> float:
+    return float(sum(np.sum(y[o:o + length].astype(np.float64) ** 2) for o in onsets))
+
+
+def _alone(groove, drum: str, before: float = 0.15, after: float = 0.06) -> np.ndarray:
+    """Onsets of `drum` with no other instrument's onset from `before` s ahead to `after` s behind."""
+    mine = groove.samples(drum)
+    others = np.sort(np.concatenate([groove.samples(d) for d in groove.stems if d != drum]))
+    keep = [o for o in mine if not np.any((others > o - before * SR) & (others < o + after * SR))]
+    return np.array(keep, np.int64)
+
+
+def test_noise_gate_lowers_hihat_bleed_in_the_snare_stem(rendered_groove, fixture_preset):
+    """Separate a rendered groove with the fixture kit's preset; the snare stem's energy in 30 ms
+    after each hi-hat-only onset is bleed. The gate must cut it by at least 10 dB and keep the
+    snare's own hits within 1 dB (numbers in docs/effects.md)."""
+    from rtdrums.engine import Engine
+    from rtdrums.offline import separate
+
+    g = rendered_groove
+    chains = EffectChains(parse_effects({"snare": [GATE]}), SR, 128)
+    sep = separate(Engine(fixture_preset, SR, max_block=128), g.mix, 128, effects=chains)
+    snare, gated = sep.stems[:, 1], sep.outputs[:, 1]
+    hh, sn = _alone(g, "hihat"), _alone(g, "snare")
+    assert len(hh) >= 10 and len(sn) >= 5
+    w = int(0.03 * SR)
+    bleed_db = 10 * np.log10(_window_energy(gated, hh, w) / _window_energy(snare, hh, w))
+    kept_db = 10 * np.log10(_window_energy(gated, sn, w) / _window_energy(snare, sn, w))
+    print(f"hi-hat bleed in the snare stem at {len(hh)} hi-hat-only onsets: {bleed_db:+.1f} dB; "
+          f"snare energy at {len(sn)} snare-only onsets: {kept_db:+.2f} dB")
+    assert bleed_db < -10
+    assert kept_db > -1
+
+
+# -- bad input: one line each, before any audio --------------------------------------------------
+
+@pytest.mark.parametrize("table, message", [
+    ({"snare": [{"name": "Gate"}]}, "unknown effect 'Gate'; use one of Bitcrush, Chorus"),
+    ({"snare": [{"name": "NoiseGate", "threshold": -30}]},
+     "NoiseGate has no parameter 'threshold' (its parameters: attack_ms, ratio, release_ms, "
+     "threshold_db)"),
+    ({"snare": [{"name": "Compressor", "ratio": 0.5}]}, "bad value for Compressor: Compressor "
+     "ratio must be a value >= 1.0."),
+    ({"snare": [{"name": "NoiseGate", "threshold_db": "-30"}]}, "NoiseGate threshold_db: "
+     "expected a finite number, got '-30'"),
+    ({"snare": [{"name": "Gain", "gain_db": float("nan")}]}, "expected a finite number, got nan"),
+    ({"snare": [{"name": "LadderFilter", "mode": "LPF6"}]}, "LadderFilter mode must be one of LPF12"),
+    ({"snare": [{"name": "PitchShift"}]}, "PitchShift buffers audio"),
+    ({"snare": [{"threshold_db": -3}]}, "give the effect's name"),
+    ({"toms": [{"name": "Gain"}]}, "unknown output 'toms' (outputs: kick, snare, hihat, residual, dry)"),
+    ({"snare": [{"vst3": "/nonexistent/Plug.vst3"}]}, "VST3 plugin not found: /nonexistent/Plug.vst3"),
+])
+def test_bad_effect_settings(table, message):
+    with pytest.raises(UserError) as e:
+        parse_effects(table)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("name", sorted(NOT_STREAMING))
+def test_plugins_that_change_the_block_length_are_refused(name):
+    with pytest.raises(UserError, match="cannot run on a live output"):
+        parse_effects({"kick": [{"name": name}]})
+
+
+def test_a_file_that_is_not_a_vst3_plugin(tmp_path):
+    fake = tmp_path / "Fake.vst3"
+    fake.write_bytes(b"not a plugin")
+    with pytest.raises(UserError) as e:
+        parse_effects({"kick": [{"vst3": str(fake)}]})
+    assert f"cannot load the VST3 plugin {fake}" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_frequency_above_nyquist_is_refused_at_the_rate():
+    spec = parse_effects({"hihat": [{"name": "LowpassFilter", "cutoff_frequency_hz": 30000}]})
+    EffectChains(spec, 96000, 128)
+    with pytest.raises(UserError, match="cutoff_frequency_hz = 30000 must lie between 0 and 24000"):
+        EffectChains(spec, 48000, 128)
+
+
+def test_too_slow_chains_are_refused_with_the_numbers():
+    chains = EffectChains(parse_effects({"snare": [{"name": "Reverb"}]}), SR, 128)
+    costs = chains.costs(blocks=50)
+    assert costs["snare"] > 0
+    chains.check_budget(costs, fraction=1.0)
+    with pytest.raises(UserError) as e:
+        chains.check_budget({"snare": 2000.0})
+    assert str(e.value).startswith("the effect chains take 2000 us per block of 128 (snare 2000 us) "
+                                   "but may take at most 1333 us")
+
+
+def test_settings_file_and_command_line(tmp_path, capsys):
+    from rtdrums.host.config import load_toml
+    f = tmp_path / "stage.toml"
+    f.write_text('block = 64\n' + FX_TOML)
+    values = load_toml(f)
+    assert values["block"] == 64 and [e["name"] for e in values["effects"]["snare"]] == \
+        ["NoiseGate", "Compressor"]
+    f.write_text('[[effects.snare]]\nname = "Gate"\n')
+    assert cli.main(["live", "--config", str(f)]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "unknown effect 'Gate'" in err and "\n" not in err
+    assert cli.main(["separate", str(tmp_path / "none.wav"), "--out", str(tmp_path / "o"),
+                     "--effects", str(tmp_path / "stage.toml")]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "unknown effect 'Gate'" in err and "\n" not in err
+
+
+def test_effects_switch_live_to_the_python_callback(tmp_path):
+    from argparse import Namespace
+    from rtdrums.host.config import resolve
+    f = tmp_path / "stage.toml"
+    f.write_text(FX_TOML)
+    assert resolve(Namespace(config=str(f))).midi_path == "thread"
+    f.write_text("block = 64\n")
+    assert resolve(Namespace(config=str(f))).midi_path == "native"
