@@ -145,42 +145,41 @@ def _toml(text: str) -> dict:
 
 # -- a noise gate against hi-hat bleed in the snare stem --------------------------------------
 
-GATE = {"name": "NoiseGate", "threshold_db": -32, "ratio": 10, "attack_ms": 0.5,
-        "release_ms": 40}
+GATE = {"name": "NoiseGate", "threshold_db": -15, "ratio": 10, "attack_ms": 0.5, "release_ms": 30}
+WINDOW = int(0.03 * SR)
 
 
-def _window_energy(y: np.ndarray, onsets: np.ndarray, length: int) -> float:
-    return float(sum(np.sum(y[o:o + length].astype(np.float64) ** 2) for o in onsets))
+def _energy(y: np.ndarray, onsets) -> float:
+    return float(sum(np.sum(y[o:o + WINDOW].astype(np.float64) ** 2) for o in onsets))
 
 
-def _alone(groove, drum: str, before: float = 0.15, after: float = 0.06) -> np.ndarray:
-    """Onsets of `drum` with no other instrument's onset from `before` s ahead to `after` s behind."""
-    mine = groove.samples(drum)
-    others = np.sort(np.concatenate([groove.samples(d) for d in groove.stems if d != drum]))
-    keep = [o for o in mine if not np.any((others > o - before * SR) & (others < o + after * SR))]
-    return np.array(keep, np.int64)
-
-
-def test_noise_gate_lowers_hihat_bleed_in_the_snare_stem(rendered_groove, fixture_preset):
-    """Separate a rendered groove with the fixture kit's preset; the snare stem's energy in 30 ms
-    after each hi-hat-only onset is bleed. The gate must cut it by at least 10 dB and keep the
-    snare's own hits within 1 dB (numbers in docs/effects.md)."""
+@pytest.mark.parametrize("style", ["rock", "hiphop"])
+def test_noise_gate_lowers_hihat_bleed_in_the_snare_stem(style, fixture_kit, validation_grooves):
+    """A validation groove rendered with the fixture kit, separated with the default preset (not
+    trained on this kit). Bleed: the snare stem's energy in the 30 ms after each hi-hat onset
+    where the true snare track is silent. The gate must cut it by at least 10 dB and keep the
+    energy at the snare's own onsets within 0.5 dB (numbers in docs/effects.md)."""
     from rtdrums.engine import Engine
     from rtdrums.offline import separate
+    from rtdrums.preset import load_preset
+    from rtdrums.training.render import render_groove
 
-    g = rendered_groove
+    g = render_groove(next(p for p in validation_grooves if style in p.name), fixture_kit,
+                      sample_rate=SR, max_seconds=20.0)
     chains = EffectChains(parse_effects({"snare": [GATE]}), SR, 128)
-    sep = separate(Engine(fixture_preset, SR, max_block=128), g.mix, 128, effects=chains)
-    snare, gated = sep.stems[:, 1], sep.outputs[:, 1]
-    hh, sn = _alone(g, "hihat"), _alone(g, "snare")
-    assert len(hh) >= 10 and len(sn) >= 5
-    w = int(0.03 * SR)
-    bleed_db = 10 * np.log10(_window_energy(gated, hh, w) / _window_energy(snare, hh, w))
-    kept_db = 10 * np.log10(_window_energy(gated, sn, w) / _window_energy(snare, sn, w))
-    print(f"hi-hat bleed in the snare stem at {len(hh)} hi-hat-only onsets: {bleed_db:+.1f} dB; "
-          f"snare energy at {len(sn)} snare-only onsets: {kept_db:+.2f} dB")
+    sep = separate(Engine(load_preset("default"), SR, max_block=128), g.mix, 128, effects=chains)
+    snare, gated, true = sep.stems[:, 1], sep.outputs[:, 1], g.stems["snare"]
+    hh = [o for o in g.samples("hihat") if np.max(np.abs(true[o:o + WINDOW])) < 1e-4]
+    sn = g.samples("snare")
+    assert len(hh) >= 20 and len(sn) >= 20
+    bleed_db = 10 * np.log10(_energy(gated, hh) / _energy(snare, hh))
+    kept_db = 10 * np.log10(_energy(gated, sn) / _energy(snare, sn))
+    level_db = 10 * np.log10(_energy(snare, hh) / len(hh) / WINDOW)
+    print(f"{style}: bleed in the snare stem at {len(hh)} hi-hat onsets with the snare silent "
+          f"(mean level {level_db:.1f} dBFS) {bleed_db:+.1f} dB; energy at the {len(sn)} snare "
+          f"onsets {kept_db:+.2f} dB")
     assert bleed_db < -10
-    assert kept_db > -1
+    assert kept_db > -0.5
 
 
 # -- bad input: one line each, before any audio --------------------------------------------------
