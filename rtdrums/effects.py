@@ -205,15 +205,32 @@ class EffectChains:
         odry = self.dry[:n]
         ost[:] = stems[:, :4]
         odry[:] = dry
-        buf = self.inbuf[:n]
-        sr = self.sample_rate
         for col, board in self.cols:
-            if col == 4:
-                odry[:] = board.process(dry, sr, reset=False)
-            else:
-                buf[:] = stems[:, col]                    # a contiguous copy of the column
-                ost[:, col] = board.process(buf, sr, reset=False)
+            self._one(col, board, dry if col == 4 else stems[:, col], ost, odry)
         return ost, odry
+
+    def _one(self, col: int, board, src: np.ndarray, ost: np.ndarray, odry: np.ndarray) -> None:
+        """One output's block through its chain, into column col of ost (4: into odry)."""
+        if col == 4:
+            odry[:] = board.process(src, self.sample_rate, reset=False)
+        else:
+            buf = self.inbuf[:len(src)]
+            buf[:] = src                                  # a contiguous copy of the column
+            ost[:, col] = board.process(buf, self.sample_rate, reset=False)
+
+    def time_chain(self, output: str, x: np.ndarray) -> np.ndarray:
+        """Microseconds per block of `output`'s share of `apply` (copies included) over x, block
+        by block; the chain keeps the state this leaves."""
+        col = OUTPUTS.index(output)
+        board = self.boards[output]
+        x = np.ascontiguousarray(x, np.float32)
+        times = np.empty(len(x) // self.block)
+        for i in range(len(times)):
+            chunk = x[i * self.block:(i + 1) * self.block]
+            t0 = time.perf_counter_ns()
+            self._one(col, board, chunk, self.stems, self.dry)
+            times[i] = time.perf_counter_ns() - t0
+        return times / 1e3
 
     def run(self, stems: np.ndarray, dry: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Whole signals through the chains in blocks of `block`, as live: (stems (n x 4), dry)."""
@@ -234,15 +251,7 @@ class EffectChains:
         period = max(self.block * 8, 2048)
         t = np.arange(blocks * self.block)
         x = (0.3 * rng.standard_normal(len(t)) * np.exp(-(t % period) / (period / 6))).astype(np.float32)
-        out = {}
-        for output, board in self.boards.items():
-            times = np.empty(blocks)
-            for i in range(blocks):
-                chunk = x[i * self.block:(i + 1) * self.block]
-                t0 = time.perf_counter_ns()
-                board.process(chunk, self.sample_rate, reset=False)
-                times[i] = time.perf_counter_ns() - t0
-            out[output] = float(np.median(times[blocks // 10:])) / 1e3
+        out = {o: float(np.median(self.time_chain(o, x)[blocks // 10:])) for o in self.boards}
         self.reset()
         return out
 

@@ -75,21 +75,13 @@ def test_a_chain_in_order_whole_equals_chunked(rendered_groove):
 def test_live_python_path_equals_offline_separate(rendered_groove, tmp_path):
     """The live callback's outputs (LiveSession._process, no device) == `rtdrums separate
     --effects` on the same input, shifted by the stem latency; the recorder keeps the dry stems."""
-    from rtdrums.host.config import LiveConfig
-    from rtdrums.host.session import LiveSession, load_engine
+    from rtdrums.effects_bench import deviceless_session
 
     x = rendered_groove.mix[:6 * SR].astype(np.float32)
     (tmp_path / "fx.toml").write_text(FX_TOML)
-    spec = parse_effects({k: v for k, v in _toml(FX_TOML)["effects"].items()})
-    cfg = LiveConfig(block=128, effects=spec, midi=False,
-                     route={"kick": [1], "snare": [2], "hihat": [3], "residual": [4], "dry": [5]})
-    s = LiveSession(cfg)
-    s.preset, s.engine = load_engine("default", SR, 128)
-    s.stem_names, s.drum_names = tuple(s.engine.stem_names), tuple(s.engine.drum_names)
-    s.stem_latency = lat = int(s.engine.stem_latency)
-    s.route = cfg.route
-    s._alloc()
-    s._prepare_effects()                    # measures the chains' cost, then resets them
+    spec = parse_effects(_toml(FX_TOML)["effects"])
+    s = deviceless_session(spec, "default", SR, 128)   # measured the chains' cost, then reset them
+    lat = s.stem_latency
     assert set(s.effect_costs) == {"snare", "kick", "dry"}
     n = len(x) + lat
     xin = np.zeros((n + 128, 1), np.float32)

@@ -115,7 +115,7 @@ def run(args) -> int:
         from ..effects_bench import run as run_effects
 
         print(f"\neffect chains of {args.effects}, each on its own output of the engine (48 kHz):")
-        run_effects(effects, preset, bench_input(args.seconds), 48000)
+        run_effects(effects, preset, bench_input(args.seconds), 48000, preset_name=args.preset)
     if args.live:
         from ..host.bench import DEFAULT_KIT, run as run_live
 
