@@ -255,3 +255,28 @@ def test_effects_switch_live_to_the_python_callback(tmp_path):
     assert resolve(Namespace(config=str(f))).midi_path == "thread"
     f.write_text("block = 64\n")
     assert resolve(Namespace(config=str(f))).midi_path == "native"
+
+
+def test_the_live_view_meters_each_output_after_its_chain(rendered_groove):
+    """A Gain of -20 dB on the snare: its meter reads 20 dB below the engine's snare stem, the
+    others read their stems; the panel marks the snare 'fx'."""
+    import io
+
+    from rtdrums.effects_bench import deviceless_session
+    from rtdrums.host.view import LiveView
+
+    x = rendered_groove.mix[:2 * SR].astype(np.float32)
+    s = deviceless_session(parse_effects({"snare": [{"name": "Gain", "gain_db": -20}]}),
+                           "default", SR, 128)
+    out = np.zeros((128, 5), np.float32)
+    stem_peaks = np.zeros(4)
+    for i in range(0, len(x) - 127, 128):
+        s._process(x[i:i + 128, None], out, 0, 128)
+        stem_peaks = np.maximum(stem_peaks, np.abs(s.stems).max(axis=0))
+    np.testing.assert_allclose(s.peaks[1], 0.1 * stem_peaks[1], rtol=1e-3)
+    np.testing.assert_array_equal(s.peaks[[0, 2, 3]], stem_peaks[[0, 2, 3]].astype(np.float32))
+    panel = io.StringIO()
+    LiveView(s, panel, "full")._draw([float(p) for p in s.peaks])
+    lines = panel.getvalue().splitlines()
+    assert any(" snare " in ln and " fx |" in ln for ln in lines), lines
+    assert not any(" kick " in ln and " fx |" in ln for ln in lines), lines
