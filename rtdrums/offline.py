@@ -16,6 +16,8 @@ class Separation(NamedTuple):
     stems: np.ndarray        # (n, n_stems) float32, aligned to the input (stem latency removed)
     events: np.ndarray       # EVENT_DTYPE, in stream samples of the input
     names: tuple[str, ...]   # stem names
+    outputs: np.ndarray | None = None   # (n, 5) kick snare hihat residual dry after their effect
+                                        # chains, as live plays them, aligned to the input
 
 
 def run_blocks(engine: Engine, x: np.ndarray, block: int = DEFAULT_BLOCK,
@@ -48,10 +50,18 @@ def activation_trace(engine: Engine, x: np.ndarray, components: bool = False):
 
 
 def separate(engine: Engine, x: np.ndarray, block: int = DEFAULT_BLOCK,
-             progress: Callable[[int], None] | None = None) -> Separation:
-    """Stems aligned with x (the engine is flushed with stem_latency zeros) and all events."""
+             progress: Callable[[int], None] | None = None, effects=None) -> Separation:
+    """Stems aligned with x (the engine is flushed with stem_latency zeros) and all events.
+
+    effects (rtdrums.effects.EffectChains at `block`): also the outputs after their chains, run
+    on the streamed stems and input block by block as live runs them, then aligned like the stems
+    (the dry output is not delayed live, so it is cut to x as it is)."""
     lat = engine.stem_latency
     padded = np.concatenate([np.asarray(x, np.float32), np.zeros(lat, np.float32)])
     stems, events = run_blocks(engine, padded, block, progress)
     events = events[events["onset"] < len(x)]
-    return Separation(stems[lat:], events, engine.stem_names)
+    outputs = None
+    if effects is not None:
+        fx_stems, fx_dry = effects.run(stems, padded)
+        outputs = np.column_stack([fx_stems[lat:], fx_dry[:len(x)]])
+    return Separation(stems[lat:], events, engine.stem_names, outputs)

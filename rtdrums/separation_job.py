@@ -52,10 +52,11 @@ class SeparationResult:
 
 def run_separation(input_path: Path, out: Path, preset_name: str, block: int,
                    progress: bool = False, adapt: bool | None = None,
-                   save_adapted: Path | None = None) -> SeparationResult:
+                   save_adapted: Path | None = None, effects: dict | None = None) -> SeparationResult:
     """Separate input_path into out; files appear only when complete (written to a staging folder).
     adapt: switch template adaptation on or off (None: as the preset says); save_adapted: a
-    folder for the preset with the templates as adaptation left them."""
+    folder for the preset with the templates as adaptation left them; effects: chains per output
+    (rtdrums.effects.parse_effects): also writes <output>-fx.wav, each output after its chain."""
     data, rate = read_audio(input_path)
     preset = with_adaptation(load_preset(preset_name), adapt)
     ensure_writable_dir(out)
@@ -63,6 +64,10 @@ def run_separation(input_path: Path, out: Path, preset_name: str, block: int,
     lo, hi = preset.stft.rate_range()
     engine_rate = rate if lo <= rate <= hi else preset.stft.sample_rate
     engine = Engine(preset, engine_rate, max_block=block)
+    chains = None
+    if effects:
+        from .effects import EffectChains
+        chains = EffectChains(effects, engine_rate, block)
     x = resample(to_mono(data), rate, engine_rate)
     bar = None
     if progress and len(x) > PROGRESS_MIN_SECONDS * rate:
@@ -70,7 +75,7 @@ def run_separation(input_path: Path, out: Path, preset_name: str, block: int,
 
         bar = tqdm(total=len(x), unit="sample", unit_scale=True, desc="separating", leave=False)
     try:
-        sep = separate(engine, x, block, progress=bar.update if bar else None)
+        sep = separate(engine, x, block, progress=bar.update if bar else None, effects=chains)
     finally:
         if bar:
             bar.close()
@@ -79,6 +84,8 @@ def run_separation(input_path: Path, out: Path, preset_name: str, block: int,
         stems = resample(sep.stems, engine_rate, rate)[:len(data)]
         for i, name in enumerate(sep.names):
             write_audio(staging / f"{name}.wav", stems[:, i], rate)
+        if sep.outputs is not None:
+            _write_effect_outputs(staging, sep.outputs, chains, engine_rate, rate, len(data))
         write_csv(staging / "triggers.csv", sep.events, engine_rate, sep.names[:-1])
         write_midi(staging / "triggers.mid", sep.events, engine_rate)
         files = []
@@ -93,3 +100,12 @@ def run_separation(input_path: Path, out: Path, preset_name: str, block: int,
         files.append(save_preset(engine.adapted_preset(f"separate {input_path.name}"), save_adapted))
     return SeparationResult(out, files, sep, rate, len(data) / rate, engine.stem_latency, preset.name,
                             engine_rate)
+
+
+def _write_effect_outputs(folder: Path, outputs: np.ndarray, chains, engine_rate: int, rate: int,
+                          n: int) -> None:
+    """<output>-fx.wav for each output with a chain (at the file's rate, like the stems)."""
+    from .effects import OUTPUTS
+    for name in chains.boards:
+        y = resample(outputs[:, OUTPUTS.index(name)], engine_rate, rate)[:n]
+        write_audio(folder / f"{name}-fx.wav", y, rate)

@@ -39,6 +39,8 @@ def add_arguments(p):
     p.add_argument("--no-adapt-rows", action="store_true",
                    help="skip the rows with template adaptation on (its cost per block)")
     p.add_argument("--live", action="store_true", help="also measure the live host on a JACK dummy server")
+    p.add_argument("--effects", metavar="FILE", help="also time the [effects] chains of this settings "
+                   "file per block on the engine's outputs (docs/effects.md)")
 
 
 def bench_input(seconds: float) -> np.ndarray:
@@ -87,6 +89,10 @@ def run(args) -> int:
     except (AttributeError, OSError):
         pass
     preset = load_preset(args.preset)
+    effects = None
+    if args.effects:
+        from ..effects import load_effects
+        effects = load_effects(args.effects)          # bad settings: an error before any timing
     print(f"rtdrums bench: preset {preset.name}, {preset.W.shape[1]} templates, {args.seconds:.0f} s of audio per setting, one core")
     print(f"{'setting':<19} {'n_fft/hop':>10} {'block':>6} {'median':>9} {'p99':>9} {'max':>9} {'budget':>9} {'RTF':>7} {'iters':>6} {'stem lat':>9}")
     rows = bench_engine(preset, args.seconds, (False,) if args.no_adapt_rows else (False, True))
@@ -105,6 +111,11 @@ def run(args) -> int:
 
         print("\nframe solver against scikit-learn and libnmfd, same templates and frames, same fit:")
         print(markdown(compare_solvers(preset, bench_input(min(args.seconds, 10.0)))))
+    if effects:
+        from ..effects_bench import run as run_effects
+
+        print(f"\neffect chains of {args.effects}, each on its own output of the engine (48 kHz):")
+        run_effects(effects, preset, bench_input(args.seconds), 48000, preset_name=args.preset)
     if args.live:
         from ..host.bench import DEFAULT_KIT, run as run_live
 

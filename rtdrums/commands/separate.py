@@ -4,6 +4,8 @@ Runs the same streaming engine as `rtdrums live`, block by block, and writes int
   kick.wav snare.wav hihat.wav residual.wav   stems aligned to the input (stem latency removed)
   triggers.csv                               onset_s,emitted_s,instrument,note,velocity
   triggers.mid                               the triggers as a MIDI file (GM drum channel)
+  kick-fx.wav ... dry-fx.wav                 with --effects FILE: each output after its effect
+                                             chain, as `rtdrums live` plays it (docs/effects.md)
 emitted_s is when a live run with the same settings and block size would have sent the note-on.
 """
 
@@ -33,12 +35,20 @@ def add_arguments(p):
     p.add_argument("--score-offset", type=float, default=0.0, metavar="MS", help="move the score by this")
     p.add_argument("--score-tolerance", type=float, default=50.0, metavar="MS",
                    help="search the score's offset within +-this (default: %(default)s; 0: as given)")
+    p.add_argument("--effects", type=Path, metavar="FILE", help="settings file whose [effects] "
+                   "chains to run on the outputs, as live does (docs/effects.md)")
     add_switches(p)
 
 
 def run(args) -> int:
     if args.block < 1:
         raise UserError(f"--block must be a positive number of samples, got {args.block}")
+    effects = None
+    if args.effects is not None:
+        if args.score is not None:
+            raise UserError("--effects runs with the plain separation; leave out --score to use it")
+        from ..effects import load_effects
+        effects = load_effects(args.effects)
     t0 = time.perf_counter()
     if args.score is not None:
         from ..score_informed import run_informed_separation
@@ -48,7 +58,8 @@ def run(args) -> int:
             print(f"{summary}\n({time.perf_counter() - t0:.1f} s)")
         return 0
     result = run_separation(Path(args.input), Path(args.out), args.preset, args.block,
-                            progress=not args.quiet, adapt=args.adapt, save_adapted=args.save_adapted)
+                            progress=not args.quiet, adapt=args.adapt, save_adapted=args.save_adapted,
+                            effects=effects)
     if not args.quiet:
         print(result.summary(time.perf_counter() - t0), file=sys.stdout)
     return 0

@@ -91,14 +91,17 @@ def _take_server(block: int, label: str, realtime: bool):
 
 
 def run_one(preset: str, stim: np.ndarray, onsets: np.ndarray, block: int, path: str,
-            realtime: bool = True, drum_onsets: dict | None = None) -> dict:
-    """One server (period == block), one live host, one take."""
+            realtime: bool = True, drum_onsets: dict | None = None,
+            effects: str | None = None) -> dict:
+    """One server (period == block), one live host, one take; effects: a settings file whose
+    [effects] chains the host runs (docs/effects.md)."""
     with _take_server(block, path, realtime) as (tmp, server):
         stats_file = tmp / "stats.json"
         live = LiveProcess(["--host-api", "jack", "--client-name", "rtbench", "--preset", preset,
                             "--rate", str(SR), "--block", str(block), "--route", ROUTE,
                             "--midi-backend", "jack", "--midi-path", path, "--view", "off",
-                            "--no-record", "--stats-json", str(stats_file)], env=server.env)
+                            "--no-record", "--stats-json", str(stats_file)]
+                           + (["--config", effects] if effects else []), env=server.env)
         harness = Harness("bench", n_out=1, n_in=4)
         try:
             wait_ports(harness.client, "rtbench-midi:.*")
@@ -118,7 +121,7 @@ def run_one(preset: str, stim: np.ndarray, onsets: np.ndarray, block: int, path:
             "hit_to_note_by_drum": hit_to_note_by_drum(notes, drum_onsets, drum_notes(preset))
             if drum_onsets else None,
             "latency_reported": st["latency"], "midi_handoff": st.get("midi_handoff"),
-            "_notes": notes}
+            "effects": st.get("effects"), "_notes": notes}
 
 
 def rig_alone(stim: np.ndarray, block: int, realtime: bool = True) -> dict:
@@ -140,7 +143,7 @@ def take_order(paths: Sequence[str], repeats: int) -> list[str]:
 
 def run(preset: str, kit: str, blocks=(64, 128), paths=("native", "callback"),
         seconds: float = 10.0, realtime: bool = True, out=print, warmup: bool = True,
-        repeats: int = 1) -> list[dict]:
+        repeats: int = 1, effects: str | None = None) -> list[dict]:
     stim, onsets, drum_onsets = _stimulus(kit, seconds)
     results = []
     for block in blocks:
@@ -149,13 +152,13 @@ def run(preset: str, kit: str, blocks=(64, 128), paths=("native", "callback"),
         out(f"block {block:4d} ({1e3 * block / SR:.2f} ms)  rig alone (no host)  "
             f"xruns {rig['xruns_during_take']}")
         if warmup:
-            w = run_one(preset, stim, onsets, block, paths[0], realtime)
+            w = run_one(preset, stim, onsets, block, paths[0], realtime, effects=effects)
             results.append({"block": block, "warmup": True, "midi_path": paths[0],
                             "xruns_during_take": w["xruns_during_take"]})
             out(f"block {block:4d} ({1e3 * block / SR:.2f} ms)  warm-up take ({paths[0]}, left out)  "
                 f"xruns {w['xruns_during_take']}")
         for path in take_order(list(paths), repeats):
-            r = run_one(preset, stim, onsets, block, path, realtime, drum_onsets)
+            r = run_one(preset, stim, onsets, block, path, realtime, drum_onsets, effects)
             results.append(r)
             cb, hn = r["callback"], r["hit_to_note"]
             out(f"block {block:4d} ({1e3 * block / SR:.2f} ms)  MIDI from {path:8s}  callback "
@@ -213,11 +216,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=1,
                    help="rounds of takes per block size, the path order alternating")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    p.add_argument("--effects", metavar="FILE", help="settings file with [effects] chains for the "
+                   "host (the Python callback paths only; docs/effects.md)")
     a = p.parse_args(argv)
+    if a.effects and "native" in a.paths:
+        p.error("--effects runs on the Python callback: use --paths callback and/or thread")
     if a.repeats < 1:
         p.error("--repeats must be 1 or more")
     res = run(a.preset, a.kit, a.blocks, a.paths, a.seconds, not a.no_realtime,
-              warmup=not a.no_warmup, repeats=a.repeats)
+              warmup=not a.no_warmup, repeats=a.repeats, effects=a.effects)
     if a.json:
         Path(a.json).write_text(json.dumps(res, indent=2) + "\n")
     return 0

@@ -26,6 +26,9 @@ TOML layout (every key optional; see docs/live.md for a full example):
     folder = ""                # "" = no recording; else a session folder is made inside
     format = "wav"             # or "flac"
     buffer_s = 10.0
+    [[effects.snare]]          # an effect chain per output, in order (docs/effects.md)
+    name = "NoiseGate"
+    threshold_db = -30
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ class LiveConfig:
     record_format: str = "wav"
     record_buffer_s: float = 10.0
     view: str = "auto"                            # auto, full, plain, off
+    effects: dict[str, list[dict]] | None = None  # output -> chain (rtdrums.effects)
 
     def with_default_route(self, n_out: int) -> dict[str, list[int]]:
         """The routing to use: the configured one, or the stems on the first outputs in order."""
@@ -79,6 +83,7 @@ _TOML = {
     "midi": {"enabled": "midi", "backend": "midi_backend", "port": "midi_port",
              "path": "midi_path"},
     "record": {"folder": "record", "format": "record_format", "buffer_s": "record_buffer_s"},
+    "effects": {},                 # chains per output, checked by rtdrums.effects
 }
 
 
@@ -128,6 +133,10 @@ def load_toml(path: str | Path) -> dict:
             if key not in _TOML or key == "":
                 raise UserError(f"config file {p}: unknown table [{key}] "
                                 f"(known: {', '.join(k for k in _TOML if k)})")
+            if key == "effects":
+                from ..effects import parse_effects
+                out["effects"] = parse_effects(value, f"config file {p} [effects]")
+                continue
             for k, v in value.items():
                 if key == "output" and k in SOURCES:
                     out.setdefault("route", {})[k] = _channels(v, f"[output] {k}")
@@ -175,6 +184,8 @@ def resolve(args) -> LiveConfig:
         values["record"] = None
     known = {f.name for f in fields(LiveConfig)}
     cfg = LiveConfig(**{k: v for k, v in values.items() if k in known})
+    if cfg.effects and cfg.midi_path == "native":
+        cfg.midi_path = "thread"      # effect chains need the Python callback (docs/effects.md)
     _check(cfg)
     return cfg
 

@@ -81,6 +81,7 @@ class LiveSession:
         self.stop_event = threading.Event()
         self.stop_reason = "stopped"
         self.stream = self.engine = self.midi_out = self.sender = self.recorder = None
+        self.effects, self.effect_costs = None, {}
         self.stream_latency = (0.0, 0.0)
         self.cpu_load = self.cpu_max = 0.0
 
@@ -111,6 +112,11 @@ class LiveSession:
         self.stem_names, self.drum_names = tuple(eng.stem_names), tuple(eng.drum_names)
         self.stem_latency = int(eng.stem_latency)
         self._alloc()
+        try:
+            self._prepare_effects()
+        except BaseException:
+            self.close_midi()
+            raise
         if self.midi_out is not None:
             self.sender = midi.NoteSender(self.midi_out.send, cfg.sample_rate,
                                           "thread" if cfg.midi_path == "native" else cfg.midi_path)
@@ -169,6 +175,16 @@ class LiveSession:
         self.routes = [(idx[s], c - 1) for s, chans in self.route.items() for c in chans]
         self.total_frames = int(round(cfg.duration * cfg.sample_rate)) if cfg.duration else 0
         self.ctl[native.TOTAL_FRAMES] = self.total_frames
+
+    def _prepare_effects(self) -> None:
+        """Build the effect chains, measure each one's cost per block and refuse them if they
+        are too slow for the block; they run in the Python callback (docs/effects.md)."""
+        if not self.cfg.effects:
+            return
+        from ..effects import EffectChains
+        self.effects = EffectChains(self.cfg.effects, self.cfg.sample_rate, self.cfg.block)
+        self.effect_costs = self.effects.costs()
+        self.effects.check_budget(self.effect_costs)
 
     def _native_callback(self):
         """The compiled callback (host.native) with its state; (cffi function pointer, userData)."""
@@ -249,15 +265,17 @@ class LiveSession:
         else:
             mono[:] = x[:, self.chans[0]]
         ne = self.engine.process_into(mono, stems, self.events)
+        # the outputs after their effect chains (the recorder keeps the engine's own)
+        ost, odry = (stems, mono) if self.effects is None else self.effects.apply(stems, mono)
         if outdata is not None:
             o = outdata if (off == 0 and full) else outdata[off:off + n]
             o.fill(0)
             for src, ch in self.routes:
                 col = o[:, ch]
-                col += mono if src == 4 else stems[:, src]
+                col += odry if src == 4 else ost[:, src]
         a = self.absbuf if full else self.absbuf[:n]
-        np.abs(stems, out=a[:, :4])
-        np.abs(mono, out=a[:, 4])
+        np.abs(ost, out=a[:, :4])
+        np.abs(odry, out=a[:, 4])
         np.max(a, axis=0, out=self.blockpk)
         np.maximum(self.peaks, self.blockpk, out=self.peaks)
         pos = self.pos
@@ -427,6 +445,9 @@ class LiveSession:
             "callback": self.callback_times(recent), "callback_errors": self.cb_errors,
             "callback_error": self.cb_error,
             "latency": self.latency(),
+            "effects": None if self.effects is None else {
+                o: {"chain": c, "cost_us": round(self.effect_costs.get(o, 0.0), 2)}
+                for o, c in self.effects.names().items()},
             "recording": None if rec is None else {
                 "folder": str(rec.folder), "seconds": round(rec.frames / self.cfg.sample_rate, 3),
                 "triggers": rec.events, "dropped_blocks": rec.dropped, "error": rec.error},

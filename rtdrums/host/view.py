@@ -2,7 +2,8 @@
 
 'full' (default on a terminal) redraws a small panel ten times a second: a meter per source
 with its output channels, a flash with the velocity for each trigger, CPU load, xruns, dropped
-recorder blocks, MIDI notes sent and the latency. 'plain' (default when the output is not a
+recorder blocks, MIDI notes sent and the latency. A source with an effect chain is marked 'fx':
+its meter shows the level after the chain. 'plain' (default when the output is not a
 terminal) prints one status line every 5 s; 'off' prints only the start line and the summary.
 """
 
@@ -107,7 +108,8 @@ class LiveView:
                 if s.pos - s.last_pos[d] < FLASH_S * sr:
                     flash = f"  HIT {int(s.last_vel[d]):3d}"
                 flash += f"   {int(s.hits[d])} hits"
-            lines.append(f" {src:<9} out {o:<5} |{_bar(peaks[i])}| {_db(peaks[i]):6.1f} dB{flash}")
+            fx = "fx" if src in getattr(getattr(s, "effects", None), "boards", ()) else "  "
+            lines.append(f" {src:<9} out {o:<5} {fx} |{_bar(peaks[i])}| {_db(peaks[i]):6.1f} dB{flash}")
         st = s.stats(recent=2048)
         cb = st["callback"]
         rec = st["recording"]
@@ -156,6 +158,9 @@ class LiveView:
                    f"{lat['block_ms']:.2f} + interface {lat['interface_ms']:.2f} (PortAudio)"
                    + ("" if lat["trigger_detect_ms"] is None else
                       f"; triggers detected {lat['trigger_detect_ms']:.2f} ms after onset on average"))
+        if st.get("effects"):
+            out.append("  effects (measured at start, per block): " + "; ".join(
+                f"{o}: {e['chain']} {e['cost_us']:.1f} us" for o, e in st["effects"].items()))
         if st["callback_errors"]:
             out.append(f"  engine errors in the callback: {st['callback_errors']} "
                        f"(first: {st['callback_error']})")
