@@ -8,6 +8,8 @@ import numpy as np
 
 from .engine import Engine
 from .events import EVENT_DTYPE
+from .outputs import form_outputs
+from .sampler.voices import render_block
 
 DEFAULT_BLOCK = 128
 
@@ -16,11 +18,16 @@ class Separation(NamedTuple):
     stems: np.ndarray        # (n, n_stems) float32, aligned to the input (stem latency removed)
     events: np.ndarray       # EVENT_DTYPE, in stream samples of the input
     names: tuple[str, ...]   # stem names
+    outputs: np.ndarray | None = None   # with a sampler: every output (rtdrums.outputs) of x as
+                                        # live plays it (not moved by the stem latency)
 
 
 def run_blocks(engine: Engine, x: np.ndarray, block: int = DEFAULT_BLOCK,
-               progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Feed x (mono) through the engine in blocks; returns raw (stems, events) as streamed."""
+               progress: Callable[[int], None] | None = None, sampler=None,
+               outputs: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Feed x (mono) through the engine in blocks; returns raw (stems, events) as streamed.
+    With a sampler (rtdrums.sampler, max block >= block) its voices play as live and every
+    output is written into outputs (len(x), outputs) float32."""
     x = np.ascontiguousarray(x, np.float32)
     stems = np.zeros((len(x), len(engine.stem_names)), np.float32)
     events = []
@@ -28,6 +35,10 @@ def run_blocks(engine: Engine, x: np.ndarray, block: int = DEFAULT_BLOCK,
         chunk = x[start:start + block]
         out, ev = engine.process(chunk)
         stems[start:start + len(chunk)] = out
+        if sampler is not None:
+            render_block(sampler, ev, len(ev), len(chunk))
+            form_outputs(chunk, out, sampler.smp, sampler.keep, outputs[start:start + len(chunk)],
+                         len(chunk))
         if len(ev):
             events.append(ev.copy())
         if progress:
@@ -48,10 +59,15 @@ def activation_trace(engine: Engine, x: np.ndarray, components: bool = False):
 
 
 def separate(engine: Engine, x: np.ndarray, block: int = DEFAULT_BLOCK,
-             progress: Callable[[int], None] | None = None) -> Separation:
-    """Stems aligned with x (the engine is flushed with stem_latency zeros) and all events."""
+             progress: Callable[[int], None] | None = None, sampler=None) -> Separation:
+    """Stems aligned with x (the engine is flushed with stem_latency zeros) and all events;
+    with a sampler also every output as live plays it."""
     lat = engine.stem_latency
     padded = np.concatenate([np.asarray(x, np.float32), np.zeros(lat, np.float32)])
-    stems, events = run_blocks(engine, padded, block, progress)
+    outputs = None
+    if sampler is not None:
+        outputs = np.zeros((len(padded), len(engine.stem_names) + 3), np.float32)
+    stems, events = run_blocks(engine, padded, block, progress, sampler, outputs)
     events = events[events["onset"] < len(x)]
-    return Separation(stems[lat:], events, engine.stem_names)
+    return Separation(stems[lat:], events, engine.stem_names,
+                      None if outputs is None else outputs[:len(x)])

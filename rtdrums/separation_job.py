@@ -52,10 +52,11 @@ class SeparationResult:
 
 def run_separation(input_path: Path, out: Path, preset_name: str, block: int,
                    progress: bool = False, adapt: bool | None = None,
-                   save_adapted: Path | None = None) -> SeparationResult:
+                   save_adapted: Path | None = None, sampler=None) -> SeparationResult:
     """Separate input_path into out; files appear only when complete (written to a staging folder).
     adapt: switch template adaptation on or off (None: as the preset says); save_adapted: a
-    folder for the preset with the templates as adaptation left them."""
+    folder for the preset with the templates as adaptation left them; sampler: the [sampler]
+    settings (rtdrums.sampler.settings), to write sampler.wav and mix.wav as live plays them."""
     data, rate = read_audio(input_path)
     preset = with_adaptation(load_preset(preset_name), adapt)
     ensure_writable_dir(out)
@@ -63,6 +64,10 @@ def run_separation(input_path: Path, out: Path, preset_name: str, block: int,
     lo, hi = preset.stft.rate_range()
     engine_rate = rate if lo <= rate <= hi else preset.stft.sample_rate
     engine = Engine(preset, engine_rate, max_block=block)
+    voices = None
+    if sampler is not None:
+        from .sampler.build import build_sampler
+        voices = build_sampler(sampler, preset, engine_rate, block)
     x = resample(to_mono(data), rate, engine_rate)
     bar = None
     if progress and len(x) > PROGRESS_MIN_SECONDS * rate:
@@ -70,7 +75,7 @@ def run_separation(input_path: Path, out: Path, preset_name: str, block: int,
 
         bar = tqdm(total=len(x), unit="sample", unit_scale=True, desc="separating", leave=False)
     try:
-        sep = separate(engine, x, block, progress=bar.update if bar else None)
+        sep = separate(engine, x, block, progress=bar.update if bar else None, sampler=voices)
     finally:
         if bar:
             bar.close()
@@ -79,6 +84,11 @@ def run_separation(input_path: Path, out: Path, preset_name: str, block: int,
         stems = resample(sep.stems, engine_rate, rate)[:len(data)]
         for i, name in enumerate(sep.names):
             write_audio(staging / f"{name}.wav", stems[:, i], rate)
+        if sep.outputs is not None:           # the sampler and the mix as live plays them
+            played = resample(sep.outputs, engine_rate, rate)[:len(data)]
+            first = len(sep.names)                       # columns: stems, input, sampler, mix
+            write_audio(staging / "sampler.wav", played[:, first + 1], rate)
+            write_audio(staging / "mix.wav", played[:, first + 2], rate)
         write_csv(staging / "triggers.csv", sep.events, engine_rate, sep.names[:-1])
         write_midi(staging / "triggers.mid", sep.events, engine_rate)
         files = []

@@ -17,6 +17,7 @@ from rtdrums.host import native
 from rtdrums.host.midi import NoteSender
 from rtdrums.host.recorder import ACTIVE, DROPPED, HEAD, Recorder
 from rtdrums.preset import load_preset
+from rtdrums.sampler.build import build_sampler
 
 pytestmark = pytest.mark.skipif(not find_library("portaudio"),
                                 reason="needs libportaudio2 (the callback calls Pa_GetStreamTime)")
@@ -49,7 +50,9 @@ def _arrays(eng, n_out, sender, rec, total_frames=0):
         np.zeros((BLOCK, D + 1), np.float32), np.zeros(256, EVENT_DTYPE), np.zeros(5, np.float32),
         np.zeros(D, np.int64), np.zeros(D, np.int32), np.full(D, -1, np.int64),
         np.zeros(1 << 12, np.int64), np.zeros(1 << 12, np.int64), sender.ring, sender.ctl,
-        *(np.asarray(a) for a in (r.ctl, r.pos, r.nframes, r.nev, r.ev, r.data)))
+        *(np.asarray(a) for a in (r.ctl, r.pos, r.nframes, r.nev, r.ev, r.data)),
+        np.ones(len(ROUTES), np.float32), np.zeros((BLOCK, D + 4), np.float32),
+        build_sampler(None, eng.preset, SR, BLOCK))
 
 
 def _drained(sender, timeout=30.0):

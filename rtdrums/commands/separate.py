@@ -5,6 +5,8 @@ Runs the same streaming engine as `rtdrums live`, block by block, and writes int
   triggers.csv                               onset_s,emitted_s,instrument,note,velocity
   triggers.mid                               the triggers as a MIDI file (GM drum channel)
 emitted_s is when a live run with the same settings and block size would have sent the note-on.
+With --config FILE holding a [sampler] table (the live settings file; docs/sampler.md) also:
+  sampler.wav mix.wav                        the sampler and the mix as live plays them
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ def add_arguments(p):
     p.add_argument("--block", type=int, default=DEFAULT_BLOCK,
                    help="audio block size in samples, as live (default: %(default)s); sets emitted_s")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    p.add_argument("--config", metavar="FILE", help="live settings file (TOML): its [sampler] "
+                   "plays the triggers into sampler.wav and mix.wav (docs/sampler.md)")
     p.add_argument("--score", type=Path, metavar="MIDI", help="the take's drum notes (GM): score-informed "
                    "separation, triggers from the score (docs/score-informed.md)")
     p.add_argument("--score-offset", type=float, default=0.0, metavar="MS", help="move the score by this")
@@ -40,6 +44,8 @@ def run(args) -> int:
     if args.block < 1:
         raise UserError(f"--block must be a positive number of samples, got {args.block}")
     t0 = time.perf_counter()
+    if args.score is not None and args.config:
+        raise UserError("--config (the sampler) and --score do not combine: leave out one of them")
     if args.score is not None:
         from ..score_informed import run_informed_separation
         summary = run_informed_separation(Path(args.input), args.score, Path(args.out), args.preset,
@@ -47,8 +53,16 @@ def run(args) -> int:
         if not args.quiet:
             print(f"{summary}\n({time.perf_counter() - t0:.1f} s)")
         return 0
+    sampler = None
+    if args.config:
+        from ..host.config import load_toml
+        sampler = load_toml(args.config).get("sampler")
+        if sampler is None:
+            raise UserError(f"{args.config} has no [sampler] table: add one (docs/sampler.md) "
+                            f"or leave out --config")
     result = run_separation(Path(args.input), Path(args.out), args.preset, args.block,
-                            progress=not args.quiet, adapt=args.adapt, save_adapted=args.save_adapted)
+                            progress=not args.quiet, adapt=args.adapt, save_adapted=args.save_adapted,
+                            sampler=sampler)
     if not args.quiet:
         print(result.summary(time.perf_counter() - t0), file=sys.stdout)
     return 0
