@@ -253,3 +253,82 @@ def test_bad_samples_are_one_line_errors(preset, tmp_path, kit_copy):
     (kit / "sd_04.flac").unlink()
     with pytest.raises(UserError, match="Snare Rock.*sd_04.flac not in the kit folder"):
         _sampler(preset, {"kit": str(kit), "kick": {"kit": str(KIT)}})
+
+
+def test_settings_file_routing_table_and_sampler(tmp_path):
+    import argparse
+
+    from rtdrums.commands import live
+    from rtdrums.host.config import parse_routing, resolve
+    f = tmp_path / "stage.toml"
+    f.write_text(f'''
+[output]
+kick = [1]
+[route]
+sampler = {{ channels = [3, 4], gain_db = -6.0 }}
+mix = [2]
+input = 5
+[sampler]
+kit = "{KIT}"
+level_db = -3.0
+[sampler.snare]
+folder = "snare_samples"
+mode = "layer"
+''')
+    p = argparse.ArgumentParser()
+    live.add_arguments(p)
+    cfg = resolve(p.parse_args(["--config", str(f)]))
+    assert cfg.route == {"kick": [1], "sampler": [3, 4], "mix": [2], "dry": [5]}
+    assert cfg.route_gain_db == {"sampler": -6.0}
+    s = cfg.sampler
+    assert s.sources["kick"].kit == KIT and s.sources["kick"].level_db == -3.0
+    assert s.sources["snare"].folder == tmp_path / "snare_samples" and s.sources["snare"].kit is None
+    assert s.mode("snare") == "layer" and s.mode("kick") == "replace"
+    cfg = resolve(p.parse_args(["--config", str(f), "--route", "mix=1+2@-3dB,input=3"]))
+    assert cfg.route == {"mix": [1, 2], "dry": [3]} and cfg.route_gain_db == {"mix": -3.0}
+    assert parse_routing(["kick=1@0"]) == ({"kick": [1]}, {"kick": 0.0})
+    for bad, match in ((["mix=1@loud"], "gain must be a number of dB"),
+                       (["cowbell=1"], "SOURCE=CHANNEL")):
+        with pytest.raises(UserError, match=match):
+            parse_routing(bad)
+    f.write_text("[route]\nmix = { channel = 1 }\n")
+    with pytest.raises(UserError, match=r"\[route\] mix: expected \{ channels"):
+        resolve(p.parse_args(["--config", str(f)]))
+
+
+def test_separate_writes_the_sampler_and_the_mix(preset, take, tmp_path):
+    import soundfile as sf
+
+    from rtdrums.separation_job import run_separation
+    wav = tmp_path / "take.wav"
+    sf.write(wav, take[:3 * SR], SR, subtype="FLOAT")
+    settings = parse_sampler({"kit": "kit"}, KIT.parent)
+    res = run_separation(wav, tmp_path / "out", "default", 256, sampler=settings)
+    names = {f.name for f in res.files}
+    assert {"sampler.wav", "mix.wav", "kick.wav", "triggers.csv"} <= names
+    got = sf.read(tmp_path / "out" / "sampler.wav", dtype="float32")[0]
+    eng = Engine(preset, SR, max_block=BLOCK)
+    ref = separate(eng, take[:3 * SR], BLOCK, sampler=build_sampler(settings, preset, SR, BLOCK)).outputs
+    np.testing.assert_array_equal(got, ref[:, 5])
+    np.testing.assert_array_equal(sf.read(tmp_path / "out" / "mix.wav", dtype="float32")[0], ref[:, 6])
+
+
+def test_bench_keeps_every_voice_sounding(preset):
+    from rtdrums.sampler.bench import TEST_KIT, bench_voices
+    rows = bench_voices(preset, TEST_KIT, voices=(0, 4), repeats=2)      # raises if a voice ends
+    assert [r["voices"] for r in rows] == [0, 4] and rows[1]["per_voice_us"] is not None
+
+
+def test_separate_config_needs_a_sampler_table(tmp_path):
+    import argparse
+
+    from rtdrums.commands import separate as cmd
+    f = tmp_path / "stage.toml"
+    f.write_text("block = 64\n")
+    p = argparse.ArgumentParser()
+    cmd.add_arguments(p)
+    with pytest.raises(UserError, match=r"has no \[sampler\] table"):
+        cmd.run(p.parse_args([str(tmp_path / "x.wav"), "--out", str(tmp_path / "o"), "--config", str(f)]))
+    f.write_text("[sampler]\nkit = 'kit'\nwobble = 1\n")
+    with pytest.raises(UserError, match=r"unknown key 'wobble' in \[sampler\]"):
+        cmd.run(p.parse_args([str(tmp_path / "x.wav"), "--out", str(tmp_path / "o"), "--config", str(f)]))
