@@ -38,7 +38,7 @@ def note_to_sound(sampler: np.ndarray, events, quiet: int = 64) -> list[int]:
     return out
 
 
-def test_sampler_sound_in_the_block_of_its_note(jack_server, harness, live_preset, groove, tmp_path):
+def test_sampler_sound_in_the_block_of_its_note(jack_server, harness, groove, tmp_path):
     from rtdrums.engine import Engine
     from rtdrums.offline import separate
     from rtdrums.preset import load_preset
@@ -56,7 +56,7 @@ mix = {{ channels = [3], gain_db = -6.0 }}
 [sampler]
 {table}''')
     live = LiveProcess(["--config", str(cfg), "--host-api", "jack", "--client-name", HOST,
-                        "--preset", str(live_preset), "--rate", str(SR), "--block", "128",
+                        "--preset", "default", "--rate", str(SR), "--block", "128",
                         "--no-midi", "--record", str(rec_parent), "--view", "off"], env=jack_server.env)
     try:
         wait_ports(harness.client, f"{HOST}:out_.*", 3)
@@ -74,7 +74,7 @@ mix = {{ channels = [3], gain_db = -6.0 }}
 
     folder = next(rec_parent.iterdir())
     x, _ = sf.read(folder / "input.wav", dtype="float32")
-    preset = load_preset(live_preset)
+    preset = load_preset("default")
     settings = parse_sampler(__import__("tomllib").loads(table), tmp_path)
     eng = Engine(preset, SR, max_block=1000)
     off = separate(eng, x, 1000, sampler=build_sampler(settings, preset, SR, 1000))

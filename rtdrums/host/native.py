@@ -64,7 +64,8 @@ class CoreArrays(NamedTuple):
     mono: np.ndarray         # (block,) float32
     stems: np.ndarray        # (block, stems) float32
     events: np.ndarray       # EVENT_DTYPE
-    peaks: np.ndarray        # (5,) float32, max-accumulated; the view resets them
+    peaks: np.ndarray        # (outputs,) float32 peak of each output, max-accumulated; the view
+                             # resets them
     hits: np.ndarray         # (drums,) int64
     last_vel: np.ndarray     # (drums,) int32
     last_pos: np.ndarray     # (drums,) int64
@@ -214,15 +215,15 @@ def run_block(engine, a, x, out, n):
             mono[i] = x[i, c0]
     ne = process_block(mono, stems, ev, engine)
     render_block(a.sampler, ev, ne, n)
+    outs = a.outs
+    form_outputs(mono, stems, a.sampler.smp, a.sampler.keep, outs, n)
+    # an output's effect chain would run here, on outs[:n], before the routing and the meters
     if out.shape[1] > 0:
-        form_outputs(mono, stems, a.sampler.smp, a.sampler.keep, a.outs, n)
-        # an output's effect chain would run here, on a.outs[:n], before the routing
-        route_outputs(a.outs, a.routes, a.gains, out, n)
-    ns = stems.shape[1]
-    for s in range(ns + 1):
+        route_outputs(outs, a.routes, a.gains, out, n)
+    for s in range(a.peaks.shape[0]):
         pk = a.peaks[s]
         for i in range(n):
-            v = abs(mono[i]) if s == ns else abs(stems[i, s])
+            v = abs(outs[i, s])
             if v > pk:
                 pk = v
         a.peaks[s] = pk

@@ -162,9 +162,9 @@ class LiveSession:
         self.mono = np.zeros(b, np.float32)
         self.stems = np.zeros((b, len(self.stem_names)), np.float32)
         self.events = np.zeros(256, EVENT_DTYPE)
-        self.absbuf = np.zeros((b, 5), np.float32)
-        self.blockpk = np.zeros(5, np.float32)
-        self.peaks = np.zeros(5, np.float32)          # kick snare hihat residual dry
+        self.absbuf = np.zeros((b, len(SOURCES)), np.float32)
+        self.blockpk = np.zeros(len(SOURCES), np.float32)
+        self.peaks = np.zeros(len(SOURCES), np.float32)   # of each output (config.SOURCES)
         nd = len(self.drum_names)
         self.hits = np.zeros(nd, np.int64)
         self.last_vel = np.zeros(nd, np.int32)
@@ -266,14 +266,14 @@ class LiveSession:
             mono[:] = x[:, self.chans[0]]
         ne = self.engine.process_into(mono, stems, self.events)
         render_block(self.sampler, self.events, ne, n)
+        outs = self.outs if full else self.outs[:n]
+        form_outputs(mono, stems, self.sampler.smp, self.sampler.keep, outs, n)
+        # an output's effect chain would run here, on outs, before the routing and the meters
         if outdata is not None:
-            form_outputs(mono, stems, self.sampler.smp, self.sampler.keep, self.outs, n)
-            # an output's effect chain would run here, on self.outs[:n], before the routing
             o = outdata if (off == 0 and full) else outdata[off:off + n]
-            route_outputs(self.outs, self.route_array, self.gains, o, n)
+            route_outputs(outs, self.route_array, self.gains, o, n)
         a = self.absbuf if full else self.absbuf[:n]
-        np.abs(stems, out=a[:, :4])
-        np.abs(mono, out=a[:, 4])
+        np.abs(outs, out=a)
         np.max(a, axis=0, out=self.blockpk)
         np.maximum(self.peaks, self.blockpk, out=self.peaks)
         pos = self.pos
