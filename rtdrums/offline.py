@@ -8,7 +8,7 @@ import numpy as np
 
 from .engine import Engine
 from .events import EVENT_DTYPE
-from .outputs import form_outputs
+from .outputs import form_outputs, output_names
 from .sampler.voices import render_block
 
 DEFAULT_BLOCK = 128
@@ -66,7 +66,7 @@ def separate(engine: Engine, x: np.ndarray, block: int = DEFAULT_BLOCK,
     padded = np.concatenate([np.asarray(x, np.float32), np.zeros(lat, np.float32)])
     outputs = None
     if sampler is not None:
-        outputs = np.zeros((len(padded), len(engine.stem_names) + 3), np.float32)
+        outputs = np.zeros((len(padded), len(output_names(engine.stem_names))), np.float32)
     stems, events = run_blocks(engine, padded, block, progress, sampler, outputs)
     events = events[events["onset"] < len(x)]
     return Separation(stems[lat:], events, engine.stem_names,

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..events import EVENT_DTYPE
-from ..outputs import form_outputs, output_names, route_outputs
+from ..outputs import form_outputs, route_outputs
 from ..sampler.build import build_sampler
 from ..sampler.voices import render_block
 from . import audio, midi, native
@@ -176,8 +176,8 @@ class LiveSession:
         self.cb_error: str | None = None
         self.chans = [c - 1 for c in cfg.input_channels]
         idx = {s: i for i, s in enumerate(SOURCES)}
-        assert output_names(self.stem_names)[:len(SOURCES)] == SOURCES[:4] + ("input", "sampler", "mix")
-        # (output column of rtdrums.outputs, interface channel 0-based), linear gain of each
+        # (output column of rtdrums.outputs, interface channel 0-based), linear gain of each;
+        # config.SOURCES names those columns for a preset of kick, snare and hi-hat
         self.routes = [(idx[s], c - 1) for s, chans in self.route.items() for c in chans]
         self.gains = np.array([10 ** (self.cfg.route_gain_db.get(s, 0.0) / 20)
                                for s, chans in self.route.items() for _ in chans], np.float32)
