@@ -29,7 +29,10 @@ import numpy as np
 
 from .errors import UserError
 
-OUTPUTS = ("kick", "snare", "hihat", "residual", "dry")     # the order of the live sources
+# the live outputs in the order of rtdrums.outputs' columns (dry: the input); the drums and the
+# residual sum to the mix, which is formed again after their chains
+OUTPUTS = ("kick", "snare", "hihat", "residual", "dry", "sampler", "mix")
+MIX, PARTS = OUTPUTS.index("mix"), 4
 BUDGET_FRACTION = 0.5        # all chains together may take this share of a block's time (median)
 
 # pedalboard's built-in plugins that give the same samples whole or in blocks of any size
@@ -164,10 +167,11 @@ def load_effects(path: str | Path) -> dict[str, list[dict]]:
 class EffectChains:
     """The chains of a settings' [effects] table at one sample rate and block size.
 
-    `apply(stems, dry)` runs each chain on its output's block and returns the outputs after their
-    chains, (block x 4 stems, dry): views of preallocated buffers; outputs without a chain are
-    copied through. pedalboard releases the interpreter lock while it processes, but returns a
-    new array per call (a small allocation per chain and block, measured in docs/effects.md).
+    `apply(outs, n)` runs each chain in place on its column of a block of outputs (columns as
+    OUTPUTS, rtdrums.outputs.form_outputs), then forms the mix again from the drums and the residual
+    after their chains, then runs the mix's chain. pedalboard releases the interpreter lock while
+    it processes, but returns a new array per call (a small allocation per chain and block,
+    measured in docs/effects.md).
     """
 
     def __init__(self, spec: dict[str, list[dict]], sample_rate: int, block: int):
@@ -182,10 +186,11 @@ class EffectChains:
                 _check_frequencies(e, self.sample_rate, where)
                 plugins.append(make_plugin(e, where))
             self.boards[output] = pedalboard.Pedalboard(plugins)
-        self.cols = [(OUTPUTS.index(o), b) for o, b in self.boards.items()]
+        order = sorted(self.boards, key=OUTPUTS.index)
+        self.cols = [(OUTPUTS.index(o), self.boards[o]) for o in order if o != "mix"]
+        self.mix_board = self.boards.get("mix")
+        self.remix = any(c < PARTS for c, _ in self.cols)
         self.inbuf = np.zeros(self.block, np.float32)
-        self.stems = np.zeros((self.block, 4), np.float32)
-        self.dry = np.zeros(self.block, np.float32)
 
     def __bool__(self) -> bool:
         return bool(self.boards)
@@ -199,24 +204,20 @@ class EffectChains:
         for b in self.boards.values():
             b.reset()
 
-    def apply(self, stems: np.ndarray, dry: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        n = len(dry)
-        ost = self.stems[:n]
-        odry = self.dry[:n]
-        ost[:] = stems[:, :4]
-        odry[:] = dry
+    def apply(self, outs: np.ndarray, n: int) -> None:
+        """The chains on outs[:n] (block x len(OUTPUTS)), in place."""
         for col, board in self.cols:
-            self._one(col, board, dry if col == 4 else stems[:, col], ost, odry)
-        return ost, odry
+            self._one(col, board, outs[:n, col], outs)
+        if self.remix:
+            np.sum(outs[:n, :PARTS], axis=1, out=outs[:n, MIX])
+        if self.mix_board is not None:
+            self._one(MIX, self.mix_board, outs[:n, MIX], outs)
 
-    def _one(self, col: int, board, src: np.ndarray, ost: np.ndarray, odry: np.ndarray) -> None:
-        """One output's block through its chain, into column col of ost (4: into odry)."""
-        if col == 4:
-            odry[:] = board.process(src, self.sample_rate, reset=False)
-        else:
-            buf = self.inbuf[:len(src)]
-            buf[:] = src                                  # a contiguous copy of the column
-            ost[:, col] = board.process(buf, self.sample_rate, reset=False)
+    def _one(self, col: int, board, src: np.ndarray, outs: np.ndarray) -> None:
+        """One output's block through its chain, into column col of outs."""
+        buf = self.inbuf[:len(src)]
+        buf[:] = src                                      # a contiguous copy of the column
+        outs[:len(src), col] = board.process(buf, self.sample_rate, reset=False)
 
     def time_chain(self, output: str, x: np.ndarray) -> np.ndarray:
         """Microseconds per block of `output`'s share of `apply` (copies included) over x, block
@@ -224,25 +225,22 @@ class EffectChains:
         col = OUTPUTS.index(output)
         board = self.boards[output]
         x = np.ascontiguousarray(x, np.float32)
+        scratch = np.zeros((self.block, len(OUTPUTS)), np.float32)
         times = np.empty(len(x) // self.block)
         for i in range(len(times)):
             chunk = x[i * self.block:(i + 1) * self.block]
             t0 = time.perf_counter_ns()
-            self._one(col, board, chunk, self.stems, self.dry)
+            self._one(col, board, chunk, scratch)
             times[i] = time.perf_counter_ns() - t0
         return times / 1e3
 
-    def run(self, stems: np.ndarray, dry: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Whole signals through the chains in blocks of `block`, as live: (stems (n x 4), dry)."""
-        n = len(dry)
-        out_st = np.zeros((n, 4), np.float32)
-        out_dry = np.zeros(n, np.float32)
-        dry = np.ascontiguousarray(dry, np.float32)
-        for s in range(0, n, self.block):
-            e = min(n, s + self.block)
-            a, d = self.apply(stems[s:e], dry[s:e])
-            out_st[s:e], out_dry[s:e] = a, d
-        return out_st, out_dry
+    def run(self, outputs: np.ndarray) -> np.ndarray:
+        """Whole outputs (n x len(OUTPUTS), as live forms them) through the chains in blocks of
+        `block`, as live runs them; in place, returned."""
+        for s in range(0, len(outputs), self.block):
+            e = min(len(outputs), s + self.block)
+            self.apply(outputs[s:e], e - s)
+        return outputs
 
     def costs(self, blocks: int = 300) -> dict[str, float]:
         """Median microseconds per block of each chain, on decaying noise bursts (drum-like),

@@ -33,13 +33,16 @@ def chain_rows(spec: dict, preset, x: np.ndarray, sample_rate: int, block: int) 
 
 def deviceless_session(spec: dict | None, preset: str, sample_rate: int, block: int):
     """A LiveSession set up as `prepare()` does, without devices or MIDI: its Python callback
-    (`_process`) can be fed blocks directly. Routes the five sources to outputs 1..5."""
+    (`_process`) can be fed blocks directly. Routes each output of OUTPUTS to the channel of its
+    place (1..7; the sampler, which plays nothing here, stays silent on 6)."""
     from .host.config import LiveConfig
     from .host.session import LiveSession, load_engine
+    from .sampler.build import build_sampler
     cfg = LiveConfig(preset=preset, sample_rate=sample_rate, block=block, effects=spec, midi=False,
-                     route={s: [i + 1] for i, s in enumerate(OUTPUTS)})
+                     route={s: [i + 1] for i, s in enumerate(OUTPUTS) if s != "sampler"})
     s = LiveSession(cfg)
     s.preset, s.engine = load_engine(preset, sample_rate, block)
+    s.sampler = build_sampler(None, s.preset, sample_rate, block)
     s.stem_names, s.drum_names = tuple(s.engine.stem_names), tuple(s.engine.drum_names)
     s.stem_latency = int(s.engine.stem_latency)
     s.route = cfg.route

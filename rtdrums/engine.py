@@ -242,7 +242,8 @@ def process_block(x, stems, events, handle):
         for s in range(n_stems):
             stems[i, s] = S.outq[s, j]
         c[C_OUT_POS] = j + 1 if j + 1 < P.hop else j
-    for e in range(n_events):
+    for e in range(n_events):                  # the detectors leave the frame's end in emitted
+        events[e]["decided"] = events[e]["emitted"] - 1
         events[e]["emitted"] = c[C_SAMPLES]
     return n_events
 

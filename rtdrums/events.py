@@ -6,7 +6,9 @@ indices in the input stream (sample 0 = first sample ever given to the engine):
   emitted  the stream position at which the note-on is sent: the end of the audio block in which
            the engine detected the hit (what a live run with the same block size does);
   drum     index into the engine's drum names (kick, snare, hihat);
-  note     MIDI note number; velocity 1..127.
+  note     MIDI note number; velocity 1..127;
+  decided  the newest sample of the frame that decided the hit: inside the emitting block, the
+           same for any block size (where the sampler starts the note's sound).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 EVENT_DTYPE = np.dtype([("onset", np.int64), ("emitted", np.int64), ("drum", np.int32),
-                        ("note", np.int32), ("velocity", np.int32)])
+                        ("note", np.int32), ("velocity", np.int32),
+                        ("decided", np.int64)])
 
 CSV_HEADER = ["onset_s", "emitted_s", "instrument", "note", "velocity"]
 MIDI_CHANNEL = 9            # GM percussion channel (10 counted from 1)

@@ -8,6 +8,8 @@ import numpy as np
 
 from .engine import Engine
 from .events import EVENT_DTYPE
+from .outputs import form_outputs, output_names
+from .sampler.voices import render_block
 
 DEFAULT_BLOCK = 128
 
@@ -16,13 +18,17 @@ class Separation(NamedTuple):
     stems: np.ndarray        # (n, n_stems) float32, aligned to the input (stem latency removed)
     events: np.ndarray       # EVENT_DTYPE, in stream samples of the input
     names: tuple[str, ...]   # stem names
-    outputs: np.ndarray | None = None   # (n, 5) kick snare hihat residual dry after their effect
-                                        # chains, as live plays them, aligned to the input
+    outputs: np.ndarray | None = None   # with a sampler or effect chains: every output
+                                        # (rtdrums.outputs, after its chain) of x as live plays it
+                                        # (not moved by the stem latency)
 
 
 def run_blocks(engine: Engine, x: np.ndarray, block: int = DEFAULT_BLOCK,
-               progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Feed x (mono) through the engine in blocks; returns raw (stems, events) as streamed."""
+               progress: Callable[[int], None] | None = None, sampler=None,
+               outputs: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Feed x (mono) through the engine in blocks; returns raw (stems, events) as streamed.
+    With a sampler (rtdrums.sampler, max block >= block) its voices play as live and every
+    output is written into outputs (len(x), outputs) float32."""
     x = np.ascontiguousarray(x, np.float32)
     stems = np.zeros((len(x), len(engine.stem_names)), np.float32)
     events = []
@@ -30,6 +36,10 @@ def run_blocks(engine: Engine, x: np.ndarray, block: int = DEFAULT_BLOCK,
         chunk = x[start:start + block]
         out, ev = engine.process(chunk)
         stems[start:start + len(chunk)] = out
+        if sampler is not None:
+            render_block(sampler, ev, len(ev), len(chunk))
+            form_outputs(chunk, out, sampler.smp, sampler.keep, outputs[start:start + len(chunk)],
+                         len(chunk))
         if len(ev):
             events.append(ev.copy())
         if progress:
@@ -50,18 +60,21 @@ def activation_trace(engine: Engine, x: np.ndarray, components: bool = False):
 
 
 def separate(engine: Engine, x: np.ndarray, block: int = DEFAULT_BLOCK,
-             progress: Callable[[int], None] | None = None, effects=None) -> Separation:
-    """Stems aligned with x (the engine is flushed with stem_latency zeros) and all events.
-
-    effects (rtdrums.effects.EffectChains at `block`): also the outputs after their chains, run
-    on the streamed stems and input block by block as live runs them, then aligned like the stems
-    (the dry output is not delayed live, so it is cut to x as it is)."""
+             progress: Callable[[int], None] | None = None, sampler=None, effects=None) -> Separation:
+    """Stems aligned with x (the engine is flushed with stem_latency zeros) and all events; with a
+    sampler (rtdrums.sampler.build) or effect chains (rtdrums.effects.EffectChains at `block`)
+    also every output as live plays it."""
     lat = engine.stem_latency
     padded = np.concatenate([np.asarray(x, np.float32), np.zeros(lat, np.float32)])
-    stems, events = run_blocks(engine, padded, block, progress)
-    events = events[events["onset"] < len(x)]
     outputs = None
+    if sampler is not None or effects is not None:
+        if sampler is None:
+            from .sampler.build import build_sampler
+            sampler = build_sampler(None, engine.preset, engine.settings.sample_rate, block)
+        outputs = np.zeros((len(padded), len(output_names(engine.stem_names))), np.float32)
+    stems, events = run_blocks(engine, padded, block, progress, sampler, outputs)
+    events = events[events["onset"] < len(x)]
     if effects is not None:
-        fx_stems, fx_dry = effects.run(stems, padded)
-        outputs = np.column_stack([fx_stems[lat:], fx_dry[:len(x)]])
-    return Separation(stems[lat:], events, engine.stem_names, outputs)
+        effects.run(outputs)
+    return Separation(stems[lat:], events, engine.stem_names,
+                      None if outputs is None else outputs[:len(x)])

@@ -285,7 +285,7 @@ def score_events(notes: list[ScoreNote], offset_s: float, act: np.ndarray, prese
         peak = a[max(0, f - 1):f + span + 1].max(initial=0.0)
         rise = max(peak - before, 0.0) / max(preset.drums[n.drum].reference, 1e-12)
         vel = int(np.clip(round(127 * rise ** gamma), 1, 127))
-        rows.append((onset, onset, n.drum, n.note, vel))
+        rows.append((onset, onset, n.drum, n.note, vel, onset))
     ev = np.array(rows, dtype=EVENT_DTYPE) if rows else np.zeros(0, EVENT_DTYPE)
     return np.sort(ev, order="onset")
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .audio import read_audio, resample, to_mono, write_audio
+from .effects import OUTPUTS
 from .engine import Engine
 from .errors import UserError
 from .events import write_csv, write_midi
@@ -52,11 +53,14 @@ class SeparationResult:
 
 def run_separation(input_path: Path, out: Path, preset_name: str, block: int,
                    progress: bool = False, adapt: bool | None = None,
-                   save_adapted: Path | None = None, effects: dict | None = None) -> SeparationResult:
+                   save_adapted: Path | None = None, sampler=None,
+                   effects: dict | None = None) -> SeparationResult:
     """Separate input_path into out; files appear only when complete (written to a staging folder).
     adapt: switch template adaptation on or off (None: as the preset says); save_adapted: a
-    folder for the preset with the templates as adaptation left them; effects: chains per output
-    (rtdrums.effects.parse_effects): also writes <output>-fx.wav, each output after its chain."""
+    folder for the preset with the templates as adaptation left them; sampler: the [sampler]
+    settings (rtdrums.sampler.settings), to write sampler.wav and mix.wav; effects: chains per
+    output (rtdrums.effects.parse_effects), to write <output>-fx.wav, each output after its
+    chain; both as live plays them."""
     data, rate = read_audio(input_path)
     preset = with_adaptation(load_preset(preset_name), adapt)
     ensure_writable_dir(out)
@@ -64,10 +68,13 @@ def run_separation(input_path: Path, out: Path, preset_name: str, block: int,
     lo, hi = preset.stft.rate_range()
     engine_rate = rate if lo <= rate <= hi else preset.stft.sample_rate
     engine = Engine(preset, engine_rate, max_block=block)
-    chains = None
+    chains = voices = None
     if effects:
         from .effects import EffectChains
         chains = EffectChains(effects, engine_rate, block)
+    if sampler is not None:
+        from .sampler.build import build_sampler
+        voices = build_sampler(sampler, preset, engine_rate, block)
     x = resample(to_mono(data), rate, engine_rate)
     bar = None
     if progress and len(x) > PROGRESS_MIN_SECONDS * rate:
@@ -75,7 +82,8 @@ def run_separation(input_path: Path, out: Path, preset_name: str, block: int,
 
         bar = tqdm(total=len(x), unit="sample", unit_scale=True, desc="separating", leave=False)
     try:
-        sep = separate(engine, x, block, progress=bar.update if bar else None, effects=chains)
+        sep = separate(engine, x, block, progress=bar.update if bar else None, sampler=voices,
+                       effects=chains)
     finally:
         if bar:
             bar.close()
@@ -84,8 +92,13 @@ def run_separation(input_path: Path, out: Path, preset_name: str, block: int,
         stems = resample(sep.stems, engine_rate, rate)[:len(data)]
         for i, name in enumerate(sep.names):
             write_audio(staging / f"{name}.wav", stems[:, i], rate)
-        if sep.outputs is not None:
-            _write_effect_outputs(staging, sep.outputs, chains, engine_rate, rate, len(data))
+        if sep.outputs is not None:           # as live plays them
+            played = resample(sep.outputs, engine_rate, rate)[:len(data)]
+            if voices is not None:
+                write_audio(staging / "sampler.wav", played[:, OUTPUTS.index("sampler")], rate)
+                write_audio(staging / "mix.wav", played[:, OUTPUTS.index("mix")], rate)
+            for name in chains.boards if chains else ():
+                write_audio(staging / f"{name}-fx.wav", played[:, OUTPUTS.index(name)], rate)
         write_csv(staging / "triggers.csv", sep.events, engine_rate, sep.names[:-1])
         write_midi(staging / "triggers.mid", sep.events, engine_rate)
         files = []
@@ -100,12 +113,3 @@ def run_separation(input_path: Path, out: Path, preset_name: str, block: int,
         files.append(save_preset(engine.adapted_preset(f"separate {input_path.name}"), save_adapted))
     return SeparationResult(out, files, sep, rate, len(data) / rate, engine.stem_latency, preset.name,
                             engine_rate)
-
-
-def _write_effect_outputs(folder: Path, outputs: np.ndarray, chains, engine_rate: int, rate: int,
-                          n: int) -> None:
-    """<output>-fx.wav for each output with a chain (at the file's rate, like the stems)."""
-    from .effects import OUTPUTS
-    for name in chains.boards:
-        y = resample(outputs[:, OUTPUTS.index(name)], engine_rate, rate)[:n]
-        write_audio(folder / f"{name}-fx.wav", y, rate)

@@ -30,6 +30,14 @@ SETTINGS = {
 }
 
 
+def _outputs(stems: np.ndarray, dry: np.ndarray) -> np.ndarray:
+    """Outputs as live forms them without a sampler: the stems, the input, silence, the mix."""
+    outs = np.zeros((len(dry), len(OUTPUTS)), np.float32)
+    outs[:, :4], outs[:, 4] = stems, dry
+    outs[:, 6] = stems.sum(axis=1)
+    return outs
+
+
 def test_every_offered_plugin_has_settings_here():
     assert set(SETTINGS) == set(BUILTIN)
 
@@ -48,12 +56,12 @@ def test_whole_equals_chunked(name, rendered_groove):
     stems[:, 1] = x
     for block in (128, 100):
         c = EffectChains(chains.spec, SR, block)
-        first = c.run(stems, x)[0][:, 1]
+        first = c.run(_outputs(stems, x))[:, 1]
         # float32 tolerance (-100 dBFS): JUCE's IIR filters flush near-zero state to zero at the
         # end of every block, so their last bits follow the block length (docs/effects.md)
         np.testing.assert_allclose(first, whole, rtol=0, atol=1e-5)
         c.reset()
-        np.testing.assert_array_equal(c.run(stems, x)[0][:, 1], first)     # reset is complete
+        np.testing.assert_array_equal(c.run(_outputs(stems, x))[:, 1], first)     # reset is complete
         print(f"{name} block {block}: max |chunked - whole| = {np.max(np.abs(first - whole)):.1e}")
     assert isinstance(chains.boards["snare"], pedalboard.Pedalboard)
 
@@ -67,14 +75,27 @@ def test_a_chain_in_order_whole_equals_chunked(rendered_groove):
     whole = chains.boards["dry"].process(x, SR, reset=True)
     chains.reset()
     stems = np.zeros((len(x), 4), np.float32)
-    st, dry = chains.run(stems, x)
-    np.testing.assert_allclose(dry, whole, rtol=0, atol=1e-5)
-    assert not st.any()                       # outputs without a chain pass through
+    out = chains.run(_outputs(stems, x))
+    np.testing.assert_allclose(out[:, 4], whole, rtol=0, atol=1e-5)
+    assert not out[:, :4].any() and not out[:, 5:].any()     # outputs without a chain pass through
+
+
+def test_the_mix_is_formed_again_after_the_drums_chains(rendered_groove):
+    """A chain on the kick changes the mix by what it changed in the kick; the mix's own chain
+    then runs on that."""
+    r = rendered_groove
+    stems = np.stack([r.stems[d][:2 * SR] for d in ("kick", "snare", "hihat")] +
+                     [np.zeros(2 * SR, np.float32)], axis=1).astype(np.float32)
+    spec = parse_effects({"kick": [{"name": "Gain", "gain_db": -12}], "mix": [{"name": "Gain", "gain_db": 6}]})
+    out = EffectChains(spec, SR, 128).run(_outputs(stems, stems.sum(axis=1)))
+    g = np.float32(10 ** (-12 / 20)), np.float32(10 ** (6 / 20))
+    np.testing.assert_allclose(out[:, 0], stems[:, 0] * g[0], atol=1e-6)
+    np.testing.assert_allclose(out[:, 6], (stems[:, 0] * g[0] + stems[:, 1:].sum(axis=1)) * g[1], atol=1e-5)
 
 
 def test_live_python_path_equals_offline_separate(rendered_groove, tmp_path):
     """The live callback's outputs (LiveSession._process, no device) == `rtdrums separate
-    --effects` on the same input, shifted by the stem latency; the recorder keeps the dry stems."""
+    --config` on the same input, as live plays them; the recorder keeps the dry stems."""
     from rtdrums.effects_bench import deviceless_session
 
     x = rendered_groove.mix[:6 * SR].astype(np.float32)
@@ -86,7 +107,7 @@ def test_live_python_path_equals_offline_separate(rendered_groove, tmp_path):
     n = len(x) + lat
     xin = np.zeros((n + 128, 1), np.float32)
     xin[:len(x), 0] = x
-    live = np.zeros((n + 128, 5), np.float32)
+    live = np.zeros((n + 128, len(OUTPUTS)), np.float32)
     raw = np.zeros((n + 128, 4), np.float32)
     for i in range(0, n, 128):
         s._process(xin[i:i + 128], live[i:i + 128], 0, 128)
@@ -94,19 +115,18 @@ def test_live_python_path_equals_offline_separate(rendered_groove, tmp_path):
 
     sf.write(tmp_path / "in.wav", x, SR, subtype="FLOAT")
     assert cli.main(["separate", str(tmp_path / "in.wav"), "--out", str(tmp_path / "out"),
-                     "--effects", str(tmp_path / "fx.toml"), "--quiet"]) == 0
-    for j, name in enumerate(OUTPUTS):
-        got = live[:len(x), j] if name == "dry" else live[lat:lat + len(x), j]
+                     "--config", str(tmp_path / "fx.toml"), "--quiet"]) == 0
+    for j, name in enumerate(OUTPUTS[:5]):
         if name in spec:
             off = sf.read(tmp_path / "out" / f"{name}-fx.wav", dtype="float32")[0]
-            np.testing.assert_allclose(got, off, atol=1e-6)
-            dry_stem = x if name == "dry" else sf.read(tmp_path / "out" / f"{name}.wav",
-                                                       dtype="float32")[0]
-            assert not np.allclose(off, dry_stem, atol=1e-3)       # the chain changed it
+            np.testing.assert_allclose(live[:len(x), j], off, atol=1e-6)
+            before = x if name == "dry" else np.concatenate(       # the stem as live plays it
+                [np.zeros(lat, np.float32), sf.read(tmp_path / "out" / f"{name}.wav", dtype="float32")[0]])
+            assert not np.allclose(off, before[:len(x)], atol=1e-3)       # the chain changed it
         else:
             assert not (tmp_path / "out" / f"{name}-fx.wav").exists()
-            np.testing.assert_allclose(got, sf.read(tmp_path / "out" / f"{name}.wav",
-                                                    dtype="float32")[0], atol=1e-6)
+            np.testing.assert_allclose(live[lat:lat + len(x), j], sf.read(tmp_path / "out" / f"{name}.wav",
+                                                                      dtype="float32")[0], atol=1e-6)
     np.testing.assert_array_equal(raw[lat:lat + len(x), 1],
                                   sf.read(tmp_path / "out" / "snare.wav", dtype="float32")[0])
 
@@ -189,7 +209,7 @@ def test_noise_gate_lowers_hihat_bleed_in_the_snare_stem(style, fixture_kit, val
     ({"snare": [{"name": "LadderFilter", "mode": "LPF6"}]}, "LadderFilter mode must be one of LPF12"),
     ({"snare": [{"name": "PitchShift"}]}, "PitchShift buffers audio"),
     ({"snare": [{"threshold_db": -3}]}, "give the effect's name"),
-    ({"toms": [{"name": "Gain"}]}, "unknown output 'toms' (outputs: kick, snare, hihat, residual, dry)"),
+    ({"toms": [{"name": "Gain"}]}, "unknown output 'toms' (outputs: kick, snare, hihat, residual, dry, sampler, mix)"),
     ({"snare": [{"vst3": "/nonexistent/Plug.vst3"}]}, "VST3 plugin not found: /nonexistent/Plug.vst3"),
 ])
 def test_bad_effect_settings(table, message):
@@ -242,7 +262,7 @@ def test_settings_file_and_command_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "unknown effect 'Gate'" in err and "\n" not in err
     assert cli.main(["separate", str(tmp_path / "none.wav"), "--out", str(tmp_path / "o"),
-                     "--effects", str(tmp_path / "stage.toml")]) != 0
+                     "--config", str(tmp_path / "stage.toml")]) != 0
     err = capsys.readouterr().err.strip()
     assert "unknown effect 'Gate'" in err and "\n" not in err
 

@@ -44,6 +44,8 @@ ERRORS = [
     (["--input-channels", "3"], "input channel 3 is out of range: system has input channels 1..2"),
     (["--input-channels", "1,2,3"], "give one channel (a mic) or two (a stereo pair)"),
     (["--route", "kick=9"], "output channel 9 is out of range: system has output channels 1..8"),
+    (["--route", "mix=9@-6"], "output channel 9 is out of range: system has output channels 1..8"),
+    (["--route", "sampler=1"], "the route plays the sampler, but the settings have no [sampler] table"),
     (["--rate", "44100"], "sample rate 44100 Hz does not work"),
     (["--block", "100"], "block size 100 is not supported; use one of 32, 64, 128"),
     (["--host-api", "asio"], "no host API matches 'asio'; available:"),

@@ -17,6 +17,7 @@ from rtdrums.host import native
 from rtdrums.host.midi import NoteSender
 from rtdrums.host.recorder import ACTIVE, DROPPED, HEAD, Recorder
 from rtdrums.preset import load_preset
+from rtdrums.sampler.build import build_sampler
 
 pytestmark = pytest.mark.skipif(not find_library("portaudio"),
                                 reason="needs libportaudio2 (the callback calls Pa_GetStreamTime)")
@@ -46,10 +47,12 @@ def _arrays(eng, n_out, sender, rec, total_frames=0):
     r = rec.ring
     return native.CoreArrays(
         ctl, np.array([0, 1], np.int64), np.array(ROUTES, np.int64), np.zeros(BLOCK, np.float32),
-        np.zeros((BLOCK, D + 1), np.float32), np.zeros(256, EVENT_DTYPE), np.zeros(5, np.float32),
+        np.zeros((BLOCK, D + 1), np.float32), np.zeros(256, EVENT_DTYPE), np.zeros(D + 4, np.float32),
         np.zeros(D, np.int64), np.zeros(D, np.int32), np.full(D, -1, np.int64),
         np.zeros(1 << 12, np.int64), np.zeros(1 << 12, np.int64), sender.ring, sender.ctl,
-        *(np.asarray(a) for a in (r.ctl, r.pos, r.nframes, r.nev, r.ev, r.data)))
+        *(np.asarray(a) for a in (r.ctl, r.pos, r.nframes, r.nev, r.ev, r.data)),
+        np.ones(len(ROUTES), np.float32), np.zeros((BLOCK, D + 4), np.float32),
+        build_sampler(None, eng.preset, SR, BLOCK))
 
 
 def _drained(sender, timeout=30.0):
@@ -102,7 +105,7 @@ def test_compiled_callback_matches_the_engine(take, tmp_path):
     assert np.array_equal(out[:, 2], mono + stems[:, 3])
     # meters, counters, status flags
     peaks = np.abs(np.concatenate([stems, mono[:, None]], axis=1)).max(axis=0)
-    assert np.array_equal(a.peaks, peaks)
+    assert np.array_equal(a.peaks[:5], peaks)                # stems, input (then sampler, mix)
     ctl = a.ctl
     assert ctl[native.POS] == len(x) and ctl[native.CALLBACKS] == len(x) // BLOCK
     assert ctl[native.IN_OVERFLOW] == 1 and ctl[native.OUT_UNDERFLOW] == 1

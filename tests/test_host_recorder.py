@@ -33,7 +33,7 @@ def _push_all(rec, x, stems, pace=0.0):
     for i, pos in enumerate(range(0, len(x), BLOCK)):
         n = 0
         if i % 50 == 10:
-            ev[0] = (pos + 3, pos + BLOCK, 1, 38, 64 + i % 60)
+            ev[0] = (pos + 3, pos + BLOCK, 1, 38, 64 + i % 60, pos + 5)
             n = 1
         rec.push(x[pos:pos + BLOCK], stems[pos:pos + BLOCK], ev, n, pos)
         if pace:

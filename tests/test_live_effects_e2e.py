@@ -37,7 +37,7 @@ ratio = 4
 
 def test_live_effect_chains_on_jack(jack_server, harness, fixture_kit,
                                     validation_grooves, tmp_path):
-    from rtdrums.effects import EffectChains, parse_effects
+    from rtdrums.effects import OUTPUTS, EffectChains, parse_effects
     from rtdrums.engine import Engine
     from rtdrums.offline import run_blocks
     from rtdrums.preset import load_preset
@@ -82,7 +82,9 @@ def test_live_effect_chains_on_jack(jack_server, harness, fixture_kit,
     stems, _ = run_blocks(eng, x, block=128)
     np.testing.assert_array_equal(rec_snare, stems[:, 1])          # the recorder: no effects
     chains = EffectChains(parse_effects(_fx_table()), SR, 128)
-    fx_stems, _ = chains.run(stems, x)
+    outs = np.zeros((len(x), len(OUTPUTS)), np.float32)
+    outs[:, :4], outs[:, 4], outs[:, 6] = stems, x, stems.sum(axis=1)
+    fx_stems = chains.run(outs)
 
     for stim, captured in takes:
         p0 = find_take(x, stim)[-1]                     # the accepted take: the last one

@@ -41,6 +41,8 @@ def add_arguments(p):
     p.add_argument("--live", action="store_true", help="also measure the live host on a JACK dummy server")
     p.add_argument("--effects", metavar="FILE", help="also time the [effects] chains of this settings "
                    "file per block on the engine's outputs (docs/effects.md)")
+    p.add_argument("--sampler", nargs="?", const="test kit", metavar="KIT",
+                   help="also time the sampler's voices with this kit (default: the test kit)")
 
 
 def bench_input(seconds: float) -> np.ndarray:
@@ -106,6 +108,11 @@ def run(args) -> int:
             print(f"adaptation costs {r['median_us'] / base['median_us'] - 1:+.0%} median, "
                   f"{r['rtf'] / base['rtf'] - 1:+.0%} mean time per block ({base['setting']}, "
                   f"{r['templates'] - base['templates']} free residual components)")
+    if args.sampler:
+        from ..sampler.bench import TEST_KIT, bench_voices, print_rows
+        kit = TEST_KIT if args.sampler == "test kit" else args.sampler
+        print()
+        print_rows(bench_voices(preset, kit), kit)
     if args.solvers:
         from ..evaluation.speed import compare_solvers, markdown
 

@@ -24,10 +24,10 @@ def add_arguments(p) -> None:
     g.add_argument("--input-channels", metavar="CH",
                    help="input channel, or a stereo pair mixed to mono: 1 or 1,2 (from 1)")
     g.add_argument("-o", "--output-device", help="index or part of the name")
-    g.add_argument("--route", action="append", metavar="SRC=CH",
-                   help="route kick/snare/hihat/residual/dry to output channels, e.g. "
-                        "kick=1,snare=2,hihat=3,residual=4,dry=5+6; 'none' for no outputs "
-                        "(default: the stems on the first outputs)")
+    g.add_argument("--route", action="append", metavar="OUT=CH",
+                   help="route kick/snare/hihat/residual/input (dry)/sampler/mix to output "
+                        "channels with an optional gain in dB, e.g. kick=1,snare=2,dry=5+6,mix=7@-6; "
+                        "'none' for no outputs (default: the stems on the first outputs)")
     g.add_argument("--rate", type=int, help="sample rate in Hz (default 48000)")
     g.add_argument("--block", type=int, help="block size in samples (default 128; 64 works)")
     g.add_argument("--client-name", help="JACK client name (default rtdrums)")

@@ -4,9 +4,11 @@ Runs the same streaming engine as `rtdrums live`, block by block, and writes int
   kick.wav snare.wav hihat.wav residual.wav   stems aligned to the input (stem latency removed)
   triggers.csv                               onset_s,emitted_s,instrument,note,velocity
   triggers.mid                               the triggers as a MIDI file (GM drum channel)
-  kick-fx.wav ... dry-fx.wav                 with --effects FILE: each output after its effect
-                                             chain, as `rtdrums live` plays it (docs/effects.md)
 emitted_s is when a live run with the same settings and block size would have sent the note-on.
+With --config FILE (the live settings file) also, as live plays them:
+  sampler.wav mix.wav                        with a [sampler] table (docs/sampler.md)
+  kick-fx.wav ... mix-fx.wav                 with an [effects] table: each output with a chain,
+                                             after it (docs/effects.md)
 """
 
 from __future__ import annotations
@@ -30,26 +32,23 @@ def add_arguments(p):
     p.add_argument("--block", type=int, default=DEFAULT_BLOCK,
                    help="audio block size in samples, as live (default: %(default)s); sets emitted_s")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    p.add_argument("--config", metavar="FILE", help="live settings file (TOML): its [sampler] plays the "
+                   "triggers into sampler.wav and mix.wav (docs/sampler.md), its [effects] chains write "
+                   "<output>-fx.wav (docs/effects.md), as live plays them")
     p.add_argument("--score", type=Path, metavar="MIDI", help="the take's drum notes (GM): score-informed "
                    "separation, triggers from the score (docs/score-informed.md)")
     p.add_argument("--score-offset", type=float, default=0.0, metavar="MS", help="move the score by this")
     p.add_argument("--score-tolerance", type=float, default=50.0, metavar="MS",
                    help="search the score's offset within +-this (default: %(default)s; 0: as given)")
-    p.add_argument("--effects", type=Path, metavar="FILE", help="settings file whose [effects] "
-                   "chains to run on the outputs, as live does (docs/effects.md)")
     add_switches(p)
 
 
 def run(args) -> int:
     if args.block < 1:
         raise UserError(f"--block must be a positive number of samples, got {args.block}")
-    effects = None
-    if args.effects is not None:
-        if args.score is not None:
-            raise UserError("--effects runs with the plain separation; leave out --score to use it")
-        from ..effects import load_effects
-        effects = load_effects(args.effects)
     t0 = time.perf_counter()
+    if args.score is not None and args.config:
+        raise UserError("--config (sampler, effects) and --score do not combine: leave out one of them")
     if args.score is not None:
         from ..score_informed import run_informed_separation
         summary = run_informed_separation(Path(args.input), args.score, Path(args.out), args.preset,
@@ -57,9 +56,17 @@ def run(args) -> int:
         if not args.quiet:
             print(f"{summary}\n({time.perf_counter() - t0:.1f} s)")
         return 0
+    sampler = effects = None
+    if args.config:
+        from ..host.config import load_toml
+        settings = load_toml(args.config)
+        sampler, effects = settings.get("sampler"), settings.get("effects")
+        if sampler is None and not effects:
+            raise UserError(f"{args.config} has no [sampler] or [effects] table: add one "
+                            f"(docs/sampler.md, docs/effects.md) or leave out --config")
     result = run_separation(Path(args.input), Path(args.out), args.preset, args.block,
                             progress=not args.quiet, adapt=args.adapt, save_adapted=args.save_adapted,
-                            effects=effects)
+                            sampler=sampler, effects=effects)
     if not args.quiet:
         print(result.summary(time.perf_counter() - t0), file=sys.stdout)
     return 0

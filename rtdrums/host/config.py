@@ -18,6 +18,10 @@ TOML layout (every key optional; see docs/live.md for a full example):
     hihat = [3]
     residual = [4]
     dry = []                   # the (mixed) input itself
+    [route]                    # the same, for every output, with a gain (docs/sampler.md)
+    sampler = { channels = [3, 4], gain_db = -6.0 }
+    mix = [1, 2]
+    [sampler]                  # the built-in drum sampler (docs/sampler.md)
     [midi]
     enabled = true
     backend = "auto"           # "jack", "alsa", or auto: JACK when the audio runs on JACK
@@ -38,9 +42,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from ..errors import UserError
+from ..sampler.settings import SamplerSettings, parse_sampler
 
-SOURCES = ("kick", "snare", "hihat", "residual", "dry")
+SOURCES = ("kick", "snare", "hihat", "residual", "dry", "sampler", "mix")    # see rtdrums.outputs
 STEM_SOURCES = SOURCES[:4]
+ALIASES = {"input": "dry"}
 
 
 @dataclass
@@ -56,6 +62,8 @@ class LiveConfig:
     input_channels: list[int] = field(default_factory=lambda: [1])
     output_device: str | None = None
     route: dict[str, list[int]] | None = None      # None = the default routing
+    route_gain_db: dict[str, float] = field(default_factory=dict)   # per routed output
+    sampler: SamplerSettings | None = None
     midi: bool = True
     midi_backend: str = "auto"
     midi_port: str | None = None
@@ -101,21 +109,66 @@ def _channels(value, what: str) -> list[int]:
     return out
 
 
-def parse_route(specs: list[str]) -> dict[str, list[int]]:
-    """['kick=1,snare=2', 'dry=5+6'] -> {'kick': [1], 'snare': [2], 'dry': [5, 6]}; 'none' = {}."""
+def _source(name, what: str) -> str:
+    src = ALIASES.get(str(name).strip().lower(), str(name).strip().lower())
+    if src not in SOURCES:
+        raise UserError(f"{what}: unknown output {name!r}; outputs are {', '.join(SOURCES)} "
+                        f"(input = dry)")
+    return src
+
+
+def _gain_db(value, what: str) -> float:
+    try:
+        g = float(value)
+    except (TypeError, ValueError):
+        g = float("nan")
+    if isinstance(value, bool) or not -120.0 <= g <= 24.0:
+        raise UserError(f"{what}: gain must be a number of dB from -120 to 24, got {value!r}")
+    return g
+
+
+def parse_routing(specs: list[str]) -> tuple[dict[str, list[int]], dict[str, float]]:
+    """['kick=1,snare=2', 'dry=5+6', 'sampler=3@-6'] -> the channels of each output and the
+    gains in dB given with @; 'none' = no outputs."""
     route: dict[str, list[int]] = {}
+    gains: dict[str, float] = {}
     for spec in specs:
         for item in spec.split(","):
             item = item.strip()
             if not item or item.lower() == "none":
                 continue
             src, sep, chans = item.partition("=")
-            src = src.strip().lower()
+            src = ALIASES.get(src.strip().lower(), src.strip().lower())
             if not sep or src not in SOURCES:
-                raise UserError(f"route {item!r}: expected SOURCE=CHANNEL with SOURCE one of "
-                                f"{', '.join(SOURCES)} (e.g. kick=1,snare=2,dry=5+6)")
+                raise UserError(f"route {item!r}: expected SOURCE=CHANNEL[@GAIN_DB] with SOURCE one "
+                                f"of {', '.join(SOURCES)}, input (e.g. kick=1,snare=2,dry=5+6,mix=7@-6)")
+            chans, at, gain = chans.partition("@")
             route.setdefault(src, []).extend(_channels(chans, f"route {item!r}"))
-    return route
+            if at:
+                gains[src] = _gain_db(gain.lower().removesuffix("db"), f"route {item!r}")
+    return route, gains
+
+
+def parse_route(specs: list[str]) -> dict[str, list[int]]:
+    """['kick=1,snare=2', 'dry=5+6'] -> {'kick': [1], 'snare': [2], 'dry': [5, 6]}; 'none' = {}."""
+    return parse_routing(specs)[0]
+
+
+def _route_table(table: dict, where: str) -> tuple[dict[str, list[int]], dict[str, float]]:
+    """[route]: OUTPUT = CHANNELS, or OUTPUT = { channels = CHANNELS, gain_db = DB }."""
+    route, gains = {}, {}
+    for k, v in table.items():
+        src = _source(k, f"{where} [route]")
+        if isinstance(v, dict):
+            extra = set(v) - {"channels", "gain_db"}
+            if extra or "channels" not in v:
+                raise UserError(f"{where} [route] {k}: expected {{ channels = [1], gain_db = 0.0 }}, "
+                                f"got {v!r}")
+            if "gain_db" in v:
+                gains[src] = _gain_db(v["gain_db"], f"[route] {k}")
+            v = v["channels"]
+        route[src] = _channels(v, f"[route] {k}")
+    return route, gains
 
 
 def load_toml(path: str | Path) -> dict:
@@ -130,20 +183,28 @@ def load_toml(path: str | Path) -> dict:
     out: dict = {}
     for key, value in doc.items():
         if isinstance(value, dict):
+            if key == "route":
+                route, gains = _route_table(value, f"config file {p}:")
+                out.setdefault("route", {}).update(route)
+                out.setdefault("route_gain_db", {}).update(gains)
+                continue
+            if key == "sampler":
+                out["sampler"] = parse_sampler(value, p.parent)
+                continue
             if key not in _TOML or key == "":
                 raise UserError(f"config file {p}: unknown table [{key}] "
-                                f"(known: {', '.join(k for k in _TOML if k)})")
+                                f"(known: {', '.join(k for k in _TOML if k)}, route, sampler)")
             if key == "effects":
                 from ..effects import parse_effects
                 out["effects"] = parse_effects(value, f"config file {p} [effects]")
                 continue
             for k, v in value.items():
-                if key == "output" and k in SOURCES:
+                if key == "output" and k in STEM_SOURCES + ("dry",):
                     out.setdefault("route", {})[k] = _channels(v, f"[output] {k}")
                 elif k in _TOML[key]:
                     out[_TOML[key][k]] = v
                 else:
-                    known = list(_TOML[key]) + (list(SOURCES) if key == "output" else [])
+                    known = list(_TOML[key]) + (list(STEM_SOURCES + ("dry",)) if key == "output" else [])
                     raise UserError(f"config file {p}: unknown key {k!r} in [{key}] "
                                     f"(known: {', '.join(known)})")
         elif key in _TOML[""]:
@@ -177,7 +238,7 @@ def resolve(args) -> LiveConfig:
     if getattr(args, "input_channels", None):
         values["input_channels"] = _channels(args.input_channels, "--input-channels")
     if getattr(args, "route", None):
-        values["route"] = parse_route(args.route)
+        values["route"], values["route_gain_db"] = parse_routing(args.route)
     if getattr(args, "no_midi", False):
         values["midi"] = False
     if getattr(args, "no_record", False):

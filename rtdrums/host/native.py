@@ -7,7 +7,7 @@ holding it is descheduled, the callback waits outside its measured time and the 
 userData is the address of one `Core` (a Numba StructRef) holding the engine's bundle and every
 array the callback touches, all allocated by the session before the stream opens. Per block it
 does what LiveSession._process does: mixes the input to mono, makes the engine's block call,
-adds the routed sources into the output, accumulates meters and counters, writes the notes into
+plays the sampler's voices, forms the outputs and adds the routed ones into the channels, accumulates meters and counters, writes the notes into
 the MIDI sender's ring (waking its thread with one write() on a pipe) and copies the block into
 the recorder's ring. Python reads all of it outside the callback.
 """
@@ -25,6 +25,8 @@ from numba.extending import intrinsic, overload
 
 from ..engine import process_block
 from ..events import EVENT_DTYPE
+from ..outputs import form_outputs, route_outputs
+from ..sampler.voices import SamplerArrays, render_block
 from .midi import HEAD as M_HEAD, NEXT_OFF as M_NEXT_OFF, POS as M_POS, TAIL as M_TAIL
 from .recorder import ACTIVE as R_ACTIVE, DROPPED as R_DROPPED, HEAD as R_HEAD, TAIL as R_TAIL
 
@@ -58,11 +60,12 @@ class CoreArrays(NamedTuple):
     """What the compiled callback reads and writes, besides the engine (see LiveSession)."""
     ctl: np.ndarray          # (N_CTL,) int64, indices above
     chans: np.ndarray        # (1 or 2,) int64 input channels (0-based) mixed to mono
-    routes: np.ndarray       # (n, 2) int64: source column (0..3 stems, 4 dry), output channel
+    routes: np.ndarray       # (n, 2) int64: output column (rtdrums.outputs), interface channel
     mono: np.ndarray         # (block,) float32
     stems: np.ndarray        # (block, stems) float32
     events: np.ndarray       # EVENT_DTYPE
-    peaks: np.ndarray        # (5,) float32, max-accumulated; the view resets them
+    peaks: np.ndarray        # (outputs,) float32 peak of each output, max-accumulated; the view
+                             # resets them
     hits: np.ndarray         # (drums,) int64
     last_vel: np.ndarray     # (drums,) int32
     last_pos: np.ndarray     # (drums,) int64
@@ -76,6 +79,9 @@ class CoreArrays(NamedTuple):
     rec_nev: np.ndarray
     rec_ev: np.ndarray
     rec_data: np.ndarray
+    gains: np.ndarray        # (n,) float32 linear gain of each route
+    outs: np.ndarray         # (block, outputs) float32, see rtdrums.outputs
+    sampler: SamplerArrays   # the sampler's tables, voices and per-drum buffer
 
 
 @structref.register
@@ -208,17 +214,16 @@ def run_block(engine, a, x, out, n):
         for i in range(n):
             mono[i] = x[i, c0]
     ne = process_block(mono, stems, ev, engine)
+    render_block(a.sampler, ev, ne, n)
+    outs = a.outs
+    form_outputs(mono, stems, a.sampler.smp, a.sampler.keep, outs, n)
+    # an output's effect chain would run here, on outs[:n], before the routing and the meters
     if out.shape[1] > 0:
-        out[:, :] = 0
-        for r in range(a.routes.shape[0]):
-            src, ch = a.routes[r, 0], a.routes[r, 1]
-            for i in range(n):
-                out[i, ch] += mono[i] if src == 4 else stems[i, src]
-    ns = stems.shape[1]
-    for s in range(ns + 1):
+        route_outputs(outs, a.routes, a.gains, out, n)
+    for s in range(a.peaks.shape[0]):
         pk = a.peaks[s]
         for i in range(n):
-            v = abs(mono[i]) if s == ns else abs(stems[i, s])
+            v = abs(outs[i, s])
             if v > pk:
                 pk = v
         a.peaks[s] = pk
@@ -288,6 +293,7 @@ def _record(a, mono, stems, ev, ne, pos):
         a.rec_ev[j, e]["drum"] = ev[e]["drum"]
         a.rec_ev[j, e]["note"] = ev[e]["note"]
         a.rec_ev[j, e]["velocity"] = ev[e]["velocity"]
+        a.rec_ev[j, e]["decided"] = ev[e]["decided"]
     a.rec_nev[j] = k
     _release_fence()
     rc[R_HEAD] = h + 1

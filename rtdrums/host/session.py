@@ -22,6 +22,9 @@ import numpy as np
 
 from ..errors import UserError
 from ..events import EVENT_DTYPE
+from ..outputs import form_outputs, route_outputs
+from ..sampler.build import build_sampler
+from ..sampler.voices import render_block
 from . import audio, midi, native
 from .config import SOURCES, LiveConfig
 from .notice import notice_if_slow
@@ -94,6 +97,9 @@ class LiveSession:
                                          cfg.host_api or self.in_dev["hostapi_name"])
         audio.check_channels(self.in_dev, cfg.input_channels, "input")
         self.route = cfg.with_default_route(self.out_dev["max_output_channels"])
+        if "sampler" in self.route and cfg.sampler is None:
+            raise UserError("the route plays the sampler, but the settings have no [sampler] "
+                            "table: add one (docs/sampler.md) or remove sampler from the route")
         out_chans = sorted({c for chans in self.route.values() for c in chans})
         audio.check_channels(self.out_dev, out_chans, "output")
         self.n_in = max(cfg.input_channels)
@@ -109,6 +115,11 @@ class LiveSession:
             self.close_midi()
             raise
         eng = self.engine
+        try:
+            self.sampler = build_sampler(cfg.sampler, self.preset, cfg.sample_rate, cfg.block)
+        except BaseException:
+            self.close_midi()
+            raise
         self.stem_names, self.drum_names = tuple(eng.stem_names), tuple(eng.drum_names)
         self.stem_latency = int(eng.stem_latency)
         self._alloc()
@@ -157,9 +168,9 @@ class LiveSession:
         self.mono = np.zeros(b, np.float32)
         self.stems = np.zeros((b, len(self.stem_names)), np.float32)
         self.events = np.zeros(256, EVENT_DTYPE)
-        self.absbuf = np.zeros((b, 5), np.float32)
-        self.blockpk = np.zeros(5, np.float32)
-        self.peaks = np.zeros(5, np.float32)          # kick snare hihat residual dry
+        self.absbuf = np.zeros((b, len(SOURCES)), np.float32)
+        self.blockpk = np.zeros(len(SOURCES), np.float32)
+        self.peaks = np.zeros(len(SOURCES), np.float32)   # of each output (config.SOURCES)
         nd = len(self.drum_names)
         self.hits = np.zeros(nd, np.int64)
         self.last_vel = np.zeros(nd, np.int32)
@@ -171,8 +182,13 @@ class LiveSession:
         self.cb_error: str | None = None
         self.chans = [c - 1 for c in cfg.input_channels]
         idx = {s: i for i, s in enumerate(SOURCES)}
-        # (source column in 0..4 with 4 = dry, output channel 0-based)
+        # (output column of rtdrums.outputs, interface channel 0-based), linear gain of each;
+        # config.SOURCES names those columns for a preset of kick, snare and hi-hat
         self.routes = [(idx[s], c - 1) for s, chans in self.route.items() for c in chans]
+        self.gains = np.array([10 ** (self.cfg.route_gain_db.get(s, 0.0) / 20)
+                               for s, chans in self.route.items() for _ in chans], np.float32)
+        self.route_array = np.array(self.routes, np.int64).reshape(-1, 2)
+        self.outs = np.zeros((b, len(SOURCES)), np.float32)
         self.total_frames = int(round(cfg.duration * cfg.sample_rate)) if cfg.duration else 0
         self.ctl[native.TOTAL_FRAMES] = self.total_frames
 
@@ -200,10 +216,10 @@ class LiveSession:
         midi_ctl = snd.ctl if snd is not None else np.zeros(4, np.int64)
         arrays = native.CoreArrays(
             ctl, np.array(self.chans, np.int64),
-            np.array(self.routes, np.int64).reshape(-1, 2), self.mono, self.stems, self.events,
+            self.route_array, self.mono, self.stems, self.events,
             self.peaks, self.hits, self.last_vel, self.last_pos, self.timings, self.waits,
             midi_ring, midi_ctl,
-            *(np.asarray(x) for x in rec_arrays))
+            *(np.asarray(x) for x in rec_arrays), self.gains, self.outs, self.sampler)
         self._native = native.compile_callback(self.engine._bundle, arrays)
         return (sd._ffi.cast("PaStreamCallback *", self._native.cfunc.address),
                 sd._ffi.cast("void *", self._native.userdata))
@@ -265,17 +281,16 @@ class LiveSession:
         else:
             mono[:] = x[:, self.chans[0]]
         ne = self.engine.process_into(mono, stems, self.events)
-        # the outputs after their effect chains (the recorder keeps the engine's own)
-        ost, odry = (stems, mono) if self.effects is None else self.effects.apply(stems, mono)
+        render_block(self.sampler, self.events, ne, n)
+        outs = self.outs if full else self.outs[:n]
+        form_outputs(mono, stems, self.sampler.smp, self.sampler.keep, outs, n)
+        if self.effects is not None:          # the chains (the recorder keeps the engine's own stems)
+            self.effects.apply(outs, n)
         if outdata is not None:
             o = outdata if (off == 0 and full) else outdata[off:off + n]
-            o.fill(0)
-            for src, ch in self.routes:
-                col = o[:, ch]
-                col += odry if src == 4 else ost[:, src]
+            route_outputs(outs, self.route_array, self.gains, o, n)
         a = self.absbuf if full else self.absbuf[:n]
-        np.abs(ost, out=a[:, :4])
-        np.abs(odry, out=a[:, 4])
+        np.abs(outs, out=a)
         np.max(a, axis=0, out=self.blockpk)
         np.maximum(self.peaks, self.blockpk, out=self.peaks)
         pos = self.pos

@@ -101,6 +101,8 @@ class LiveView:
         for src, chans in s.route.items():
             outs[src] += chans
         for i, src in enumerate(SOURCES):
+            if src == "sampler" and s.cfg.sampler is None:
+                continue
             o = ",".join(map(str, outs[src])) or "-"
             flash = ""
             if src in s.drum_names:
