@@ -115,10 +115,11 @@ def velocity_readouts(outputs: Callable[[np.ndarray], np.ndarray], Xs: np.ndarra
 
 
 def refit_velocity(preset, kits: Sequence, grooves: Sequence[Path], seconds: float = 15.0,
-                   progress: Callable[[], None] | None = None):
+                   progress: Callable[[], None] | None = None, rooms: float = 0.0):
     """The preset with its learned trigger's velocity read-out fitted anew (velocity_readouts) on
-    the grooves rendered with the kits, each groove with one kit in turn; the network, its
-    thresholds and standardisation unchanged. Makes an older preset's read-out the curves'."""
+    the grooves rendered with the kits, each groove with one kit in turn, a share `rooms` of them
+    in rooms (as onset_training._record); the network, its thresholds and standardisation
+    unchanged. Gives an older preset the curves."""
     from dataclasses import replace
 
     from ..engine import Engine
@@ -126,7 +127,7 @@ def refit_velocity(preset, kits: Sequence, grooves: Sequence[Path], seconds: flo
 
     m = preset.onset_model
     engine = Engine(replace(preset, onset_model=None), max_block=preset.stft.hop)
-    Xs, _, takes = _record(engine, list(kits), list(grooves), seconds, m.band_hz, progress)
+    Xs, _, takes = _record(engine, list(kits), list(grooves), seconds, m.band_hz, progress, rooms)
     Xs -= m.mean.astype(np.float32)
     Xs /= m.scale.astype(np.float32)
 
@@ -140,7 +141,8 @@ def refit_velocity(preset, kits: Sequence, grooves: Sequence[Path], seconds: flo
     vel_w, vel_b, vel_map = velocity_readouts(outputs, Xs, takes, probs, m.threshold, engine, retrig)
     model = replace(m, vel_w=vel_w, vel_b=vel_b, vel_map=vel_map)
     prov = {**preset.provenance, "velocity_readout": {"kits": list(dict.fromkeys(k.name for k in kits)),
-                                                       "grooves": len(takes), "seconds_per_groove": seconds}}
+                                                       "grooves": len(takes), "seconds_per_groove": seconds,
+                                                       "rooms": rooms}}
     out = replace(preset, onset_model=model, provenance=prov)
     out.validate()
     return out
