@@ -40,7 +40,7 @@ from typing import Callable, NamedTuple, Sequence
 import numpy as np
 
 from ..engine import Engine
-from ..dsp.onset_model import SCANS, OnsetModel, default_band_hz, default_short_hz
+from ..dsp.onset_model import OnsetModel, default_band_hz, default_short_hz
 from ..preset import Preset, articulations
 
 GROOVE_SECONDS = 15.0    # of each model groove: many short grooves teach more than few long ones
