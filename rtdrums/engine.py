@@ -403,7 +403,7 @@ def _frame(T, P, S, events, n_events):
         onset_model.frame_features(S.mag, S.h, T.m_edges, P.mag_norm, S.zring, c[C_FRAMES] - 1, S.feat,
                                    S.smag, T.m_sedges)
         return onset_model.detect(S.feat, T.art_start, T.group_art, T.notes, T.m_w1, T.m_b1, T.m_w2, T.m_b2,
-                                  T.m_vel_w, T.m_vel_b, T.m_logit, T.m_retrig, T.scan, S.hidden, S.istate,
+                                  T.m_vel_w, T.m_vel_b, T.m_vel_map, T.m_logit, T.m_retrig, T.scan, S.hidden, S.istate,
                                   c[C_SAMPLES], P.onset_offset, events, n_events, S.dropped)
     return detect_step(T, P, S.act, S.h, S.fstate, S.istate, S.history, S.dropped, c[C_SAMPLES],
                        events, n_events)

@@ -13,7 +13,9 @@ hi-hat: A in all); a drum triggers at once when its probability crosses its thre
 retrigger time. The note-on leaves the drum's `scan` frames later (its scan_ms, else the preset's
 [trigger] scan_ms; 0 to SCANS - 1 frames; 0 by default), with the note of the drum's articulation
 that scores highest in that frame and a velocity from a linear read-out of that frame's features,
-trained for that scan. It is trained on grooves rendered with the kit(s) it is for
+trained for that scan; where the model has a velocity map (vel_map), the read-out is a loudness
+score that the articulation's monotone piecewise-linear curve turns into the velocity
+(rtdrums.training.velocity_fit). It is trained on grooves rendered with the kit(s) it is for
 (rtdrums.training.onset_training).
 """
 from __future__ import annotations
@@ -51,7 +53,10 @@ class OnsetModel:
     in the preset's order); vel_w (SCANS, F, D), vel_b (SCANS, D) the velocity read-outs
     (velocity / 127 from standardised features) for each scan; threshold (D,) probabilities that
     trigger; retrigger_ms; short_hz (Z_S + 1,) band edges of the short window, empty (0,) for a
-    model without it (presets trained before it).
+    model without it (presets trained before it); vel_map (SCANS, A, 2, P) per scan and articulation
+    the knots (read-out score, increasing) and velocities / 127 (non-decreasing) of the curve that
+    maps the read-out to the velocity, empty (0, A, 2, 2) for a model whose read-out is the velocity
+    itself (presets trained before it).
     """
     band_hz: np.ndarray
     mean: np.ndarray
@@ -65,9 +70,10 @@ class OnsetModel:
     threshold: tuple[float, ...]
     retrigger_ms: float = 30.0
     short_hz: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    vel_map: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 2, 2)))
 
-    ARRAYS = ("band_hz", "mean", "scale", "w1", "b1", "w2", "b2", "vel_w", "vel_b", "short_hz")
-    OPTIONAL = {"short_hz": (0,)}     # arrays older presets lack, and their value there
+    ARRAYS = ("band_hz", "mean", "scale", "w1", "b1", "w2", "b2", "vel_w", "vel_b", "short_hz", "vel_map")
+    OPTIONAL = {"short_hz": (0,), "vel_map": (0, 0, 2, 2)}     # arrays older presets lack, and their value there
 
     @property
     def short_bands(self) -> int:
@@ -97,12 +103,24 @@ class OnsetModel:
             if (len(hz) < 2 and name == "band_hz") or len(hz) == 1 or np.any(np.diff(hz) <= 0) \
                     or np.any(hz < 0):
                 raise ValueError(f"onset model: {name} must be increasing frequencies >= 0")
+        validate_vel_map(self.vel_map, articulations)
         if np.any(self.scale <= 0):
             raise ValueError("onset model: scale must be > 0")
         if len(self.threshold) != drums or not all(0 < t < 1 for t in self.threshold):
             raise ValueError(f"onset model: threshold needs {drums} probabilities between 0 and 1")
         if not self.retrigger_ms >= 0:
             raise ValueError("onset model: retrigger_ms must be >= 0")
+
+
+def validate_vel_map(vel_map: np.ndarray, articulations: int) -> None:
+    """Raise ValueError unless vel_map is empty or (SCANS, A, 2, P) monotone curves."""
+    if vel_map.size == 0:
+        return
+    if vel_map.ndim != 4 or vel_map.shape[:3] != (SCANS, articulations, 2) or vel_map.shape[3] < 2:
+        raise ValueError(f"onset model: vel_map has shape {vel_map.shape}, expected "
+                         f"({SCANS}, {articulations}, 2, knots >= 2)")
+    if np.any(np.diff(vel_map[:, :, 0], axis=-1) <= 0) or np.any(np.diff(vel_map[:, :, 1], axis=-1) < 0):
+        raise ValueError("onset model: vel_map needs increasing knots and non-decreasing velocities")
 
 
 def default_band_hz(n_bands: int = 80, f_min: float = 30.0, f_max: float = 20000.0) -> np.ndarray:
@@ -137,20 +155,49 @@ def band_bins(band_hz: np.ndarray, sample_rate: int, n_fft: int) -> np.ndarray:
     return np.minimum(edges, K)
 
 
-def folded(model: OnsetModel, sens: np.ndarray, scan: np.ndarray) -> dict[str, np.ndarray]:
+def folded(model: OnsetModel, sens: np.ndarray, scan: np.ndarray,
+           group_art: np.ndarray) -> dict[str, np.ndarray]:
     """The network with the standardisation folded into the first layer and each drum's velocity
-    read-out of its scan (frames, one per drum), and the thresholds as logits lowered by
-    log(sensitivity)."""
+    read-out of its scan (frames, one per drum) and its articulations' velocity maps of that
+    scan (group_art as in detect), and the thresholds as logits lowered by log(sensitivity)."""
     inv = 1.0 / model.scale
     w1 = model.w1 * inv[:, None]
     drums = np.arange(len(scan))
     raw_w = model.vel_w[scan, :, drums].T                     # (F, D): drum d's column of its scan
     vel_w, vel_b = raw_w * inv[:, None], model.vel_b[scan, drums]
     thr = np.array([math.log(t / (1 - t)) for t in model.threshold]) - np.log(sens)
-    return dict(m_w1=np.ascontiguousarray(w1), m_b1=model.b1 - (model.mean * inv) @ model.w1,
+    return dict(m_vel_map=scan_vel_map(model.vel_map, scan, group_art),
+                m_w1=np.ascontiguousarray(w1), m_b1=model.b1 - (model.mean * inv) @ model.w1,
                 m_w2=np.ascontiguousarray(model.w2), m_b2=np.array(model.b2, np.float64),
                 m_vel_w=np.ascontiguousarray(vel_w), m_vel_b=vel_b - (model.mean * inv) @ raw_w,
                 m_logit=thr)
+
+
+def scan_vel_map(vel_map: np.ndarray, scan: np.ndarray, group_art: np.ndarray) -> np.ndarray:
+    """(A, 2, P): each articulation's curve for its drum's scan; (0, 2, 2) without a map."""
+    if vel_map.size == 0:
+        return np.zeros((0, 2, 2))
+    out = np.empty(vel_map.shape[1:])
+    for d in range(len(scan)):
+        out[group_art[d]:group_art[d + 1]] = vel_map[scan[d], group_art[d]:group_art[d + 1]]
+    return out
+
+
+@njit(cache=True, nogil=True)
+def mapped_velocity(v, vel_map, a):
+    """Velocity / 127 of read-out v on articulation a's curve (flat beyond its end knots); v itself
+    when there is no map."""
+    if vel_map.shape[0] == 0:
+        return v
+    x, y = vel_map[a, 0], vel_map[a, 1]
+    P = x.shape[0]
+    if not v > x[0]:                 # also maps NaN to the softest
+        return y[0]
+    for k in range(1, P):
+        if v <= x[k]:
+            t = (v - x[k - 1]) / (x[k] - x[k - 1])
+            return y[k - 1] + t * (y[k] - y[k - 1])
+    return y[P - 1]
 
 
 @njit(cache=True, nogil=True)
@@ -194,12 +241,13 @@ def _band_level(mag, edges, b, norm):
 
 
 @njit(cache=True, nogil=True)
-def detect(feat, art_start, group_art, notes, w1, b1, w2, b2, vel_w, vel_b, logit, retrig, scan,
-           hidden, istate, frame_end, onset_offset, events, n_events, dropped):
+def detect(feat, art_start, group_art, notes, w1, b1, w2, b2, vel_w, vel_b, vel_map, logit, retrig,
+           scan, hidden, istate, frame_end, onset_offset, events, n_events, dropped):
     """Run the network on one frame's features; append an event for each drum whose scan ends.
 
     art_start, group_art as in onsets.detect: the note is that of the drum's articulation whose
-    output scores highest in the frame the note-on is sent. istate (D, N_ISTATE) as in onsets:
+    output scores highest in the frame the note-on is sent; vel_map (A, 2, P) its velocity curve
+    (mapped_velocity; (0, 2, 2): none). istate (D, N_ISTATE) as in onsets:
     pending scan frames, onset, last trigger (stream samples). Returns the new number of events;
     overflow is counted in dropped[0].
     """
@@ -242,6 +290,7 @@ def detect(feat, art_start, group_art, notes, w1, b1, w2, b2, vel_w, vel_b, logi
         e["emitted"] = frame_end
         e["drum"] = d
         e["note"] = notes[art_start[best]]
+        v = mapped_velocity(v, vel_map, best)
         e["velocity"] = min(127, max(1, int(127.0 * v + 0.5)))
         n_events += 1
     return n_events

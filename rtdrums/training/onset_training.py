@@ -14,8 +14,9 @@ noise first: labelled from their start, a hit's first frames show nothing, and t
 learned to give soft hits low probabilities. A network with one hidden layer (scikit-learn's
 MLPClassifier, one logistic output per drum and per articulation) learns the labels. Each drum's
 threshold is the probability that gives the best onset F_0.5 (50 ms) on the training mixtures;
-then, for each scan (0 to SCANS - 1 frames), a ridge regression learns the velocity from the
-features of the frame `scan` after each trigger on a true hit.
+then, for each scan (0 to SCANS - 1 frames), the velocity read-out is fitted on the features of
+the frame `scan` after each trigger on a true hit: a loudness score and a monotone curve per
+articulation (rtdrums.training.velocity_fit).
 
 More grooves, not longer ones, made the difference (fixture kit, validation grooves, hi-hat F):
 40 grooves x 30 s 0.82-0.84, 200 x 15 s 0.86-0.90 over seeds, 100 x 30 s about the same. The
@@ -39,7 +40,7 @@ from typing import Callable, NamedTuple, Sequence
 import numpy as np
 
 from ..engine import Engine
-from ..dsp.onset_model import SCANS, OnsetModel, default_band_hz, default_short_hz
+from ..dsp.onset_model import OnsetModel, default_band_hz, default_short_hz
 from ..preset import Preset, articulations
 
 GROOVE_SECONDS = 15.0    # of each model groove: many short grooves teach more than few long ones
@@ -58,7 +59,6 @@ GATE_S = 0.3             # every training take has one stretch of silence this l
 WINDOW_S = 0.05
 BETA = 0.5               # thresholds maximise F_0.5, as the threshold detector's tuning does: on
                          # stage a phantom snare is worse than a missed ghost note
-VELOCITY_RIDGE = 100.0
 THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.05), 2)
 WORKERS = min(2, os.cpu_count() or 1)    # threads rendering and analysing the takes
 FINE_TUNE_RATE = 0.001   # Adam's step when starting from a trained network: LEARNING_RATE's
@@ -275,9 +275,10 @@ def train_onset_model(preset: Preset, kits: Sequence, grooves: Sequence[Path] | 
     trained on several kits already tells drums apart by their spectra, and a few grooves of the
     new kit adapt it (docs/training-speed.md)."""
     from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import Ridge
     from sklearn.neural_network import MLPClassifier
     from threadpoolctl import threadpool_limits
+
+    from .velocity_fit import velocity_readouts
 
     base = replace(preset, onset_model=None)
     engine = Engine(base, max_block=base.stft.hop)
@@ -310,19 +311,12 @@ def train_onset_model(preset: Preset, kits: Sequence, grooves: Sequence[Path] | 
     onsets = [t.onsets for t in takes]
     threshold = tuple(float(max(THRESHOLDS, key=lambda t: _f_beta(
         onsets, probs, d, t, retrig, s.hop, offset, s.sample_rate))) for d in range(D))
-    vel_w, vel_b = np.zeros((SCANS, Xs.shape[1], D)), np.zeros((SCANS, D))
-    for d in range(D):
-        rows, target = _decisions(takes, probs, d, threshold[d], retrig, s.hop, offset, s.sample_rate)
-        if len(rows) < 2:
-            continue
-        for scan in range(SCANS):       # the read-out for a note sent `scan` frames after the decision
-            reg = Ridge(alpha=VELOCITY_RIDGE).fit(Xs[np.minimum(rows + scan, len(Xs) - 1)], target)
-            vel_w[scan, :, d], vel_b[scan, d] = reg.coef_, reg.intercept_
+    vel_w, vel_b, vel_map = velocity_readouts(net.predict_proba, Xs, takes, probs, threshold, engine, retrig)
     model = OnsetModel(band_hz=band_hz, mean=mean, scale=scale,
                        w1=net.coefs_[0].astype(np.float64), b1=net.intercepts_[0].astype(np.float64),
                        w2=net.coefs_[1].astype(np.float64), b2=net.intercepts_[1].astype(np.float64),
                        vel_w=vel_w, vel_b=vel_b, threshold=threshold, retrigger_ms=RETRIGGER_MS,
-                       short_hz=SHORT_HZ)
+                       short_hz=SHORT_HZ, vel_map=vel_map)
     record = {"kits": list(dict.fromkeys(k.name for k in kits)), "grooves": len(takes), "seconds_per_groove": seconds,
               "rooms": rooms, "epochs": int(net.n_iter_),
               "fine_tuned_from": start.name if initial is not None else "none (trained from scratch)"}

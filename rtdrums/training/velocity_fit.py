@@ -1,0 +1,148 @@
+"""The learned trigger's velocity read-out: a linear loudness score and a monotone curve per articulation.
+
+What velocity is in the training renders (rtdrums.training.render, kits): a MIDI velocity picks a
+sample layer (a louder, brighter recording) and scales it by (velocity / 127) ** 1.5. The features
+are log levels, so the log of the velocity, not the velocity, is linear in them; the layers add
+steps, and a kit's open, closed and pedal hi-hat are recorded at levels of their own. A single
+linear read-out of velocity / 127 (the model before vel_map) fits a straight line through that
+curve: it compresses the loud end and the soft end and mixes the articulations' levels.
+
+So the read-out is fitted in two steps on the training hits the trigger finds:
+1. a ridge regression of log(velocity / 127) on the decision frame's own standardised levels (its
+   bands, activations and short-window bands; not their changes over the last frames, which tell
+   an onset but add noise to its level): a loudness score;
+2. per articulation (the one the detector chooses), the monotone (isotonic) regression of
+   velocity / 127 on that score, kept as KNOTS points of a piecewise-linear curve (flat beyond the
+   end points), so the score's scale, the layers' steps and the articulation's level are undone
+   by a curve the compiled detector evaluates in a few operations (onset_model.mapped_velocity).
+An articulation with fewer than MIN_HITS training hits uses its drum's curve over all of them.
+
+Measured on the fixture kit's calibrated network (docs/velocity.md; decisions on 40 model grooves,
+r on the validation grooves): the old read-out (all features, velocity / 127) refitted there gave
+kick / snare / hi-hat r 0.85 / 0.87 / 0.84; the log target and curves 0.90 / 0.88 / 0.84; the
+frame's own levels instead of all features 0.94 / 0.90 / 0.87 (ridge 30).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, NamedTuple, Sequence
+
+import numpy as np
+
+KNOTS = 16           # points of each curve
+MIN_HITS = 20        # an articulation's own curve needs this many training hits
+RIDGE = 30.0         # the ridge's penalty on standardised features
+FLOOR = 1.0 / 127    # log of velocity 1 at least
+
+
+class Readout(NamedTuple):
+    """One drum's read-out: score = feat @ w + b; curves (articulations, 2, KNOTS)."""
+    w: np.ndarray
+    b: float
+    curves: np.ndarray
+
+
+def fit_readout(X: np.ndarray, velocity: np.ndarray, articulation: np.ndarray,
+                articulations: range, ridge: float = RIDGE, columns: int | None = None) -> Readout:
+    """The read-out of one drum from the standardised features X (n, F) of its decision frames on
+    true hits, their MIDI velocities (n,) and the articulation (n,) the detector chose for each,
+    one of `articulations` (the drum's range of articulation indices). Only the first `columns`
+    features (default all) enter the score; the others get weight 0."""
+    from sklearn.linear_model import Ridge
+
+    target = np.log(np.maximum(np.asarray(velocity, np.float64) / 127, FLOOR))
+    used = X.shape[1] if columns is None else columns
+    reg = Ridge(alpha=ridge).fit(X[:, :used], target)
+    w = np.zeros(X.shape[1])
+    w[:used] = reg.coef_
+    score = X @ w + reg.intercept_
+    v = np.asarray(velocity, np.float64) / 127
+    pooled = monotone_curve(score, v)
+    curves = np.array([monotone_curve(score[articulation == a], v[articulation == a])
+                       if np.count_nonzero(articulation == a) >= MIN_HITS else pooled
+                       for a in articulations])
+    return Readout(w, float(reg.intercept_), curves)
+
+
+def monotone_curve(score: np.ndarray, target: np.ndarray, knots: int = KNOTS) -> np.ndarray:
+    """(2, knots): increasing score knots at the score's quantiles and the isotonic (non-decreasing)
+    fit of target there."""
+    from sklearn.isotonic import IsotonicRegression
+
+    iso = IsotonicRegression(out_of_bounds="clip").fit(score, target)
+    x = np.quantile(score, np.linspace(0, 1, knots))
+    x = np.maximum.accumulate(x)
+    for k in range(1, knots):            # strictly increasing, even where quantiles coincide
+        x[k] = max(x[k], x[k - 1] + 1e-6 * max(1.0, abs(x[k - 1])))
+    return np.array([x, np.maximum.accumulate(iso.predict(x))])
+
+
+def apply_curve(score: np.ndarray, curve: np.ndarray) -> np.ndarray:
+    """Velocity / 127 of scores on a curve, as onset_model.mapped_velocity computes it."""
+    return np.interp(score, curve[0], curve[1])
+
+
+def velocity_readouts(outputs: Callable[[np.ndarray], np.ndarray], Xs: np.ndarray, takes: Sequence,
+                      probs: Sequence[np.ndarray], threshold: Sequence[float], engine, retrig: int):
+    """vel_w (SCANS, F, D), vel_b (SCANS, D) and vel_map (SCANS, A, 2, KNOTS) of an onset model: for
+    each drum and scan, fit_readout on the levels of the frame itself (the first F / (LAGS + 1)
+    standardised features of Xs: onset_model.frame_features) of the frames `scan` after its
+    triggers on true hits (onset_training._decisions over the takes and their probabilities),
+    each with the articulation the detector chooses there (the highest of `outputs`(rows): the
+    network's scores per drum, then per articulation). A drum with fewer than MIN_HITS such
+    triggers gets a read-out of 0 and a flat curve at velocity 64."""
+    from ..dsp.onset_model import LAGS, SCANS
+    from .onset_training import _decisions
+
+    s, D = engine.settings, len(engine.drum_names)
+    group_art = engine.tables.group_art
+    vel_w, vel_b = np.zeros((SCANS, Xs.shape[1], D)), np.zeros((SCANS, D))
+    vel_map = np.zeros((SCANS, int(group_art[D]), 2, KNOTS))
+    vel_map[:, :, 0] = np.arange(KNOTS)
+    vel_map[:, :, 1] = 64 / 127
+    for d in range(D):
+        rows, target = _decisions(takes, probs, d, threshold[d], retrig, s.hop, engine.params.onset_offset,
+                                  s.sample_rate)
+        if len(rows) < MIN_HITS:
+            continue
+        arts = range(int(group_art[d]), int(group_art[d + 1]))
+        for scan in range(SCANS):       # the read-out for a note sent `scan` frames after the decision
+            X = Xs[np.minimum(rows + scan, len(Xs) - 1)]
+            chosen = arts.start + np.argmax(outputs(X)[:, D + arts.start:D + arts.stop], axis=1)
+            r = fit_readout(X, np.round(target * 127), chosen, arts, columns=Xs.shape[1] // (LAGS + 1))
+            vel_w[scan, :, d], vel_b[scan, d], vel_map[scan, arts.start:arts.stop] = r.w, r.b, r.curves
+    return vel_w, vel_b, vel_map
+
+
+def refit_velocity(preset, kits: Sequence, grooves: Sequence[Path], seconds: float = 15.0,
+                   progress: Callable[[], None] | None = None, rooms: float = 0.0):
+    """The preset with its learned trigger's velocity read-out fitted anew (velocity_readouts) on
+    the grooves rendered with the kits, each groove with one kit in turn, a share `rooms` of them
+    in rooms (as onset_training._record); the network, its thresholds and standardisation
+    unchanged. Gives an older preset the curves."""
+    from dataclasses import replace
+
+    from ..engine import Engine
+    from .onset_training import _record
+
+    m = preset.onset_model
+    engine = Engine(replace(preset, onset_model=None), max_block=preset.stft.hop)
+    Xs, _, takes = _record(engine, list(kits), list(grooves), seconds, m.band_hz, progress, rooms)
+    Xs -= m.mean.astype(np.float32)
+    Xs /= m.scale.astype(np.float32)
+
+    def outputs(X):
+        return np.maximum(X @ m.w1 + m.b1, 0) @ m.w2 + m.b2
+
+    scores = [outputs(Xs[t.start:t.stop]) for t in takes]
+    probs = [1 / (1 + np.exp(-z)) for z in scores]
+    s = engine.settings
+    retrig = max(1, -(-round(m.retrigger_ms / 1000 * s.sample_rate) // s.hop))
+    vel_w, vel_b, vel_map = velocity_readouts(outputs, Xs, takes, probs, m.threshold, engine, retrig)
+    model = replace(m, vel_w=vel_w, vel_b=vel_b, vel_map=vel_map)
+    prov = {**preset.provenance, "velocity_readout": {"kits": list(dict.fromkeys(k.name for k in kits)),
+                                                       "grooves": len(takes), "seconds_per_groove": seconds,
+                                                       "rooms": rooms}}
+    out = replace(preset, onset_model=model, provenance=prov)
+    out.validate()
+    return out
