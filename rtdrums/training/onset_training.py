@@ -38,6 +38,7 @@ from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
+from ..dsp.adapt import with_adaptation
 from ..engine import Engine
 from ..dsp.onset_model import SCANS, OnsetModel, default_band_hz, default_short_hz
 from ..preset import Preset, articulations
@@ -279,7 +280,7 @@ def train_onset_model(preset: Preset, kits: Sequence, grooves: Sequence[Path] | 
     from sklearn.neural_network import MLPClassifier
     from threadpoolctl import threadpool_limits
 
-    base = replace(preset, onset_model=None)
+    base = with_adaptation(replace(preset, onset_model=None), False)     # trained templates only
     engine = Engine(base, max_block=base.stft.hop)
     s = engine.settings
     band_hz = default_band_hz()
