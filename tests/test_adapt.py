@@ -137,6 +137,34 @@ def test_adapted_kick_templates_fit_an_unseen_kick_better(fixture_preset, fixtur
     assert adapted < 0.9 * trained, (trained, adapted)
 
 
+# -- training --------------------------------------------------------------------------------
+
+def test_training_from_an_adapting_base_runs_on_the_trained_templates(fixture_kit, validation_grooves):
+    """A base preset saved with adaptation on: the references, the tuned triggers and the learned
+    trigger are those of the same training with adaptation off (the renders are analysed with
+    the trained templates, no free components); only the [adapt] table carries over."""
+    from threadpoolctl import threadpool_limits
+
+    from rtdrums.training.train import Schedule, hits_from_kit, train
+
+    base = load_preset("default")
+    hits, provenance = hits_from_kit(fixture_kit, SR)
+    grooves = validation_grooves[:1]
+    with threadpool_limits(limits=1, user_api="blas"):
+        fixed, adapting = (train(hits, provenance, "p", base=b, tune_kits=[fixture_kit], tune_grooves=grooves,
+                                 model_grooves=grooves, schedule=Schedule(tune_seconds=6.0, model_seconds=6.0))
+                           for b in (base, adaptive(base, rate=0.5, confidence=0.5, free_components=2)))
+    assert adapting.adapt == AdaptSettings(enabled=True, rate=0.5, confidence=0.5, free_components=2)
+    assert not fixed.adapt.enabled
+    assert adapting.drums == fixed.drums                      # references, cross-talk, tuned triggers
+    assert adapting.residual_reference == fixed.residual_reference
+    assert adapting.residual_leak == fixed.residual_leak
+    a, f = adapting.onset_model, fixed.onset_model
+    assert a.threshold == f.threshold
+    for name in f.ARRAYS:
+        np.testing.assert_array_equal(getattr(a, name), getattr(f, name), err_msg=name)
+
+
 # -- presets -----------------------------------------------------------------------------------
 
 def test_adapt_settings_round_trip_and_old_presets_load_with_adaptation_off(fixture_preset, tmp_path):

@@ -39,6 +39,7 @@ from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
+from ..dsp.adapt import with_adaptation
 from ..engine import Engine
 from ..dsp.onset_model import OnsetModel, default_band_hz, default_short_hz
 from ..preset import Preset, articulations
@@ -280,7 +281,7 @@ def train_onset_model(preset: Preset, kits: Sequence, grooves: Sequence[Path] | 
 
     from .velocity_fit import velocity_readouts
 
-    base = replace(preset, onset_model=None)
+    base = with_adaptation(replace(preset, onset_model=None), False)     # trained templates only
     engine = Engine(base, max_block=base.stft.hop)
     s = engine.settings
     band_hz = default_band_hz()

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..audio import read_audio, resample, to_mono
 from ..errors import UserError
+from ..dsp.adapt import with_adaptation
 from ..dsp.nmf import nmf
 from ..progress import Stage
 from ..preset import DRUM_DEFAULTS, GM_NOTES, DrumSettings, Preset
@@ -274,7 +275,7 @@ def calibrate(preset: Preset, hits: Hits) -> Preset:
 
     names = list(preset.drum_names) + ["residual"]
     G = len(names)
-    engine = Engine(preset, max_block=preset.stft.hop)
+    engine = Engine(with_adaptation(preset, False), max_block=preset.stft.hop)
     rises = {g: [] for g in range(G)}
     loud = {g: [] for g in range(G)}
     for category, items in hits.items():
@@ -496,7 +497,7 @@ def tune(preset: Preset, kits: Sequence, grooves: Sequence[Path] | None = None,
     tuned = preset
     if tunes_detector(learned, schedule):
         grooves = tuning_grooves(grooves)
-        engine = Engine(preset)
+        engine = Engine(with_adaptation(preset, False))
         takes = render_takes(engine, kits, grooves, schedule.tune_seconds, progress=progress, rooms=rooms)
         tuned, scores = tune_triggers(preset, takes, engine, progress, margins=len(kits) == 1)
         record = {"kits": [k.name for k in kits], "grooves": [Path(g).name for g in grooves],

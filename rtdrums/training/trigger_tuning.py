@@ -23,6 +23,7 @@ from typing import Callable, Sequence
 import numpy as np
 from numba import njit
 
+from ..dsp.adapt import with_adaptation
 from ..engine import Engine, detect_step
 from ..tables import detector_state, trigger_settings
 from ..evaluation.metrics import counts_to_prf
@@ -116,7 +117,7 @@ def tune_triggers(preset: Preset, takes: Sequence[Take], engine: Engine | None =
     cross-talk margins stay as they are (see train.tune). Returns the tuned preset with the scores
     it reaches on the takes.
     """
-    engine = engine or Engine(preset)
+    engine = engine or Engine(with_adaptation(preset, False))
     names = tuple(GRID) if margins else tuple(k for k in GRID if k != "crosstalk")
     grid = [dict(zip(names, v)) for v in itertools.product(*(GRID[k] for k in names))]
     scores = score(engine, takes, preset)
