@@ -162,3 +162,16 @@ def test_an_encoder_that_does_not_fit_the_templates_is_refused(ae_preset, tmp_pa
     np.savez(folder / "templates.npz", **arrays)
     with pytest.raises(UserError, match="autoencoder: w2 has shape"):
         load_preset(folder)
+
+
+def test_train_with_the_autoencoder_writes_a_preset_that_uses_it(tmp_path, rendered_groove):
+    from conftest import FIXTURE_KIT
+
+    out = tmp_path / "ae"
+    assert main(["train", "--kit", str(FIXTURE_KIT), "--autoencoder", "solver", "--no-tune", "--out", str(out)]) == 0
+    p = load_preset(out)
+    assert p.solver.method == "autoencoder" and p.solver.iterations == 2 and p.autoencoder is not None
+    assert p.provenance["autoencoder"]["kits"] == ["rtdrums test kit"]
+    e = Engine(p)
+    stems = separate(e, rendered_groove.mix[:2 * 48000]).stems
+    assert np.all(np.isfinite(stems)) and e.mean_iterations <= 2.0
