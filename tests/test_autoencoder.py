@@ -175,3 +175,30 @@ def test_train_with_the_autoencoder_writes_a_preset_that_uses_it(tmp_path, rende
     e = Engine(p)
     stems = separate(e, rendered_groove.mix[:2 * 48000]).stems
     assert np.all(np.isfinite(stems)) and e.mean_iterations <= 2.0
+
+
+def test_the_autoencoder_solver_allocates_nothing_per_block(ae_preset, rendered_groove):
+    """As tests/test_engine.py's test_no_allocation_per_block: each call allocates exactly its
+    three arrays' runtime records (block, stems, events) and frees them; the body nothing."""
+    from numba.core.runtime import _nrt_python, rtsys
+
+    from rtdrums.events import EVENT_DTYPE
+
+    engine = Engine(use_encoder(ae_preset, "solver"), max_block=1024)
+    engine.warm()
+    stems, events = np.zeros((1024, 4), np.float32), np.zeros(256, EVENT_DTYPE)
+    x = rendered_groove.mix[:2 * 48000]
+    blocks = [np.ascontiguousarray(x[i:i + 333]) for i in range(0, len(x), 333)]
+    was_enabled = _nrt_python.memsys_stats_enabled()
+    _nrt_python.memsys_enable_stats()
+    try:
+        before = rtsys.get_allocation_stats()
+        for b in blocks:
+            engine.process_into(b, stems, events)
+        after = rtsys.get_allocation_stats()
+    finally:
+        if not was_enabled:
+            _nrt_python.memsys_disable_stats()
+    assert engine.frames_processed > 500
+    assert after.alloc - before.alloc == len(blocks) * 3
+    assert after.alloc - after.free == before.alloc - before.free
