@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit
 
 from .bundle import bundle
-from .dsp import adapt, fft, nmf, onset_model, onsets
+from .dsp import adapt, encoder, fft, nmf, onset_model, onsets
 from .dsp.stft import StftSettings
 from .errors import UserError
 from .events import EVENT_DTYPE
@@ -65,6 +65,8 @@ class State(NamedTuple):
     a_col: np.ndarray         # (K,)
     a_changed: np.ndarray     # (R,) int64
     a_count: np.ndarray       # (2,) int64: frames since the last adaptation, columns updated
+    e_z: np.ndarray           # (E,) the encoder's inputs
+    e_hidden: np.ndarray      # (U,) its hidden layer
 
 
 C_RING_POS, C_SAMPLES, C_HOP_FILL, C_OUT_POS, C_BAD, C_FRAMES, C_ITERS = range(7)
@@ -125,7 +127,7 @@ class Engine:
             sframe=np.zeros(len(t.swin)), sspec=np.zeros(len(t.swin) // 2 + 1, np.complex128),
             smag=np.zeros(len(t.swin) // 2 + 1), sfft_work=np.zeros(len(t.swin) // 2, np.complex128),
             a_lam=np.zeros(K), a_lamg=np.zeros(K), a_col=np.zeros(K), a_changed=np.zeros(R, np.int64),
-            a_count=np.zeros(2, np.int64))
+            a_count=np.zeros(2, np.int64), e_z=np.zeros(len(t.e_edges) - 1), e_hidden=np.zeros(len(t.e_b1)))
 
     # -- streaming ------------------------------------------------------------------------
     def reset(self) -> None:
@@ -288,9 +290,14 @@ def _analyse(T, P, S):
     fft.rfft_into(S.frame, S.spec, T.fft_bitrev, T.fft_twiddle, T.fft_split, S.fft_work)
     for k in range(K):
         S.mag[k] = abs(S.spec[k])
-    c[C_ITERS] += nmf.solve_banded(T.Wb, T.Wbt, T.WtW, T.Wt1, P.pg_step, T.band_edges, S.mag, S.vb, S.h,
-                                   P.method, P.n_iter, P.tol, P.warm_decay, P.h_floor,
-                                   S.wh, S.wtv, S.num)
+    if P.encoder:
+        c[C_ITERS] += encoder.solve_encoded(T.Wb, T.Wbt, T.WtW, T.Wt1, P.pg_step, T.band_edges, S.mag, S.vb,
+                                            S.h, P.method, P.n_iter, P.tol, P.h_floor, S.wh, S.wtv, S.num,
+                                            T.e_edges, T.e_w1, T.e_b1, T.e_w2, T.e_b2, S.e_z, S.e_hidden)
+    else:
+        c[C_ITERS] += nmf.solve_banded(T.Wb, T.Wbt, T.WtW, T.Wt1, P.pg_step, T.band_edges, S.mag, S.vb, S.h,
+                                       P.method, P.n_iter, P.tol, P.warm_decay, P.h_floor,
+                                       S.wh, S.wtv, S.num)
     for r in range(R):
         if not np.isfinite(S.h[r]):
             S.h[r] = 0.0

@@ -4,7 +4,8 @@ A preset is a folder with
   preset.toml    human-readable settings (format, version, STFT, solver, masks, triggers, drums,
                  provenance), and
   templates.npz  the template matrix W (n_bins x R, float32, nonnegative), loaded without pickle,
-                 and the arrays of the learned trigger if the preset has one (model_*).
+                 and the arrays of the learned trigger if the preset has one (model_*) and of
+                 the autoencoder's encoder if it has one (encoder_*).
 Components (columns of W) are ordered drum by drum as listed in preset.toml, then the residual
 components, which absorb what is not one of the drums (toms, cymbals) and go to the residual stem.
 """
@@ -23,6 +24,7 @@ import numpy as np
 import tomli_w
 
 from .errors import UserError
+from .dsp.encoder import Encoder
 from .dsp.nmf import METHODS
 from .dsp.onset_model import OnsetModel
 from .dsp.stft import StftSettings
@@ -40,13 +42,20 @@ GM_NOTES = {"kick": 36, "snare": 38, "hihat": 42, "hihat_open": 46, "hihat_pedal
 
 @dataclass(frozen=True)
 class SolverSettings:
-    method: str = "kl"           # "kl", "euclidean" or "projected-gradient"
+    method: str = "kl"           # "kl", "euclidean", "projected-gradient", or "autoencoder" (the
+                                 # encoder's h refined by `iterations` KL updates, 0 allowed)
     iterations: int = 20         # budget per frame
     tolerance: float = 1e-3      # early stop on the relative L1 change of h
     bands: int = 96              # solve on this many log-spaced bands (0: on every bin)
     warm_decay: float = 1.0      # previous frame's h times this is the next start
     floor: float = 1e-2          # start h at least at this share of the frame's level, so that
                                  # a newly struck drum has a start its updates can grow from
+    start: str = "previous"      # each frame's solve starts from the "previous" frame's h or from
+                                 # the "encoder"'s (rtdrums.dsp.encoder)
+
+    @property
+    def uses_encoder(self) -> bool:
+        return self.method == "autoencoder" or self.start == "encoder"
 
 
 @dataclass(frozen=True)
@@ -117,6 +126,7 @@ class Preset:
     provenance: dict = field(default_factory=dict)
     onset_model: OnsetModel | None = None    # the learned trigger; None: the threshold detector
     adapt: AdaptSettings = AdaptSettings()
+    autoencoder: Encoder | None = None       # the activations' encoder (rtdrums.dsp.encoder)
 
     @property
     def residual_components(self) -> int:
@@ -170,9 +180,10 @@ class Preset:
                 raise ValueError(f"drum {d.name}: retrigger_ms, floor, lookback_ms, crosstalk >= 0 "
                                  "and 0 <= relative < 1")
         s = self.solver
-        if s.method not in METHODS:
-            raise ValueError(f"solver method {s.method!r} is not one of {', '.join(METHODS)}")
-        if s.iterations < 1 or s.bands < 0 or not 0 < s.warm_decay <= 1 or s.tolerance < 0 or not 0 < s.floor < 1:
+        _check_encoder(self)
+        if s.method not in METHODS and s.method != "autoencoder":
+            raise ValueError(f"solver method {s.method!r} is not one of {', '.join(METHODS)}, autoencoder")
+        if s.iterations < (0 if s.method == "autoencoder" else 1) or s.bands < 0 or not 0 < s.warm_decay <= 1 or s.tolerance < 0 or not 0 < s.floor < 1:
             raise ValueError("solver: iterations >= 1, bands >= 0, 0 < warm_decay <= 1, tolerance >= 0, 0 < floor < 1")
         t = self.trigger
         if t.scan_ms < 0 or t.envelope_half_life_ms <= 0 or t.velocity_gamma <= 0 or t.jump < 1:
@@ -185,6 +196,19 @@ class Preset:
                              "step is fixed for the trained templates)")
         if self.onset_model is not None:
             self.onset_model.validate(len(self.drums), W.shape[1], int(articulations(self)["group_art"][-2]))
+
+
+def _check_encoder(p: Preset) -> None:
+    """Raise ValueError if the solver settings ask for an encoder the preset lacks, or it does not fit."""
+    s = p.solver
+    if s.start not in ("previous", "encoder"):
+        raise ValueError(f"solver start {s.start!r} is not one of previous, encoder")
+    if s.uses_encoder and p.autoencoder is None:
+        what = "method autoencoder" if s.method == "autoencoder" else "start encoder"
+        raise ValueError(f"solver {what} needs an autoencoder, and this preset has none: "
+                         f"train one with `rtdrums train --autoencoder`")
+    if p.autoencoder is not None:
+        p.autoencoder.validate(p.W.shape[1])
 
 
 def _check_templates(W: np.ndarray, p: Preset) -> None:
@@ -233,14 +257,25 @@ def _settings_dict(p: Preset) -> dict:
         drums.append(row)
     return {
         "format": FORMAT, "version": VERSION, "name": p.name, "description": p.description,
-        "stft": asdict(p.stft), "solver": asdict(p.solver), "mask": {"exponent": p.mask_exponent},
+        "stft": asdict(p.stft), "solver": _solver_dict(p.solver), "mask": {"exponent": p.mask_exponent},
         "trigger": asdict(p.trigger), "adapt": asdict(p.adapt), "drums": drums,
         "residual": {"components": p.residual_components, "labels": list(p.residual_labels),
                      "reference": p.residual_reference, "leak": list(p.residual_leak)},
         "provenance": p.provenance,
     } | ({} if p.onset_model is None else {"onset_model": {
         "threshold": list(p.onset_model.threshold), "retrigger_ms": p.onset_model.retrigger_ms,
-        "bands": len(p.onset_model.band_hz) - 1, "hidden": int(p.onset_model.b1.shape[0])}})
+        "bands": len(p.onset_model.band_hz) - 1, "hidden": int(p.onset_model.b1.shape[0])}}) \
+      | ({} if p.autoencoder is None else {"autoencoder": {
+          "bands": len(p.autoencoder.band_hz) - 1, "hidden": p.autoencoder.hidden}})
+
+
+def _solver_dict(s: SolverSettings) -> dict:
+    """[solver] as written: `start` only when it is not the default, so that presets without an
+    encoder keep their files as before."""
+    out = asdict(s)
+    if s.start == SolverSettings.start:
+        del out["start"]
+    return out
 
 
 def save_preset(p: Preset, folder: str | os.PathLike) -> Path:
@@ -253,6 +288,8 @@ def save_preset(p: Preset, folder: str | os.PathLike) -> Path:
         tmp_toml.write_text(tomli_w.dumps(_settings_dict(p)))
         m = p.onset_model
         model = {} if m is None else {f"model_{a}": getattr(m, a) for a in OnsetModel.ARRAYS}
+        e = p.autoencoder
+        model |= {} if e is None else {f"encoder_{a}": getattr(e, a) for a in Encoder.ARRAYS}
         np.savez_compressed(tmp_npz, W=p.W.astype(np.float32), **model)
         os.replace(tmp_npz, folder / TEMPLATES_FILE)
         os.replace(tmp_toml, folder / SETTINGS_FILE)
@@ -290,12 +327,14 @@ def load_preset(name_or_path: str | os.PathLike = "default") -> Preset:
             model = {a: np.array(npz[f"model_{a}"], np.float64) if f"model_{a}" in npz.files
                      or a not in OnsetModel.OPTIONAL else np.zeros(OnsetModel.OPTIONAL[a])
                      for a in OnsetModel.ARRAYS} if "onset_model" in cfg else None
+            encoder = Encoder(**{a: np.array(npz[f"encoder_{a}"], np.float64) for a in Encoder.ARRAYS}) \
+                if "autoencoder" in cfg else None
     except FileNotFoundError:
         raise UserError(f"preset {folder} has no {TEMPLATES_FILE}; retrain it with `rtdrums train`") from None
     except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
         raise UserError(f"corrupt preset templates {folder / TEMPLATES_FILE}: {e}") from None
     try:
-        preset = _from_settings(cfg, W, model)
+        preset = replace(_from_settings(cfg, W, model), autoencoder=encoder)
         preset.validate()
     except (KeyError, TypeError, ValueError) as e:
         msg = f"missing setting {e}" if isinstance(e, KeyError) else str(e)

@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .dsp import fft, nmf, onset_model, onsets
+from .dsp import encoder, fft, nmf, onset_model, onsets
 from .dsp.stft import StftSettings, analysis_window, synthesis_window
 from .preset import Preset, articulations
 
@@ -61,6 +61,12 @@ class Tables(NamedTuple):
     m_vel_map: np.ndarray     # (A, 2, P) velocity curve per articulation ((0, 2, 2): none)
     m_logit: np.ndarray       # (D,) trigger thresholds as logits
     m_retrig: np.ndarray      # (D,) retrigger time in samples
+    # the autoencoder's encoder (rtdrums.dsp.encoder; empty without one)
+    e_edges: np.ndarray       # (E + 1,) start bins of its bands
+    e_w1: np.ndarray          # (E, U)
+    e_b1: np.ndarray          # (U,)
+    e_w2: np.ndarray          # (U, R0) R0: the preset's templates (free ones get 0)
+    e_b2: np.ndarray          # (R0,)
 
 
 class Params(NamedTuple):
@@ -86,6 +92,7 @@ class Params(NamedTuple):
     a_confidence: float
     a_interval: int
     a_free_start: int         # first free residual component
+    encoder: bool             # each frame's solve starts from the encoder's h (rtdrums.dsp.encoder)
 
 
 def map_templates(W: np.ndarray, source: StftSettings, target: StftSettings) -> np.ndarray:
@@ -181,13 +188,23 @@ def build_tables(p: Preset, s: StftSettings) -> tuple[Tables, float]:
         fft_bitrev=plan.bitrev, fft_twiddle=plan.twiddle, fft_split=plan.split,
         swin=analysis_window(short), sfft_bitrev=splan.bitrev, sfft_twiddle=splan.twiddle,
         sfft_split=splan.split,
-        **learned_trigger_tables(p, s)), solver.pg_step
+        **learned_trigger_tables(p, s), **encoder_tables(p, s)), solver.pg_step
+
+
+def encoder_tables(p: Preset, s: StftSettings) -> dict[str, np.ndarray]:
+    """The encoder's tables at the engine's rate; a one-line error if the solver needs one the
+    preset lacks."""
+    if p.solver.uses_encoder and p.autoencoder is None:
+        from .errors import UserError
+        raise UserError(f"preset {p.name} has no autoencoder for solver method {p.solver.method!r}, "
+                        f"start {p.solver.start!r}: train one with `rtdrums train --autoencoder`")
+    return encoder.encoder_tables(p.autoencoder, s.sample_rate, s.n_fft)
 
 def build_params(p: Preset, s: StftSettings, pg_step: float) -> Params:
     frame_s = s.hop / s.sample_rate
     t = p.trigger
     return Params(
-        hop=s.hop, synthesis=s.synthesis, method=nmf.METHODS[p.solver.method],
+        hop=s.hop, synthesis=s.synthesis, method=nmf.METHODS.get(p.solver.method, nmf.METHOD_KL),
         n_iter=p.solver.iterations, tol=p.solver.tolerance,
         pg_step=pg_step,
         mask_exp=p.mask_exponent, warm_decay=p.solver.warm_decay, h_floor=p.solver.floor,
@@ -197,4 +214,5 @@ def build_params(p: Preset, s: StftSettings, pg_step: float) -> Params:
         learned=p.onset_model is not None, mag_norm=1.0 / float(analysis_window(s).sum()),
         adapt=p.adapt.enabled, a_rate=p.adapt.rate, a_lower=p.adapt.lower, a_upper=p.adapt.upper,
         a_confidence=p.adapt.confidence, a_interval=p.adapt.interval,
-        a_free_start=p.W.shape[1] - (p.adapt.free_components if p.adapt.enabled else 0))
+        a_free_start=p.W.shape[1] - (p.adapt.free_components if p.adapt.enabled else 0),
+        encoder=p.solver.uses_encoder)

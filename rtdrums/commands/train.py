@@ -93,6 +93,9 @@ def add_arguments(p):
     p.add_argument("--score-offset", type=float, default=0.0, metavar="MS", help="move the score by this")
     p.add_argument("--score-tolerance", type=float, default=50.0, metavar="MS",
                    help="search the score's offset within +-this (default: %(default)s)")
+    p.add_argument("--autoencoder", choices=("start", "solver"),
+                   help="also train an encoder of the activations (docs/autoencoder.md) and solve each "
+                        "frame from its output (start) or with it (solver: 2 KL updates after it)")
     p.add_argument("--components", default="", metavar="CAT=N,...",
                    help=f"templates per category and source, e.g. kick=4,snare=4 (categories: {', '.join(CATEGORIES)})")
 
@@ -180,6 +183,7 @@ def run(args) -> int:
                   "hits": {c: len(v) for c, v in hits.items()},
                   "base": str(resolve_preset(args.base)) if base else "built-in defaults"}
     components = parse_components(args.components)
+    render_kits = list(tune_kits)
     tune_kits = [] if args.no_tune else tune_kits
     learned = args.trigger == "learned"
     grooves = groove_files(args.tune_grooves, "train") if tune_kits else None
@@ -194,14 +198,14 @@ def run(args) -> int:
         nonlocal bar
         if bar is None:
             bar = Progress(training_plan(hit_sets, tune_kits, grooves, learned, model, schedule,
-                                         trigger_kits), "training", started=began)
+                                         trigger_kits, bool(args.autoencoder)), "training", started=began)
         bar()
 
     try:
         preset = train(hit_sets, provenance, name, settings=settings, components=components, base=base,
                        tune_kits=tune_kits, tune_grooves=grooves, progress=step, learned=learned,
                        model_grooves=model, rooms=rooms, scan_ms=args.scan_ms, schedule=schedule,
-                       trigger_kits=trigger_kits)
+                       trigger_kits=trigger_kits, autoencoder=args.autoencoder, autoencoder_kits=render_kits)
     finally:
         if bar is not None:
             bar.close()

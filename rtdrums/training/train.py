@@ -233,10 +233,11 @@ def build_preset(templates: dict[str, np.ndarray], settings: StftSettings, name:
     labels = tuple(c for c in residual for _ in range(templates[c].shape[1]))
     W = np.concatenate(columns, axis=1)
     if base is not None:
-        # the base's learned trigger reads the base's templates: it does not carry over
+        # the base's learned trigger and encoder read the base's templates: they do not carry over
+        from .autoencoder import without_encoder
         return replace(base, name=name, stft=settings, drums=tuple(drums), W=W,
                        residual_labels=labels, residual_leak=unmeasured, provenance=provenance,
-                       onset_model=None)
+                       onset_model=None, autoencoder=None, solver=without_encoder(base.solver))
     return Preset(name=name, stft=settings, drums=tuple(drums), W=W, residual_labels=labels,
                   residual_leak=unmeasured, provenance=provenance,
                   description="Templates learnt from isolated hits by `rtdrums train`.")
@@ -311,7 +312,8 @@ def train(hits: Hits | list[Hits], provenance: dict, name: str, settings: StftSe
           progress: Callable[[], None] | None = None, learned: bool = True,
           model_grooves: Sequence[Path] | None = None, rooms: float = 0.0,
           scan_ms: float | None = None, schedule: Schedule | None = None,
-          trigger_kits: Sequence = ()) -> Preset:
+          trigger_kits: Sequence = (), autoencoder: str | None = None,
+          autoencoder_kits: Sequence = ()) -> Preset:
     """Templates and references from hits; settings other than these come from base (or defaults).
 
     `hits` may be a list of hit sets, one per source (kit or folder): each source then gets its
@@ -324,6 +326,9 @@ def train(hits: Hits | list[Hits], provenance: dict, name: str, settings: StftSe
     `scan_ms` replaces the [trigger] scan_ms of base or the
     defaults (the delay from a trigger decision to its note-on). `schedule` says how much tuning
     renders (default FULL; FAST fine-tunes base's learned trigger on a few short grooves).
+    `autoencoder` ("start" or "solver", rtdrums.training.autoencoder.use_encoder) trains the
+    activations' encoder on grooves rendered with `autoencoder_kits` (default: tune_kits) and has
+    the solver use it, before references, triggers and the learned trigger are measured.
     """
     settings = settings or (base.stft if base else StftSettings())
     sources = hits if isinstance(hits, list) else [hits]
@@ -339,6 +344,14 @@ def train(hits: Hits | list[Hits], provenance: dict, name: str, settings: StftSe
     if scan_ms is not None:
         preset = replace(preset, trigger=replace(preset.trigger, scan_ms=float(scan_ms)))
     preset.validate()
+    if autoencoder:
+        from .autoencoder import train_autoencoder, use_encoder
+        kits = list(autoencoder_kits or tune_kits)
+        if not kits:
+            raise UserError("--autoencoder needs grooves rendered with a kit: give --kit DIR or --hits DIR")
+        preset = use_encoder(train_autoencoder(preset, kits), autoencoder)
+        if progress:
+            progress()
     preset = calibrate(preset, pooled(sources))
     if progress:
         progress()
@@ -416,13 +429,17 @@ REPLAY_WORK, FIT_WORK, SCRATCH_EPOCHS = 2.5e-4, 4.6e-6, 40
 
 def training_plan(hit_sets: Sequence[Hits], kits: Sequence, grooves: Sequence[Path] | None = None,
                   learned: bool = True, model_grooves: Sequence[Path] | None = None,
-                  schedule: Schedule | None = None, trigger_kits: Sequence = ()) -> list[Stage]:
-    """The stages of train() in order (its progress steps): templates per source, the references
-    and cross-talk, then tune_plan when there are kits to tune on."""
+                  schedule: Schedule | None = None, trigger_kits: Sequence = (),
+                  autoencoder: bool = False) -> list[Stage]:
+    """The stages of train() in order (its progress steps): templates per source, the encoder with
+    `autoencoder`, the references and cross-talk, then tune_plan when there are kits to tune on."""
     categories = sum(len(h) for h in hit_sets)
     hits = sum(len(v) for h in hit_sets for v in h.values())
-    plan = [Stage("learning templates", len(hit_sets), TEMPLATE_WORK * categories / max(len(hit_sets), 1)),
-            Stage("measuring cross-talk", 1, CALIBRATE_WORK * hits)]
+    plan = [Stage("learning templates", len(hit_sets), TEMPLATE_WORK * categories / max(len(hit_sets), 1))]
+    if autoencoder:
+        from .autoencoder import TRAINING_WORK
+        plan.append(Stage("training the autoencoder", 1, TRAINING_WORK))
+    plan.append(Stage("measuring cross-talk", 1, CALIBRATE_WORK * hits))
     return plan + (tune_plan(kits, grooves, learned, model_grooves, schedule, trigger_kits) if kits else [])
 
 
