@@ -150,18 +150,12 @@ def parse_effects(table, where: str = "[effects]") -> dict[str, list[dict]]:
 
 
 def load_effects(path: str | Path) -> dict[str, list[dict]]:
-    """The [effects] table of a settings file (other tables are ignored here)."""
-    import tomllib
-    p = Path(path).expanduser()
-    try:
-        doc = tomllib.loads(p.read_text())
-    except FileNotFoundError:
-        raise UserError(f"effects file not found: {p}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise UserError(f"effects file {p}: {e}") from None
-    if "effects" not in doc:
-        raise UserError(f"{p} has no [effects] table; see docs/effects.md for an example")
-    return parse_effects(doc["effects"], f"{p} [effects]")
+    """The [effects] table of a live settings file (the whole file is checked)."""
+    from .host.config import load_toml
+    effects = load_toml(path).get("effects")
+    if not effects:
+        raise UserError(f"{path} has no [effects] table; see docs/effects.md for an example")
+    return effects
 
 
 class EffectChains:

@@ -126,13 +126,7 @@ def solve_encoded(Wb, Wbt, WtW, Wt1, pg_step, edges, mag, vb, h, method, n_iter,
     """One frame solved from the encoder's start: like nmf.solve_banded, but h starts at the
     encoder's output (floored as there, so that updates can grow any component) instead of the
     previous frame's; then up to n_iter iterations of `method`. Returns the iterations used."""
-    level = 0.0
-    for b in range(vb.shape[0]):
-        acc = 0.0
-        for k in range(edges[b], edges[b + 1]):
-            acc += mag[k]
-        vb[b] = acc
-        level += acc
+    level = nmf.band_sums(mag, edges, vb)
     encode(mag, e_edges, w1, b1, w2, b2, z, hidden, h)
     R = h.shape[0]
     floor = h_floor * level / R + 1e-20

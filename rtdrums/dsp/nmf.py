@@ -87,6 +87,19 @@ def solve_frame(W, Wt, WtW, Wt1, pg_step, v, h, method, n_iter, tol, wh, wtv, nu
 
 
 @njit(cache=True, nogil=True)
+def band_sums(mag, edges, vb) -> float:
+    """vb[b] = the sum of mag over edges[b]:edges[b + 1]; returns the sum of all bands."""
+    level = 0.0
+    for b in range(vb.shape[0]):
+        acc = 0.0
+        for k in range(edges[b], edges[b + 1]):
+            acc += mag[k]
+        vb[b] = acc
+        level += acc
+    return level
+
+
+@njit(cache=True, nogil=True)
 def solve_banded(Wb, Wbt, WtW, Wt1, pg_step, edges, mag, vb, h, method, n_iter, tol, warm_decay, h_floor,
                  wh, wtv, num):
     """One frame as the streaming engine solves it; returns the iterations used.
@@ -96,13 +109,7 @@ def solve_banded(Wb, Wbt, WtW, Wt1, pg_step, edges, mag, vb, h, method, n_iter, 
     decayed by warm_decay and floored at h_floor times the frame's level per component, so that
     every component can switch on; then solve_frame refines it.
     """
-    level = 0.0
-    for b in range(vb.shape[0]):
-        acc = 0.0
-        for k in range(edges[b], edges[b + 1]):
-            acc += mag[k]
-        vb[b] = acc
-        level += acc
+    level = band_sums(mag, edges, vb)
     R = h.shape[0]
     floor = h_floor * level / R + 1e-20
     for r in range(R):
