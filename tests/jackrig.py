@@ -96,3 +96,14 @@ def find_take(recorded: np.ndarray, stim: np.ndarray) -> list[int]:
     return [int(p) for p in cands
             if 0 <= p and p + len(stim) <= len(recorded)
             and np.array_equal(recorded[p:p + len(stim)], stim)]
+
+
+def play_undisturbed(harness, stim: np.ndarray, takes: int, extra_s: float = 0.3) -> np.ndarray:
+    """What the host sent back for stim, from the first of up to `takes` plays without a JACK xrun
+    (on a busy machine the rig itself drops periods now and then)."""
+    for _ in range(takes):
+        captured = harness.play(stim, extra_s=extra_s)
+        if harness.xruns == 0:
+            return captured
+    pytest.fail(f"{takes} takes in a row were disturbed by JACK xruns")
+

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from jackrig import SR, LiveProcess, find_take, wait_ports
+from jackrig import SR, LiveProcess, find_take, play_undisturbed, wait_ports
 
 pytestmark = pytest.mark.jack
 
@@ -58,13 +58,7 @@ def test_live_effect_chains_on_jack(jack_server, harness, fixture_kit,
         takes = []               # short takes: on a busy machine a long one without xruns is rare
         for a in range(0, len(groove.mix), SEGMENT):
             stim = groove.mix[a:a + SEGMENT]
-            for _ in range(TAKES):
-                captured = harness.play(stim, extra_s=0.3)
-                if harness.xruns == 0:
-                    break
-            else:
-                pytest.fail(f"{TAKES} takes in a row were disturbed by JACK xruns")
-            takes.append((stim, captured))
+            takes.append((stim, play_undisturbed(harness, stim, TAKES)))
     finally:
         rc = live.stop(signal.SIGINT)
     out = live.output

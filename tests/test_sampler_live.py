@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from jackrig import SR, LiveProcess, find_take, wait_ports
+from jackrig import SR, LiveProcess, find_take, play_undisturbed, wait_ports
 
 pytestmark = pytest.mark.jack
 
@@ -62,12 +62,7 @@ mix = {{ channels = [3], gain_db = -6.0 }}
         wait_ports(harness.client, f"{HOST}:out_.*", 3)
         harness.wire(HOST, n_in=1, out_channels=[0, 1, 2], midi_port=None)
         stim = groove.mix
-        for _ in range(TAKES):
-            captured = harness.play(stim, extra_s=0.3)
-            if harness.xruns == 0:
-                break
-        else:
-            pytest.fail(f"{TAKES} takes in a row were disturbed by JACK xruns")
+        captured = play_undisturbed(harness, stim, TAKES)
     finally:
         rc = live.stop(signal.SIGINT)
     assert rc == 0, live.output
