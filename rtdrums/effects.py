@@ -28,10 +28,10 @@ from pathlib import Path
 import numpy as np
 
 from .errors import UserError
+from .outputs import OUTPUTS
 
-# the live outputs in the order of rtdrums.outputs' columns (dry: the input); the drums and the
-# residual sum to the mix, which is formed again after their chains
-OUTPUTS = ("kick", "snare", "hihat", "residual", "dry", "sampler", "mix")
+# the drums and the residual (the first PARTS outputs) sum to the mix, which is formed again after
+# their chains
 MIX, PARTS = OUTPUTS.index("mix"), 4
 BUDGET_FRACTION = 0.5        # all chains together may take this share of a block's time (median)
 

@@ -9,7 +9,8 @@ import tracemalloc
 
 import numpy as np
 
-from .effects import OUTPUTS, EffectChains
+from .effects import EffectChains
+from .outputs import OUTPUTS
 from .engine import Engine
 from .offline import run_blocks
 

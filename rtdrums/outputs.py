@@ -1,9 +1,9 @@
 """The outputs a host routes to interface channels, formed per block from the engine's stems, the
 input and the sampler's voices; and the routing itself. Compiled: both run in the audio callback.
 
-Columns of `outs`: the stems (the drums, then the residual), then input, sampler and mix:
+Columns of `outs`: the stems (the drums, then the residual), then dry, sampler and mix:
   drum d   its stem (unless the sampler replaces it) + its samples;
-  input    the (mono) input;
+  dry      the (mono) input;
   sampler  every sample;
   mix      the drum outputs + the residual: the input, with the drums replaced or layered.
 """
@@ -13,7 +13,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-EXTRA = ("input", "sampler", "mix")
+EXTRA = ("dry", "sampler", "mix")
+# the columns' names for a preset of kick, snare and hi-hat (every preset rtdrums trains): what
+# settings files, routes and effect chains name
+OUTPUTS = ("kick", "snare", "hihat", "residual") + EXTRA
 
 
 def output_names(stem_names) -> tuple[str, ...]:

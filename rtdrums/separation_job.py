@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .audio import read_audio, resample, to_mono, write_audio
-from .effects import OUTPUTS
+from .outputs import OUTPUTS
 from .engine import Engine
 from .errors import UserError
 from .events import write_csv, write_midi

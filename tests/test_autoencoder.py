@@ -26,8 +26,9 @@ from rtdrums.evaluation.autoencoder_eval import banded_cost
 from rtdrums.offline import run_blocks, separate
 from rtdrums.preset import load_preset, save_preset
 from rtdrums.training.autoencoder import train_autoencoder, use_encoder
-from rtdrums.training.render import shipped_grooves
 from rtdrums.training.train import build_preset, hits_from_kit, learn_templates
+
+from chunks import process_in_random_chunks
 
 
 @pytest.fixture(scope="module")
@@ -93,16 +94,8 @@ def test_whole_equals_chunked_with_the_autoencoder_solver(ae_preset, rendered_gr
     e = Engine(use_encoder(ae_preset, "solver"), max_block=8192)
     whole, whole_events = run_blocks(e, x, 8192)
     e.reset()
-    rng = np.random.default_rng(3)
-    stems, events, at = [], [], 0
-    while at < len(x):
-        n = int(rng.integers(1, 700))
-        s, ev = e.process(x[at:at + n])
-        stems.append(s.copy())
-        events.append(ev.copy())
-        at += n
-    chunked = np.concatenate(events)
-    np.testing.assert_array_equal(np.concatenate(stems), whole)
+    stems, chunked = process_in_random_chunks(e, x)
+    np.testing.assert_array_equal(stems, whole)
     assert len(whole_events) > 0
     for field in ("onset", "drum", "note", "velocity"):       # `emitted` is the end of each block
         np.testing.assert_array_equal(chunked[field], whole_events[field])

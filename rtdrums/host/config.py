@@ -42,9 +42,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from ..errors import UserError
+from ..outputs import OUTPUTS
 from ..sampler.settings import SamplerSettings, parse_sampler
 
-SOURCES = ("kick", "snare", "hihat", "residual", "dry", "sampler", "mix")    # see rtdrums.outputs
+SOURCES = OUTPUTS
 STEM_SOURCES = SOURCES[:4]
 ALIASES = {"input": "dry"}
 

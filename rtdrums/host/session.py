@@ -111,19 +111,11 @@ class LiveSession:
             self.midi_out = self._open_midi()
         try:
             self.preset, self.engine = load_engine(cfg.preset, cfg.sample_rate, cfg.block, cfg.adapt)
-        except BaseException:
-            self.close_midi()
-            raise
-        eng = self.engine
-        try:
+            eng = self.engine
             self.sampler = build_sampler(cfg.sampler, self.preset, cfg.sample_rate, cfg.block)
-        except BaseException:
-            self.close_midi()
-            raise
-        self.stem_names, self.drum_names = tuple(eng.stem_names), tuple(eng.drum_names)
-        self.stem_latency = int(eng.stem_latency)
-        self._alloc()
-        try:
+            self.stem_names, self.drum_names = tuple(eng.stem_names), tuple(eng.drum_names)
+            self.stem_latency = int(eng.stem_latency)
+            self._alloc()
             self._prepare_effects()
         except BaseException:
             self.close_midi()
@@ -184,10 +176,10 @@ class LiveSession:
         idx = {s: i for i, s in enumerate(SOURCES)}
         # (output column of rtdrums.outputs, interface channel 0-based), linear gain of each;
         # config.SOURCES names those columns for a preset of kick, snare and hi-hat
-        self.routes = [(idx[s], c - 1) for s, chans in self.route.items() for c in chans]
+        self.route_array = np.array([(idx[s], c - 1) for s, chans in self.route.items() for c in chans],
+                                    np.int64).reshape(-1, 2)
         self.gains = np.array([10 ** (self.cfg.route_gain_db.get(s, 0.0) / 20)
                                for s, chans in self.route.items() for _ in chans], np.float32)
-        self.route_array = np.array(self.routes, np.int64).reshape(-1, 2)
         self.outs = np.zeros((b, len(SOURCES)), np.float32)
         self.total_frames = int(round(cfg.duration * cfg.sample_rate)) if cfg.duration else 0
         self.ctl[native.TOTAL_FRAMES] = self.total_frames
