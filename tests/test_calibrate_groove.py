@@ -89,7 +89,7 @@ def _one_line(r, start: str) -> str:
 def test_pattern_without_kick_snare_hihat_is_one_line(tmp_path, groove_file):
     toms = groove_file([(0.0, 45, 100), (0.5, 49, 100), (1.0, 38, 90)], "toms.mid")
     r = _cli("--groove", toms, "--out", tmp_path / "p", input="")
-    _one_line(r, f"the pattern {toms} has no kick, hihat notes (pitches found: 38, 45, 49)")
+    _one_line(r, f"the pattern {toms} has no kick or hi-hat notes (pitches found: 38, 45, 49)")
     assert "next:" not in r.stdout
 
 
@@ -203,7 +203,7 @@ def test_groove_take_on_jack(jack_server, fixture_kit, validation_grooves, tmp_p
     out = tmp_path / "mykit"
     player = Player("player", n_out=1, n_in=2, midi=False)
     cal = Calibration(["--groove", "--out", out, *AUDIO, "--click-channels", "1,2", "--check-seconds", 30,
-                       "--trigger", "threshold", "--tune-grooves", TUNE[0]], jack_server.env)
+                       "--trigger", "threshold", "--tune-grooves", *TUNE], jack_server.env)
     try:
         cal.wait_for("next: groove: 4 bars at 100 bpm after 4 beats of count-in")
         player.follow(stim, start - first_click - int(0.05 * SR), k0, total + SR)

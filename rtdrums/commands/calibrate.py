@@ -58,6 +58,8 @@ def add_arguments(p) -> None:
                     help="play along to a pattern with a click (default: the shipped one)")
     gr.add_argument("--bpm", type=float, help="tempo of the pattern (default: the pattern's own)")
     gr.add_argument("--count-in", type=int, default=4, metavar="BEATS", help="beats of count-in (default 4)")
+    gr.add_argument("-o", "--output-device", help="device of the click (default: the default output of "
+                    "the input device's host API)")
     gr.add_argument("--click-channels", default="1,2", metavar="CH",
                     help="output channels of the click, counted from 1 (default 1,2)")
     gr.add_argument("--click-level", type=float, default=-12.0, metavar="DB",

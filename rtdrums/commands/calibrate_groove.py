@@ -81,7 +81,7 @@ def _record(args, cfg, pattern, click_channels, folder: Path) -> Path | None:
     from ..training.groove_pattern import take_notes, write_notes
 
     device = check_input(cfg)
-    take = GrooveTake(cfg, click_channels, pattern, args.count_in, args.click_level)
+    take = GrooveTake(cfg, click_channels, pattern, args.count_in, args.click_level, args.output_device)
     take.prepare()                                    # a bad click channel: one line, before any prompt
     channel = f"input channel {'+'.join(map(str, cfg.input_channels))}"
     counts = ", ".join(f"{k} {v}" for k, v in pattern.drum_counts().items())
@@ -129,7 +129,8 @@ def _write_take(folder, res, pattern, args, rate, take_notes, write_notes) -> No
     import soundfile as sf
     latency = res.latency_s[0] + res.latency_s[1]
     sf.write(folder / "take.wav", res.take, rate, subtype="FLOAT")
-    write_notes(take_notes(pattern, args.count_in, latency), folder / "take.mid")
+    notes = take_notes(pattern, args.count_in, latency)
+    write_notes([n for n in notes if n[0] < res.seconds - 0.1], folder / "take.mid")  # a take stopped early
     info = {"pattern": str(pattern.path), "bpm": pattern.bpm, "bars": pattern.bars,
             "count_in_beats": args.count_in, "click_level_db": args.click_level,
             "latency_in_ms": round(1e3 * res.latency_s[0], 3), "latency_out_ms": round(1e3 * res.latency_s[1], 3),

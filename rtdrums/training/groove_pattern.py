@@ -29,7 +29,6 @@ CLICK_HZ = (1000.0, 1600.0)        # normal beat, accented downbeat
 CLICK_TAU_S = 0.006
 ACCENT_DB = 6.0                    # normal beats this much below the downbeat
 ROWS = (("kick", "kick"), ("snare", "snare"), ("hihat", "hi-hat"))
-REQUIRED = ("kick", "snare", "hihat")
 
 
 @dataclass(frozen=True)
@@ -82,10 +81,10 @@ def load_pattern(path: str | Path | None = None, bpm: float | None = None) -> Pa
                 notes.append((tick / mid.ticks_per_beat, msg.note, msg.velocity))
     notes.sort(key=lambda n: (n[0], n[1]))
     drums = {GROOVE_NOTES[n].drum for _, n, _ in notes if n in GROOVE_NOTES}
-    missing = [d for d in REQUIRED if d not in drums]
+    missing = [label for d, label in ROWS if d not in drums]
     if missing:
         pitches = ", ".join(map(str, sorted({n for _, n, _ in notes}))) or "none"
-        raise UserError(f"the pattern {path} has no {', '.join(missing)} notes (pitches found: {pitches}): "
+        raise UserError(f"the pattern {path} has no {' or '.join(missing)} notes (pitches found: {pitches}): "
                         "a calibration groove needs kick (36), snare (38) and hi-hat (42, 44 or 46) notes")
     first = notes[0][0]
     if first < 0:
