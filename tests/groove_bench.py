@@ -1,6 +1,6 @@
 """Calibration by a groove against calibration by a soundcheck, on one kit (docs/calibration.md).
 
-    PYTHONPATH=$PWD:tests python tests/groove_bench.py KIT_DIR [--threshold] [--work DIR]
+    PYTHONPATH=$PWD:tests python tests/groove_bench.py KIT_DIR [--threshold | --learned] [--only PATH] [--work DIR]
 
 Writes the soundcheck takes of the JACK test (12 strokes of kick, snare and closed hi-hat, 8 of
 open and pedal hi-hat, soft to loud) and a groove take (the shipped pattern at 100 bpm, every note
@@ -8,7 +8,9 @@ up to 8 ms off, seeded) rendered with the kit, trains `rtdrums calibrate --takes
 `rtdrums calibrate --groove --takes` from them under /usr/bin/time -v (wall, peak RSS), and prints
 the onset F (50 ms) of each preset on the four validation grooves rendered with the kit (30 s
 each, pooled per drum) as a Markdown table. --threshold: the fast training of the JACK tests
-(`--trigger threshold --tune-grooves` the two training grooves); default: the default training.
+(`--trigger threshold --tune-grooves` the two training grooves); --learned: `--trigger learned`
+for both; neither: each path's default (soundcheck: learned, groove: threshold). --only soundcheck
+or groove: one path.
 """
 
 from __future__ import annotations
@@ -44,21 +46,31 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("kit", type=Path)
     ap.add_argument("--threshold", action="store_true")
+    ap.add_argument("--learned", action="store_true")
+    ap.add_argument("--only", choices=("soundcheck", "groove"))
+    ap.add_argument("--pattern", type=Path, help="the groove take's pattern (default: the shipped one)")
+    ap.add_argument("--bpm", type=float, help="its tempo (default: its own)")
     ap.add_argument("--work", type=Path)
     a = ap.parse_args()
     work = a.work or Path(tempfile.mkdtemp(prefix="groove-bench-"))
     kit = load_kit(a.kit)
-    training = ["--trigger", "threshold", "--tune-grooves", *TUNE] if a.threshold else []
+    training = ["--trigger", "threshold", "--tune-grooves", *TUNE] if a.threshold else \
+        (["--trigger", "learned"] if a.learned else [])
+    how = "threshold, 2 tuning grooves" if a.threshold else ("learned" if a.learned else "default")
     sc, gr = work / "soundcheck", work / "groove"
-    _write_takes(kit, sc, SOUNDCHECK)
-    groove_take(kit, gr / "groove")
+    if a.only != "groove":
+        _write_takes(kit, sc, SOUNDCHECK)
+    if a.only != "soundcheck":
+        groove_take(kit, gr / "groove", bpm=a.bpm, pattern=a.pattern)
     rows = []
     for label, takes, extra in (("soundcheck (`calibrate --takes`)", sc, []),
                                 ("groove (`calibrate --groove --takes`)", gr, ["--groove"])):
+        if a.only and a.only != takes.name:
+            continue
         out = work / f"preset-{takes.name}"
         wall, rss = timed([*extra, "--takes", takes, "--out", out, *training])
         f = _f_scores(out, kit, shipped_grooves("validation"), 30.0)
-        rows.append(f"| {kit.name} | {label} | {'threshold, 2 tuning grooves' if a.threshold else 'default'} | "
+        rows.append(f"| {kit.name} | {label} | {how} | "
                     f"{f['kick']:.3f} | {f['snare']:.3f} | {f['hihat']:.3f} | {wall:.0f} s | {rss:.2f} GB |")
         print(rows[-1], flush=True)
     print("\n| kit | path | training | F kick | F snare | F hi-hat | training wall | peak RSS |")

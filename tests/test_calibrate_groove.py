@@ -57,11 +57,12 @@ def test_take_notes_follow_the_count_in_and_the_latency(tmp_path):
     assert np.allclose([t for t, _, _ in back], sorted(t for t, _, _ in notes), atol=1e-3)
 
 
-def groove_take(kit, folder: Path, jitter_ms: float = 8.0, seed: int = 0, bpm: float | None = None) -> Path:
+def groove_take(kit, folder: Path, jitter_ms: float = 8.0, seed: int = 0, bpm: float | None = None,
+                pattern: Path | None = None) -> Path:
     """A take as the live form writes it: the shipped pattern played with kit after the lead-in
     and count-in, each note moved by up to +-jitter_ms (uniform, seeded), the score unmoved;
     quiet room noise. take.wav + take.mid in folder."""
-    p = load_pattern(bpm=bpm)
+    p = load_pattern(pattern, bpm=bpm)
     notes = take_notes(p, COUNT_IN, 0.0)
     rng = np.random.default_rng(seed)
     played = [(t + rng.uniform(-jitter_ms, jitter_ms) / 1000, n, v) for t, n, v in notes]
@@ -111,7 +112,11 @@ def test_takes_folder_without_a_take_is_one_line(tmp_path):
 # -- training from a groove take (no device) -------------------------------------------------------
 def test_takes_path_trains_from_a_played_groove(fixture_kit, tmp_path, validation_grooves):
     """The shipped pattern played with the fixture kit, each note up to 8 ms off the score; the
-    preset's triggers on the four validation grooves rendered with that kit (30 s each)."""
+    preset's triggers on the four validation grooves rendered with that kit (30 s each, pooled).
+
+    Fast training (threshold detector tuned on one training groove). Measured: kick 0.928, snare
+    0.827, hi-hat 0.757; the soundcheck path with the same kind of training reaches 0.911 / 0.837 /
+    0.803 (docs/calibration.md). The floors are these measurements less about 0.03."""
     takes = tmp_path / "takes"
     groove_take(fixture_kit, takes / "groove")
     out = tmp_path / "preset"
@@ -125,7 +130,7 @@ def test_takes_path_trains_from_a_played_groove(fixture_kit, tmp_path, validatio
     assert abs(doc["score_offset_ms"]) <= 10 and doc["notes_matched"] >= 0.8, doc
     f = _f_scores(out, fixture_kit, validation_grooves, 30.0)
     print("F per drum:", {d: round(v, 3) for d, v in f.items()})
-    assert f["kick"] >= 0.0 and f["snare"] >= 0.0 and f["hihat"] >= 0.0, f
+    assert f["kick"] >= 0.89 and f["snare"] >= 0.79 and f["hihat"] >= 0.72, f
 
 
 # -- on a JACK dummy server ------------------------------------------------------------------------

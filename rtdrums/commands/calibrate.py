@@ -65,8 +65,9 @@ def add_arguments(p) -> None:
     gr.add_argument("--click-level", type=float, default=-12.0, metavar="DB",
                     help="the accented click's peak in dBFS (default -12)")
     t = p.add_argument_group("training (as rtdrums train)")
-    t.add_argument("--trigger", choices=("learned", "threshold"), default="learned",
-                   help="learned (default) or threshold: tune the threshold detector only (faster)")
+    t.add_argument("--trigger", choices=("learned", "threshold"),
+                   help="learned (default) or threshold: tune the threshold detector only (faster; "
+                        "the default with --groove, docs/calibration.md)")
     t.add_argument("--tune-grooves", type=Path, nargs="+", metavar="FILE_OR_DIR",
                    help="grooves to tune the triggers on (default: the shipped training split)")
     t.add_argument("--model-grooves", type=Path, nargs="+", metavar="FILE_OR_DIR",
@@ -192,6 +193,7 @@ def run(args) -> int:
     if args.groove is not None:
         from . import calibrate_groove
         return calibrate_groove.run(args)
+    args.trigger = args.trigger or "learned"
     t0 = time.perf_counter()
     out = Path(args.out).expanduser()
     if args.take_seconds < 0 or args.check_seconds < 0:
