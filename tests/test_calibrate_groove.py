@@ -267,3 +267,62 @@ def test_click_channel_the_device_lacks_is_one_line(jack_server, tmp_path):
                        env=jack_server.env, timeout=300)
     err = _one_line(r, "--click-channels: output channel 9 is out of range: ")
     assert "has output channels 1..8" in err and "next:" not in r.stdout
+
+
+@pytest.mark.jack
+def test_redo_discards_and_no_signal_warns_on_jack(jack_server, tmp_path):
+    """`redo` during a take starts again; a take with nothing on the input (the dummy server's
+    capture is silent) warns with the channel and the level and is asked for again; `quit`
+    stops with the take kept."""
+    out = tmp_path / "p"
+    cal = Calibration(["--groove", "--out", out, *AUDIO, "--click-channels", "2"], jack_server.env)
+    try:
+        cal.wait_for("next: groove:")
+        cal.say()
+        cal.wait_for("groove take: ")
+        cal.say("redo")
+        cal.wait_for("groove: take discarded, again")
+        cal.wait_for("next: groove:")
+        cal.say()
+        cal.wait_for("groove take: ")
+        line = cal.wait_for("groove: ", timeout=60)
+        assert line.startswith("groove: 14.5 s recorded, peak -inf dBFS"), line
+        warning = cal.wait_for("warning: ")
+        assert warning.strip() == ("warning: no signal on input channel 1: peak -inf dBFS (digital silence) "
+                                   "after 14.5 s; check the cable, the gain and --input-channels")
+        cal.wait_for("next: groove:")
+        cal.say("quit")
+        cal.wait_for("continue with: rtdrums calibrate --groove --out ")
+        assert cal.finish(60) == 130
+    finally:
+        if cal.proc.poll() is None:
+            cal.proc.kill()
+    take = sf.read(out / "takes" / "groove" / "take.wav", dtype="float32")[0]
+    assert len(take) == take_layout(load_pattern(), SR, COUNT_IN)[1] and not np.any(take)
+
+
+@pytest.mark.jack
+def test_ctrl_c_during_a_take_keeps_it_on_jack(jack_server, tmp_path):
+    """Ctrl-C during the take stops at once and writes the take so far, with the notes it holds."""
+    import signal
+    import time
+    out = tmp_path / "p"
+    cal = Calibration(["--groove", "--out", out, *AUDIO, "--click-channels", "1"], jack_server.env)
+    try:
+        cal.wait_for("next: groove:")
+        cal.say()
+        cal.wait_for("groove take: ")
+        cal.wait_for("bar 1 of 4: ", timeout=30)             # after the lead-in and the count-in
+        time.sleep(1.5)                                      # into the pattern's first bar
+        cal.proc.send_signal(signal.SIGINT)
+        line = cal.wait_for("stopped (Ctrl-C); the take so far is kept in ")
+        assert line.endswith(str(out / "takes" / "groove")), line
+        assert cal.proc.wait(60) == 130
+    finally:
+        if cal.proc.poll() is None:
+            cal.proc.kill()
+    folder = out / "takes" / "groove"
+    start, total = take_layout(load_pattern(), SR, COUNT_IN)
+    assert start < len(sf.read(folder / "take.wav")[0]) < total
+    notes = load_groove(folder / "take.mid")                   # only the notes the take holds
+    assert 0 < len(notes) < len(load_pattern().notes)
