@@ -94,6 +94,14 @@ def test_pattern_without_kick_snare_hihat_is_one_line(tmp_path, groove_file):
     assert "next:" not in r.stdout
 
 
+@pytest.mark.parametrize("option, start", [
+    (["--click-level", "3"], "--click-level 3: the click's peak in dBFS, from -60 to 0"),
+    (["--click-channels", "0"], "--click-channels '0': give output channels counted from 1"),
+    (["--bpm", "500"], "--bpm 500: give a tempo between 30 and 300")])
+def test_bad_click_options_are_one_line(tmp_path, option, start):
+    _one_line(_cli("--groove", *option, "--out", tmp_path / "p", input=""), start)
+
+
 def test_silent_take_is_one_line(tmp_path):
     folder = tmp_path / "takes" / "groove"
     folder.mkdir(parents=True)

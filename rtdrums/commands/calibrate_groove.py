@@ -232,6 +232,9 @@ def run(args) -> int:
         from .calibrate import _live_config
         pattern = load_pattern(None if args.groove == "default" else args.groove, args.bpm)
         click_channels = parse_channels(args.click_channels)
+        if not -60 <= args.click_level <= 0:
+            raise UserError(f"--click-level {args.click_level:g}: the click's peak in dBFS, from -60 to 0 "
+                            "(default -12)")
         folder = out / "takes" / TAKE_FOLDER
         if folder.is_dir() and any(folder.iterdir()) and not args.resume:
             raise UserError(f"{folder} already holds a take: add --resume to train from it, or choose "
