@@ -249,7 +249,11 @@ def test_groove_take_on_jack(jack_server, fixture_kit, validation_grooves, tmp_p
     assert (out / "preset.toml").is_file() and (out / "calibration.md").is_file()
     heard = click[first_click:]
     for c in (0, 1):                                 # both click channels, bit for bit
-        assert len(find_take(rec[:, c], heard)) == 1, c
+        at_click = find_take(rec[:, c], heard)
+        assert len(at_click) == 1, c
+        for at, accent in click_frames(p, SR, COUNT_IN):   # count-in and accents where expected
+            got = rec[at_click[0] + at - first_click:at_click[0] + at - first_click + SR // 20, c]
+            assert 20 * np.log10(np.max(np.abs(got))) == pytest.approx(-12.0 if accent else -18.0, abs=0.1)
     folder = out / "takes" / "groove"
     take = sf.read(folder / "take.wav", dtype="float32")[0]
     assert len(take) == total
