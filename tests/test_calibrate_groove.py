@@ -4,7 +4,6 @@ with a player's timing, and the bad input."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import numpy as np

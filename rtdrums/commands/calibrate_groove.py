@@ -57,7 +57,7 @@ def take_warnings(x: np.ndarray, rate: int, channel: str) -> list[str]:
     return out
 
 
-def find_take(folder: Path) -> tuple[Path, Path]:
+def take_files(folder: Path) -> tuple[Path, Path]:
     """(audio, MIDI) of a groove take folder (or its groove/ sub-folder): one of each."""
     if not folder.is_dir():
         raise UserError(f"--takes {folder}: no such folder; give a folder with the groove take "
@@ -78,8 +78,6 @@ def _record(args, cfg, pattern, click_channels, folder: Path) -> Path | None:
     """Record until a take is accepted; returns the take's folder, None if the player quit."""
     from ..host.calibrate import Answers, check_input
     from ..host.groove_take import GrooveTake, GrooveView
-    from ..training.groove_pattern import take_notes, write_notes
-
     device = check_input(cfg)
     take = GrooveTake(cfg, click_channels, pattern, args.count_in, args.click_level, args.output_device)
     take.prepare()                                    # a bad click channel: one line, before any prompt
@@ -107,7 +105,7 @@ def _record(args, cfg, pattern, click_channels, folder: Path) -> Path | None:
             _say("groove: take discarded, again")
             continue
         folder.mkdir(parents=True, exist_ok=True)
-        _write_take(folder, res, pattern, args, cfg.sample_rate, take_notes, write_notes)
+        _write_take(folder, res, pattern, args, cfg.sample_rate)
         if res.action == "quit":
             _say(f"stopped ({res.stop_reason}); the take so far is kept in {folder}")
             return None
@@ -125,8 +123,11 @@ def _record(args, cfg, pattern, click_channels, folder: Path) -> Path | None:
             return folder
 
 
-def _write_take(folder, res, pattern, args, rate, take_notes, write_notes) -> None:
+def _write_take(folder: Path, res, pattern, args, rate: int) -> None:
+    """take.wav, take.mid (the pattern on the take's time line, the notes it holds) and take.json."""
     import soundfile as sf
+
+    from ..training.groove_pattern import take_notes, write_notes
     latency = res.latency_s[0] + res.latency_s[1]
     sf.write(folder / "take.wav", res.take, rate, subtype="FLOAT")
     notes = take_notes(pattern, args.count_in, latency)
@@ -140,7 +141,8 @@ def _write_take(folder, res, pattern, args, rate, take_notes, write_notes) -> No
 
 
 def train(args, wav: Path, score: Path, out: Path, rate: int | None):
-    """Train as `rtdrums train --groove` does; (preset, hits, informed result)."""
+    """Train as `rtdrums train --groove` does and save the preset; (preset, hits, informed result,
+    the take's warnings, its sample rate). A silent take is a UserError."""
     from ..audio import read_audio, to_mono
     from ..preset import load_preset, save_preset
     from ..training.groove import train_groove
@@ -225,7 +227,7 @@ def run(args) -> int:
         if args.resume:
             raise UserError("--takes trains from a take recorded before; --resume is for a stopped "
                             "calibration: give one of them")
-        wav, score = find_take(args.takes.expanduser())
+        wav, score = take_files(args.takes.expanduser())
         ensure_writable_dir(out)
         rate = args.rate
     else:
