@@ -217,16 +217,23 @@ def test_groove_take_on_jack(jack_server, fixture_kit, validation_grooves, tmp_p
     cal = Calibration(["--groove", "--out", out, *AUDIO, "--click-channels", "1,2", "--check-seconds", 30,
                        "--trigger", "threshold", "--tune-grooves", *TUNE], jack_server.env)
     try:
-        cal.wait_for("next: groove: 4 bars at 100 bpm after 4 beats of count-in")
-        player.follow(stim, start - first_click - int(0.05 * SR), k0, total + SR)
-        cal.say()
-        cal.wait_for("groove take: 4 beats count-in, then 4 bars at 100 bpm")
-        _wire_groove(player)
-        assert player.done.wait(60)
-        line = cal.wait_for("groove: ")
-        assert line.startswith("groove: 14.5 s recorded, peak "), line
-        rec = player.rec.copy()
-        cal.wait_for("Enter = train with this take")
+        for attempt in range(3):          # a take disturbed by a JACK xrun is played again (redo)
+            cal.wait_for("next: groove: 4 bars at 100 bpm after 4 beats of count-in")
+            player.follow(stim, start - first_click - int(0.05 * SR), k0, total + SR)
+            cal.say()
+            cal.wait_for("groove take: 4 beats count-in, then 4 bars at 100 bpm")
+            _wire_groove(player)
+            assert player.done.wait(60)
+            line = cal.wait_for("groove: ")
+            assert line.startswith("groove: 14.5 s recorded, peak "), line
+            rec = player.rec.copy()
+            cal.wait_for("Enter = train with this take")
+            if player.xruns == 0 and "overflows" not in line:
+                break
+            print(f"take {attempt + 1} disturbed: {player.xruns} xruns at the player; {line}")
+            cal.say("redo")
+        else:
+            pytest.fail("3 takes in a row were disturbed by JACK xruns")
         cal.say()
         cal.wait_for("wrote ")
         cal.wait_for("check: play a groove")
