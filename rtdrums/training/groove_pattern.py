@@ -86,9 +86,6 @@ def load_pattern(path: str | Path | None = None, bpm: float | None = None) -> Pa
         pitches = ", ".join(map(str, sorted({n for _, n, _ in notes}))) or "none"
         raise UserError(f"the pattern {path} has no {' or '.join(missing)} notes (pitches found: {pitches}): "
                         "a calibration groove needs kick (36), snare (38) and hi-hat (42, 44 or 46) notes")
-    first = notes[0][0]
-    if first < 0:
-        raise UserError(f"the pattern {path} starts before its first beat")
     last = max(t for t, _, _ in notes)
     bars = max(1, math.ceil((last + 1e-6) / BEATS_PER_BAR))
     if bars * BEATS_PER_BAR - last > BEATS_PER_BAR - 1e-6 and bars > 1:
