@@ -53,9 +53,21 @@ def add_arguments(p) -> None:
                    help="length of the closing check (default %(default)s; 0: no check)")
     p.add_argument("--view", choices=["auto", "full", "plain"], default="auto",
                    help="screen (default auto: full on a terminal, else a line per stroke)")
+    gr = p.add_argument_group("by playing a groove")
+    gr.add_argument("--groove", nargs="?", const="default", metavar="PATTERN.mid",
+                    help="play along to a pattern with a click (default: the shipped one)")
+    gr.add_argument("--bpm", type=float, help="tempo of the pattern (default: the pattern's own)")
+    gr.add_argument("--count-in", type=int, default=4, metavar="BEATS", help="beats of count-in (default 4)")
+    gr.add_argument("-o", "--output-device", help="device of the click (default: the default output of "
+                    "the input device's host API)")
+    gr.add_argument("--click-channels", default="1,2", metavar="CH",
+                    help="output channels of the click, counted from 1 (default 1,2)")
+    gr.add_argument("--click-level", type=float, default=-12.0, metavar="DB",
+                    help="the accented click's peak in dBFS (default -12)")
     t = p.add_argument_group("training (as rtdrums train)")
-    t.add_argument("--trigger", choices=("learned", "threshold"), default="learned",
-                   help="learned (default) or threshold: tune the threshold detector only (faster)")
+    t.add_argument("--trigger", choices=("learned", "threshold"),
+                   help="learned (default) or threshold: tune the threshold detector only (faster; "
+                        "the default with --groove, docs/calibration.md)")
     t.add_argument("--tune-grooves", type=Path, nargs="+", metavar="FILE_OR_DIR",
                    help="grooves to tune the triggers on (default: the shipped training split)")
     t.add_argument("--model-grooves", type=Path, nargs="+", metavar="FILE_OR_DIR",
@@ -178,6 +190,10 @@ def run(args) -> int:
     from ..training.calibration import check_takes_folder, save_reports, write_report
     from ..paths import ensure_writable_dir
 
+    if args.groove is not None:
+        from . import calibrate_groove
+        return calibrate_groove.run(args)
+    args.trigger = args.trigger or "learned"
     t0 = time.perf_counter()
     out = Path(args.out).expanduser()
     if args.take_seconds < 0 or args.check_seconds < 0:
