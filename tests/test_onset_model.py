@@ -98,6 +98,12 @@ def test_frame_labels_mark_the_first_frames_after_each_hit_and_leave_the_next_ou
                      late_ms=[np.array([16.0, 10.7])], first_only=True)
     assert np.flatnonzero(y[:, 0] == 1).tolist() == [7, 8, 23, 24]
     assert np.flatnonzero(y[:, 0] == -1).tolist() == [9, 10, 11, 12, 25, 26]
+    # first frames only for some onsets (the open hi-hats, OPEN_FIRST_FRAMES_ONLY): the other
+    # onset's late frames stay struck
+    y = frame_labels([np.array([1000, 3000])], frames=40, hop=128, sample_rate=48000,
+                     late_ms=[np.array([16.0, 10.7])], first_only=[np.array([True, False])])
+    assert np.flatnonzero(y[:, 0] == 1).tolist() == [7, 8, 23, 24, 25, 26]
+    assert np.flatnonzero(y[:, 0] == -1).tolist() == [9, 10, 11, 12]
 
 
 def test_training_labels_start_at_each_hits_attack(fixture_preset, lead_in_kit, groove_file):
@@ -176,3 +182,25 @@ def test_bad_threshold_is_refused(fixture_preset, tmp_path):
     toml.write_text(toml.read_text().replace("[onset_model]\nthreshold = [", "[onset_model]\nthreshold = [1.5, "))
     with pytest.raises(UserError, match="threshold"):
         load_preset(folder)
+
+
+@pytest.mark.parametrize("open_first", [True, False])
+def test_open_hihat_frames_after_its_first_are_left_out_only_with_the_setting(fixture_kit, groove_file,
+                                                                              monkeypatch, open_first):
+    """OPEN_FIRST_FRAMES_ONLY: an open hi-hat's frames after LABEL_MS get weight 0 (-1), a closed
+    one's stay struck up to LATE_MS."""
+    from rtdrums.dsp.onset_model import default_band_hz
+    from rtdrums.training import onset_training
+
+    monkeypatch.setattr(onset_training, "OPEN_FIRST_FRAMES_ONLY", open_first)
+    times = [0.5 + 0.25 * k for k in range(12)]
+    groove = groove_file([(t, 46 if k % 2 else 42, 100) for k, t in enumerate(times)])
+    engine = Engine(replace(load_preset("default"), onset_model=None), 48000, max_block=128)
+    X, labels, takes = onset_training._record(engine, [fixture_kit], [groove], 4.0, default_band_hz(), None)
+    hihat = labels[:, 2]
+    assert (hihat == 1).sum() >= 8 * 2                  # every hit's first frames struck
+    assert ((hihat == -1).sum() > 0) == open_first
+    if open_first:                                      # left out: the open hats' frames only
+        late = np.flatnonzero(hihat == -1) * 128
+        opens = np.round(np.array(times[1::2]) * 48000)
+        assert np.all(np.min(np.abs(late[:, None] - opens[None, :] - 1000), axis=1) < 1400)
