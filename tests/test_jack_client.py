@@ -137,3 +137,26 @@ def test_native_jack_client_refuses_with_one_line(jack_server, harness):
     assert "input channel 3 is out of range" in _live_error(env, *base, "--input-channels", "3")
     no_server = {**env, "JACK_DEFAULT_SERVER": "rtdrums-no-such-server"}
     assert "no JACK server is running" in _live_error(no_server, *base)
+
+
+def test_bench_control_clients_sit_in_the_graph_and_do_nothing(jack_server, harness):
+    """The bench's control path (host.control): the PortAudio host's clients, doing nothing."""
+    name = "rtdrums-control"
+    ctl = LiveProcess(["--client-name", name, "--block", "128", "--outputs", "4"],
+                      env=jack_server.env, cmd=[sys.executable, "-m", "rtdrums.host.control"])
+    try:
+        ports = wait_ports(harness.client, f"{name}.*:.*", 1 + 4 + 1)
+        assert sorted(ports) == sorted([f"{name}:in_0", f"{name}-midi:out"]
+                                       + [f"{name}:out_{k}" for k in range(4)])
+        harness.wire(name, n_in=1, out_channels=[0, 1, 2, 3], midi_port=f"{name}-midi:out")
+        conn = lambda p: [q.name for q in harness.client.get_all_connections(p)]  # noqa: E731
+        assert conn(f"{name}:in_0") == [harness.outs[0].name]      # wired to the player only
+        assert [conn(f"{name}:out_{k}") for k in range(4)] == [[p.name] for p in harness.ins[:4]]
+        assert conn(f"{name}-midi:out") == [harness.midi_in.name]
+        stim = np.sin(np.arange(SR // 2) * 0.05).astype(np.float32)
+        captured = harness.play(stim, extra_s=0.2)
+        notes = harness.notes()
+    finally:
+        rc = ctl.stop(signal.SIGINT)
+    assert rc == 0, ctl.output
+    assert not captured[:, :4].any() and notes == []
