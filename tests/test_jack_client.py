@@ -71,6 +71,11 @@ def test_native_jack_client_separates_sends_midi_in_the_cycle_and_records(
     out = live.output
     assert rc == 0, out
     assert "rtdrums live: stopped (Ctrl-C)" in out and f"MIDI: {HOST}:midi_out (JACK" in out, out
+    # every note-on got its note-off, the last ones sent on stop
+    msgs = [d for ft, d in list(harness.midi) if ft >= harness.start_frame and len(d) == 3]
+    ons = sorted(d[1] for d in msgs if d[0] == 0x99 and d[2] > 0)
+    offs = sorted(d[1] for d in msgs if d[0] == 0x89)
+    assert ons and ons == offs
     stats = json.loads(stats_file.read_text())
     assert stats["backend"] == "jack" and stats["midi_path"] == "jack"
     assert stats["callback_errors"] == 0 and stats["callback"]["budget_ms"] == round(1e3 * PERIOD / SR, 4)

@@ -518,4 +518,6 @@ class JackStream:
             deadline = time.monotonic() + 0.5
             while self.j.ctl[ALL_OFF] != 2 and time.monotonic() < deadline:
                 time.sleep(0.005)
+            # a client that runs before this one reads them a cycle later: stay connected
+            time.sleep(2 * self.backend.period / self.backend.rate)
         self.backend.close()
