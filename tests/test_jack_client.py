@@ -135,6 +135,9 @@ def test_native_jack_client_refuses_with_one_line(jack_server, harness):
     assert "already running" in _live_error(env, *base, "--client-name", taken)
     err = _live_error(env, *base, "--block", "2048")
     assert f"JACK period of {PERIOD} frames" in err and "--block 1024" in err
+    auto = ["--backend", "auto", *base[2:], "--block", "2048"]     # auto: JACK's, with host API jack
+    assert "JACK period" in _live_error(env, *auto, "--host-api", "jack")
+    assert "JACK period" not in _live_error(env, *auto, "--host-api", "jack", "--midi-backend", "alsa")
     assert "runs at 48000 Hz" in _live_error(env, *base, "--rate", "44100")
     err = _live_error(env, *base, "--midi-port", "no-such-port")
     assert "no JACK MIDI port matches 'no-such-port'" in err and harness.midi_in.name in err
