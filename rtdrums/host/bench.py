@@ -181,10 +181,11 @@ def run(preset: str, kit: str, blocks=(64, 128), paths=("native", "callback"),
     stim, onsets, drum_onsets = _stimulus(kit, seconds)
     results = []
     for block in blocks:
+        load = os.getloadavg()[0]
         rig = rig_alone(stim, block, realtime)
-        results.append(rig)
+        results.append(rig | {"load_1min_before": load})
         out(f"block {block:4d} ({1e3 * block / SR:.2f} ms)  rig alone (no host)  "
-            f"xruns {rig['xruns_during_take']}")
+            f"xruns {rig['xruns_during_take']}  (1-minute load before: {load:.2f})")
         if warmup:
             w = run_one(preset, stim, onsets, block, paths[0], realtime, effects=effects)
             results.append({"block": block, "warmup": True, "midi_path": paths[0],
@@ -192,18 +193,20 @@ def run(preset: str, kit: str, blocks=(64, 128), paths=("native", "callback"),
             out(f"block {block:4d} ({1e3 * block / SR:.2f} ms)  warm-up take ({paths[0]}, left out)  "
                 f"xruns {w['xruns_during_take']}")
         for path in take_order(list(paths), repeats):
+            load = os.getloadavg()[0]
             r = run_one(preset, stim, onsets, block, path, realtime, drum_onsets, effects)
+            r["load_1min_before"] = round(load, 2)
             results.append(r)
             if r.get("control"):
                 out(f"block {block:4d} ({1e3 * block / SR:.2f} ms)  control (do-nothing PortAudio + "
-                    f"rtmidi clients)  xruns {r['xruns_during_take']}")
+                    f"rtmidi clients)  xruns {r['xruns_during_take']}  (load {load:.2f})")
                 continue
             cb, hn = r["callback"], r["hit_to_note"]
             out(f"block {block:4d} ({1e3 * block / SR:.2f} ms)  MIDI from {path:8s}  callback "
                 f"median {cb['median_ms']:.3f} p99 {cb['p99_ms']:.3f} max {cb['max_ms']:.3f} ms  "
                 f"hit-to-note median {hn.get('median_ms', float('nan')):.2f} p99 "
                 f"{hn.get('p99_ms', float('nan')):.2f} max {hn.get('max_ms', float('nan')):.2f} ms "
-                f"({hn['n']} notes)  xruns {r['xruns_during_take']}"
+                f"({hn['n']} notes)  xruns {r['xruns_during_take']} (load {load:.2f})"
                 + (f"  thread hand-off median {r['midi_handoff']['median_ms']:.3f} p99 "
                    f"{r['midi_handoff']['p99_ms']:.3f} max {r['midi_handoff']['max_ms']:.3f} ms"
                    if r.get("midi_handoff") else ""))
