@@ -52,6 +52,8 @@ def test_native_jack_client_separates_sends_midi_in_the_cycle_and_records(
                         "--route", ",".join(f"{s}={i + 1}" for i, s in enumerate(ROUTE)),
                         "--record", str(rec_parent), "--view", "plain",
                         "--stats-json", str(stats_file)], env=jack_server.env)
+    from rtdrums.host.harness import Harness
+    rx = Harness("rx", n_out=0, n_in=0)          # a MIDI receiver downstream only, as a sampler
     try:
         # one client: audio in, audio out per routed channel, MIDI out; no PortAudio, no rtmidi
         ports = wait_ports(harness.client, f"{HOST}:.*", 1 + len(ROUTE) + 1)
@@ -64,10 +66,13 @@ def test_native_jack_client_separates_sends_midi_in_the_cycle_and_records(
         assert conn(f"{HOST}:out_0") == ["system:playback_1"]
         assert conn(f"{HOST}:out_4") == ["system:playback_5"]
         harness.wire(HOST, n_in=1, out_channels=list(range(len(ROUTE))), midi_port=f"{HOST}:midi_out")
+        harness.connect(f"{HOST}:midi_out", rx.midi_in.name)
         stim = groove.mix
         captured, notes = _take(harness, stim)
+        rx_notes = harness.notes(rx.midi)
     finally:
         rc = live.stop(signal.SIGINT)
+        rx.close()
     out = live.output
     assert rc == 0, out
     assert "rtdrums live: stopped (Ctrl-C)" in out and f"MIDI: {HOST}:midi_out (JACK" in out, out
@@ -117,6 +122,10 @@ def test_native_jack_client_separates_sends_midi_in_the_cycle_and_records(
     # arrival (position in the played take) = deciding sample's place in the take + the loop
     # delay the dry audio had: the note-on left in the cycle, at the frame, that decided it
     assert [t for t, _, _ in notes] == [int(e["decided"]) - p0 + q for e in ev]
+    # downstream of the host (not feeding it) the note arrives in the cycle that decided it, at
+    # the deciding sample itself: no thread, no extra period
+    assert [(t, nt, v) for t, nt, v in rx_notes] == \
+        [(int(e["decided"]) - p0, int(e["note"]), int(e["velocity"])) for e in ev]
     assert stats["midi_sent"] >= len(ev) and stats["midi_errors"] == 0
 
 
