@@ -452,8 +452,8 @@ class JackStream:
         except (OSError, AttributeError):
             return b.period / b.rate, b.period / b.rate
         out = []
-        for names, mode in ((b.capture, 0), (b.playback, 1)):   # JackCaptureLatency, Playback
-            r = _LatencyRange()
+        for names, mode in ((b.capture, 0), (b.playback if self.outs else [], 1)):   # Capture,
+            r = _LatencyRange()                                                   # Playback
             if names:
                 p = b.client.get_port_by_name(names[0])
                 get(int(b.jack._ffi.cast("intptr_t", p._ptr)), mode, ctypes.byref(r))

@@ -7,6 +7,8 @@ comparison: it mixes the input into a preallocated mono buffer, makes one `engin
 call, adds the routed sources into the output, updates meters, and hands the events to the MIDI
 sender and the block to the recorder ring. Neither allocates (beyond NumPy views in Python),
 does I/O, locks or logs. The engine is compiled and warmed before the stream opens.
+With --backend jack (host.jackclient) one JACK client of this process replaces PortAudio's and
+rtmidi's; its compiled process callback runs the same block code and sends MIDI in the cycle.
 """
 
 from __future__ import annotations
@@ -392,9 +394,10 @@ class LiveSession:
                 old[s] = signal.signal(s, self._on_signal)
         try:
             self.stream = self.open_stream()
-            if self.jack is None and "jack" in self.in_dev["hostapi_name"].lower():   # Pa_GetStreamTime: JACK's
+            pa_jack = self.jack is None and "jack" in self.in_dev["hostapi_name"].lower()
+            if pa_jack:                                          # Pa_GetStreamTime: JACK's
                 self.ctl[native.STREAM] = int(self.sd._ffi.cast("intptr_t", self.stream._ptr))
-            self.stream_latency = tuple(self.stream.latency) if self.n_out else \
+            self.stream_latency = tuple(self.stream.latency) if self.n_out or self.jack else \
                 (float(self.stream.latency), 0.0)
             with self.stream:
                 if view:
