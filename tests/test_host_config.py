@@ -31,6 +31,7 @@ def test_toml_then_flags(tmp_path):
 preset = "mykit"
 block = 64
 host_api = "jack"
+backend = "jack"
 [input]
 device = "Scarlett"
 channels = [1, 2]
@@ -48,9 +49,11 @@ format = "flac"
     assert (cfg.preset, cfg.block, cfg.host_api, cfg.input_device) == ("mykit", 64, "jack", "Scarlett")
     assert cfg.input_channels == [1, 2] and cfg.route == {"kick": [3], "dry": [5, 6]}
     assert cfg.midi_port is None and cfg.record == "/tmp/takes" and cfg.record_format == "flac"
+    assert cfg.backend == "jack" and LiveConfig().backend == "portaudio"
     cfg = resolve(_args("--config", str(f), "--block", "128", "--input-channels", "3",
-                        "--route", "snare=1", "--no-midi", "--no-record"))
+                        "--route", "snare=1", "--no-midi", "--no-record", "--backend", "auto"))
     assert cfg.block == 128 and cfg.input_channels == [3] and cfg.route == {"snare": [1]}
+    assert cfg.backend == "auto"
     assert cfg.midi is False and cfg.record is None and cfg.preset == "mykit"
 
 
@@ -71,6 +74,7 @@ def test_route_syntax():
     ("block = -3", "block must be a positive whole number"),
     ("[input]\nchannels = [1, 2, 3]", "one channel .* or two"),
     ("[midi]\nbackend = 'coremidi'", "MIDI backend must be"),
+    ("backend = 'asio'", "backend must be portaudio, jack or auto"),
     ("[record]\nformat = 'mp3'", "wav or flac"),
     ("block = ", "config file"),
 ])

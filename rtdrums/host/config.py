@@ -8,6 +8,7 @@ TOML layout (every key optional; see docs/live.md for a full example):
     duration = 0               # seconds; 0 = until Ctrl-C
     host_api = "jack"          # restrict device matching to one host API
     client_name = "rtdrums"    # JACK client name (MIDI client: <name>-midi)
+    backend = "portaudio"      # or "jack": one native JACK client (docs/jack-client.md), "auto"
     [input]
     device = "Scarlett"        # index or part of the name; "" = default device
     channels = [1]             # 1-based; two channels = a stereo pair, mixed to mono
@@ -59,6 +60,7 @@ class LiveConfig:
     duration: float = 0.0
     host_api: str | None = None
     client_name: str = "rtdrums"
+    backend: str = "portaudio"                    # portaudio, jack (host.jackclient), auto
     input_device: str | None = None
     input_channels: list[int] = field(default_factory=lambda: [1])
     output_device: str | None = None
@@ -86,7 +88,7 @@ class LiveConfig:
 _TOML = {
     "": {"preset": "preset", "sample_rate": "sample_rate", "block": "block",
          "duration": "duration", "host_api": "host_api", "client_name": "client_name",
-         "view": "view"},
+         "view": "view", "backend": "backend"},
     "input": {"device": "input_device", "channels": "input_channels"},
     "output": {"device": "output_device"},
     "midi": {"enabled": "midi", "backend": "midi_backend", "port": "midi_port",
@@ -228,7 +230,7 @@ def resolve(args) -> LiveConfig:
         values.update(load_toml(args.config))
     flag_map = {"preset": "preset", "rate": "sample_rate", "block": "block",
                 "duration": "duration", "host_api": "host_api", "client_name": "client_name",
-                "input_device": "input_device", "output_device": "output_device",
+                "backend": "backend", "input_device": "input_device", "output_device": "output_device",
                 "midi_backend": "midi_backend", "midi_port": "midi_port",
                 "midi_path": "midi_path", "record": "record", "record_format": "record_format",
                 "view": "view"}
@@ -264,6 +266,8 @@ def _check(cfg: LiveConfig) -> None:
         raise UserError(f"duration must be >= 0 seconds, got {cfg.duration!r}")
     if cfg.midi_backend not in ("auto", "jack", "alsa"):
         raise UserError(f"MIDI backend must be auto, jack or alsa, got {cfg.midi_backend!r}")
+    if cfg.backend not in ("portaudio", "jack", "auto"):
+        raise UserError(f"backend must be portaudio, jack or auto, got {cfg.backend!r}")
     if cfg.midi_path not in ("native", "callback", "thread"):
         raise UserError(f"MIDI path must be native, callback or thread, got {cfg.midi_path!r}")
     if cfg.record_format not in ("wav", "flac"):

@@ -106,8 +106,8 @@ class Harness:
         for port in self.client.get_ports(f"{host}:.*"):
             for other in self.client.get_all_connections(port):
                 if other.name.startswith("system:"):
-                    try:
-                        self.client.disconnect(port, other)
+                    try:                    # JACK wants (source, destination)
+                        self.client.disconnect(*((other, port) if port.is_input else (port, other)))
                     except self.jack.JackError:
                         pass
         for c in range(n_in):
@@ -148,14 +148,15 @@ class Harness:
             raise TimeoutError("the harness did not finish playing (JACK graph stalled?)")
         return self.rec
 
-    def notes(self) -> list[tuple[int, int, int]]:
+    def notes(self, midi: list[tuple[int, bytes]] | None = None) -> list[tuple[int, int, int]]:
         """Note-ons received during the last take as (position in the played signal at the
-        moment they arrived, note, velocity)."""
+        moment they arrived, note, velocity); midi: another client's received messages (JACK
+        frame, bytes) to map the same way (default: this client's own)."""
         if self.start_frame is None or self.cycles == 0:
             return []
         frames, pos = self.cycle_frame[:self.cycles], self.cycle_pos[:self.cycles]
         out = []
-        for ft, d in list(self.midi):
+        for ft, d in list(self.midi if midi is None else midi):
             if len(d) == 3 and d[0] & 0xF0 == 0x90 and d[2] > 0 and ft >= self.start_frame:
                 c = int(np.searchsorted(frames, ft, side="right")) - 1
                 out.append((int(pos[c] + ft - frames[c]), d[1], d[2]))
@@ -171,10 +172,10 @@ class LiveProcess:
 
     READY = "rtdrums live: running"
 
-    def __init__(self, args: list[str], env: dict, timeout: float = 180.0):
+    def __init__(self, args: list[str], env: dict, timeout: float = 180.0, cmd: list[str] = LIVE):
         # a cold Numba cache compiles the engine and the audio callback first: about a minute
-        # each on a loaded 2-core machine
-        self.proc = subprocess.Popen(LIVE + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        # each on a loaded 2-core machine. cmd: another program that prints READY (host.control)
+        self.proc = subprocess.Popen(cmd + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, env=env)
         self.lines: list[str] = []
         self.err: list[str] = []

@@ -202,7 +202,8 @@ def _flags(ctl, status):
 
 @njit(cache=True, nogil=True)
 def run_block(engine, a, x, out, n):
-    """One block: x (n, n_in) float32 input, out (n, n_out) float32 output (n_out may be 0)."""
+    """One block: x (n, n_in) float32 input, out (n, n_out) float32 output (n_out may be 0).
+    Returns the number of events, in a.events (what the JACK backend sends as MIDI)."""
     ctl = a.ctl
     mono, stems, ev = a.mono[:n], a.stems[:n], a.events
     if a.chans.shape[0] == 2:
@@ -239,6 +240,7 @@ def run_block(engine, a, x, out, n):
         a.last_pos[d] = end
         ctl[DELAY_SUM] += ev[e]["emitted"] - ev[e]["onset"]
     ctl[POS] = end
+    return ne
 
 
 @njit(cache=True, nogil=True)
@@ -318,6 +320,15 @@ def _callback(inp, outp, frames, time_info, status, c):
     for off in range(0, frames, block):                     # one pass with a fixed blocksize
         m = min(block, frames - off)
         run_block(c.engine, a, x[off:off + m], out[off:off + m], m)
+    finish_callback(a, t0, wait)
+    return 0
+
+
+@njit(cache=True, nogil=True)
+def finish_callback(a, t0, wait):
+    """The callback's bookkeeping at its end: its duration and entry wait (ns) into the rings,
+    the maximum, the count, and the stop flag once the duration is reached."""
+    ctl = a.ctl
     dt = _now_ns() - t0
     k = ctl[CALLBACKS]
     a.timings[k & (a.timings.shape[0] - 1)] = dt
@@ -327,7 +338,6 @@ def _callback(inp, outp, frames, time_info, status, c):
     ctl[CALLBACKS] = k + 1
     if ctl[TOTAL_FRAMES] and ctl[POS] >= ctl[TOTAL_FRAMES]:
         ctl[STOP] = 1
-    return 0
 
 
 class NativeCallback(NamedTuple):

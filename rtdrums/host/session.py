@@ -7,6 +7,8 @@ comparison: it mixes the input into a preallocated mono buffer, makes one `engin
 call, adds the routed sources into the output, updates meters, and hands the events to the MIDI
 sender and the block to the recorder ring. Neither allocates (beyond NumPy views in Python),
 does I/O, locks or logs. The engine is compiled and warmed before the stream opens.
+With --backend jack (host.jackclient) one JACK client of this process replaces PortAudio's and
+rtmidi's; its compiled process callback runs the same block code and sends MIDI in the cycle.
 """
 
 from __future__ import annotations
@@ -58,6 +60,19 @@ def _midi_backend(cfg: LiveConfig, hostapi_name: str) -> str:
     return "jack"
 
 
+def _use_jack_backend(cfg: LiveConfig) -> bool:
+    """--backend jack; auto: JACK's when the host API asked for is JACK and the package is there
+    (effect chains need the Python callback: PortAudio then)."""
+    if cfg.backend == "jack":
+        return True
+    if cfg.backend != "auto" or cfg.effects or cfg.midi_backend == "alsa":
+        return False
+    if not (cfg.host_api and "jack" in cfg.host_api.lower()):
+        return False
+    from .jackclient import available
+    return available()
+
+
 def _raise_main_thread():
     """Put this (main) thread on the lowest real-time priority where that is allowed.
 
@@ -84,6 +99,7 @@ class LiveSession:
         self.stop_event = threading.Event()
         self.stop_reason = "stopped"
         self.stream = self.engine = self.midi_out = self.sender = self.recorder = None
+        self.jack = self.sd = None          # the native JACK backend (host.jackclient), if used
         self.effects, self.effect_costs = None, {}
         self.stream_latency = (0.0, 0.0)
         self.cpu_load = self.cpu_max = 0.0
@@ -91,10 +107,30 @@ class LiveSession:
     # -- setup ---------------------------------------------------------------------------------
     def prepare(self) -> None:
         cfg = self.cfg
-        sd = self.sd = audio.load_sounddevice(cfg.client_name)
-        self.in_dev = audio.find_device(sd, cfg.input_device, "input", cfg.host_api)
-        self.out_dev = audio.find_device(sd, cfg.output_device, "output",
-                                         cfg.host_api or self.in_dev["hostapi_name"])
+        if _use_jack_backend(cfg):          # no PortAudio: it would be a JACK client of its own
+            from .jackclient import JackBackend, JackMidiPort
+            self.jack = JackBackend(cfg)
+            self.in_dev, self.out_dev = self.jack.in_dev, self.jack.out_dev
+        else:
+            sd = self.sd = audio.load_sounddevice(cfg.client_name)
+            self.in_dev = audio.find_device(sd, cfg.input_device, "input", cfg.host_api)
+            self.out_dev = audio.find_device(sd, cfg.output_device, "output",
+                                             cfg.host_api or self.in_dev["hostapi_name"])
+        try:
+            if self.jack is not None and cfg.midi:      # MIDI on the client's own port
+                target = self.jack.midi_target(cfg.midi_port)
+                self.midi_out = JackMidiPort(f"{target or self.jack.client.name + ':midi_out'} "
+                                             f"(JACK, in the audio cycle)")
+            self._prepare(cfg)
+        except BaseException:
+            self._close_jack()
+            raise
+
+    def _close_jack(self) -> None:
+        if self.jack is not None:
+            self.jack.close()
+
+    def _prepare(self, cfg: LiveConfig) -> None:
         audio.check_channels(self.in_dev, cfg.input_channels, "input")
         self.route = cfg.with_default_route(self.out_dev["max_output_channels"])
         if "sampler" in self.route and cfg.sampler is None:
@@ -104,10 +140,11 @@ class LiveSession:
         audio.check_channels(self.out_dev, out_chans, "output")
         self.n_in = max(cfg.input_channels)
         self.n_out = max(out_chans) if out_chans else 0
-        audio.check_stream(sd, self.in_dev, self.n_in, self.out_dev, max(self.n_out, 1),
-                           cfg.sample_rate, cfg.block)
+        if self.jack is None:
+            audio.check_stream(self.sd, self.in_dev, self.n_in, self.out_dev, max(self.n_out, 1),
+                               cfg.sample_rate, cfg.block)
 
-        if cfg.midi:                    # before the engine: a MIDI problem is reported at once
+        if cfg.midi and self.jack is None:   # before the engine: a MIDI problem is reported at once
             self.midi_out = self._open_midi()
         try:
             self.preset, self.engine = load_engine(cfg.preset, cfg.sample_rate, cfg.block, cfg.adapt)
@@ -120,7 +157,7 @@ class LiveSession:
         except BaseException:
             self.close_midi()
             raise
-        if self.midi_out is not None:
+        if self.midi_out is not None and self.jack is None:
             self.sender = midi.NoteSender(self.midi_out.send, cfg.sample_rate,
                                           "thread" if cfg.midi_path == "native" else cfg.midi_path)
 
@@ -194,9 +231,9 @@ class LiveSession:
         self.effect_costs = self.effects.costs()
         self.effects.check_budget(self.effect_costs)
 
-    def _native_callback(self):
-        """The compiled callback (host.native) with its state; (cffi function pointer, userData)."""
-        sd, rec, snd = self.sd, self.recorder, self.sender
+    def _core_arrays(self) -> "native.CoreArrays":
+        """The compiled callback's state (host.native), sharing the session's arrays."""
+        rec, snd = self.recorder, self.sender
         ctl = self.ctl
         ctl[native.N_IN], ctl[native.N_OUT] = self.n_in, self.n_out
         ctl[native.WAKE_FD] = snd._wfd if snd is not None else -1
@@ -206,13 +243,17 @@ class LiveSession:
             native.dummy_recorder_arrays(1 + len(self.stem_names), self.cfg.block)
         midi_ring = snd.ring if snd is not None else np.zeros((1, 4), np.int64)
         midi_ctl = snd.ctl if snd is not None else np.zeros(4, np.int64)
-        arrays = native.CoreArrays(
+        return native.CoreArrays(
             ctl, np.array(self.chans, np.int64),
             self.route_array, self.mono, self.stems, self.events,
             self.peaks, self.hits, self.last_vel, self.last_pos, self.timings, self.waits,
             midi_ring, midi_ctl,
             *(np.asarray(x) for x in rec_arrays), self.gains, self.outs, self.sampler)
-        self._native = native.compile_callback(self.engine._bundle, arrays)
+
+    def _native_callback(self):
+        """The compiled callback (host.native) with its state; (cffi function pointer, userData)."""
+        sd = self.sd
+        self._native = native.compile_callback(self.engine._bundle, self._core_arrays())
         return (sd._ffi.cast("PaStreamCallback *", self._native.cfunc.address),
                 sd._ffi.cast("void *", self._native.userdata))
 
@@ -304,6 +345,10 @@ class LiveSession:
         cfg, sd = self.cfg, self.sd
         kw = dict(samplerate=cfg.sample_rate, blocksize=cfg.block, dtype="float32",
                   latency="low")
+        if self.jack is not None:
+            with notice_if_slow(COMPILING):
+                return self.jack.stream(self.engine._bundle, self._core_arrays(), self.n_in,
+                                        self.n_out, cfg.midi)
         try:
             if cfg.midi_path == "native":
                 with notice_if_slow(COMPILING):
@@ -349,9 +394,10 @@ class LiveSession:
                 old[s] = signal.signal(s, self._on_signal)
         try:
             self.stream = self.open_stream()
-            if "jack" in self.in_dev["hostapi_name"].lower():   # Pa_GetStreamTime: JACK's
+            pa_jack = self.jack is None and "jack" in self.in_dev["hostapi_name"].lower()
+            if pa_jack:                                          # Pa_GetStreamTime: JACK's
                 self.ctl[native.STREAM] = int(self.sd._ffi.cast("intptr_t", self.stream._ptr))
-            self.stream_latency = tuple(self.stream.latency) if self.n_out else \
+            self.stream_latency = tuple(self.stream.latency) if self.n_out or self.jack else \
                 (float(self.stream.latency), 0.0)
             with self.stream:
                 if view:
@@ -366,7 +412,8 @@ class LiveSession:
                     if view:
                         view.update()
                     if not self.stream.active:
-                        self.stop_reason = "the audio stream stopped"
+                        self.stop_reason = getattr(self.stream, "why_stopped", None) or \
+                            "the audio stream stopped"
                         break
                 self._sample_cpu()
         finally:
@@ -380,6 +427,7 @@ class LiveSession:
                 except OSError:
                     pass
             self.close_midi()
+            self._close_jack()
             if self.recorder is not None:
                 self.recorder.stop(extra={"stats": self.stats()})
         return self.stats()
@@ -428,24 +476,37 @@ class LiveSession:
         out = {"callbacks": self.callbacks, "median_ms": round(float(t[n // 2]), 4),
                "p99_ms": round(float(t[min(n - 1, int(0.99 * n))]), 4),
                "max_ms": round(self.max_ns / 1e6, 4),
-               "budget_ms": round(1e3 * self.cfg.block / self.cfg.sample_rate, 4)}
-        if self.ctl[native.STREAM]:
+               "budget_ms": round(1e3 * (self.jack.period if self.jack else self.cfg.block)
+                                  / self.cfg.sample_rate, 4)}
+        if self.ctl[native.STREAM] or self.jack is not None:
+            # JACK backend: from the start of the JACK cycle (clients before it included)
+            key = "entry_wait" if self.jack is None else "cycle_start_to_entry"
             w = np.sort(self.waits[idx]) / 1e6
-            out.update(entry_wait_median_ms=round(float(w[n // 2]), 4),
-                       entry_wait_p99_ms=round(float(w[min(n - 1, int(0.99 * n))]), 4),
-                       entry_wait_max_ms=round(float(w[-1]), 4))
+            out.update({f"{key}_median_ms": round(float(w[n // 2]), 4),
+                        f"{key}_p99_ms": round(float(w[min(n - 1, int(0.99 * n))]), 4),
+                        f"{key}_max_ms": round(float(w[-1]), 4)})
         return out
+
+    def _midi_counts(self) -> tuple[int, int]:
+        """(note-ons sent, send errors or lost events)."""
+        if self.sender is not None:
+            return self.sender.sent, self.sender.errors
+        if self.jack is not None and hasattr(self.stream, "midi_counts"):
+            return self.stream.midi_counts()
+        return 0, 0
 
     def stats(self, recent: int | None = None) -> dict:
         rec = self.recorder
+        sent, errors = self._midi_counts()
         return {
             "seconds": round(self.pos / self.cfg.sample_rate, 3), "frames": self.pos,
             "stop_reason": self.stop_reason,
             "sample_rate": self.cfg.sample_rate, "block": self.cfg.block,
             "hits": {d: int(h) for d, h in zip(self.drum_names, self.hits)},
-            "midi_sent": self.sender.sent if self.sender else 0,
-            "midi_errors": self.sender.errors if self.sender else 0,
-            "midi_path": self.cfg.midi_path if self.sender else None,
+            "backend": "jack" if self.jack is not None else "portaudio",
+            "midi_sent": sent, "midi_errors": errors,
+            "midi_path": self.cfg.midi_path if self.sender else
+            ("jack" if self.jack is not None and self.cfg.midi else None),
             "midi_handoff": self.sender.handoff_stats() if self.sender else None,
             "input_overflows": self.in_overflow, "output_underflows": self.out_underflow,
             "cpu_load": round(self.cpu_load, 4), "cpu_load_max": round(self.cpu_max, 4),

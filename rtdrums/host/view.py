@@ -157,7 +157,8 @@ class LiveView:
                        f"max {cb['max_ms']:.3f} ms of {cb['budget_ms']:.3f} ms per block "
                        f"({cb['callbacks']} blocks)")
         out.append(f"  latency: {lat['total_ms']:.2f} ms = stems {lat['stems_ms']:.2f} + block "
-                   f"{lat['block_ms']:.2f} + interface {lat['interface_ms']:.2f} (PortAudio)"
+                   f"{lat['block_ms']:.2f} + interface {lat['interface_ms']:.2f} "
+                   f"({'JACK' if st.get('backend') == 'jack' else 'PortAudio'})"
                    + ("" if lat["trigger_detect_ms"] is None else
                       f"; triggers detected {lat['trigger_detect_ms']:.2f} ms after onset on average"))
         if st.get("effects"):
