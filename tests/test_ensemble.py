@@ -178,3 +178,13 @@ def test_join_cli_writes_the_ensemble(default, other, tmp_path, capsys):
     loaded = load_preset(tmp_path / "pair")
     assert loaded.provenance["ensemble"]["networks"] == 2
     np.testing.assert_array_equal(loaded.onset_model.members[0].w1, other.onset_model.w1)
+
+
+def test_thresholds_of_an_ensemble_are_set_once_for_all_networks(pair, clip, tmp_path):
+    from rtdrums.training.learned_thresholds import with_thresholds
+
+    strict = load_preset(save_preset(with_thresholds(pair, [0.9, 0.9, 0.9]), tmp_path / "strict"))
+    assert len(strict.onset_model.networks) == 2 and strict.onset_model.threshold == (0.9, 0.9, 0.9)
+    _, loose_events = _run(pair, clip)
+    _, strict_events = _run(strict, clip)
+    assert 0 < len(strict_events) < len(loose_events)

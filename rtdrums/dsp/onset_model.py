@@ -76,7 +76,7 @@ class OnsetModel:
     retrigger_ms: float = 30.0
     short_hz: np.ndarray = field(default_factory=lambda: np.zeros(0))
     vel_map: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 2, 2)))
-    members: tuple["OnsetModel", ...] = ()
+    members: tuple["OnsetModel", ...] = ()     # networks 2..K; their threshold and retrigger_ms are unused
 
     ARRAYS = ("band_hz", "mean", "scale", "w1", "b1", "w2", "b2", "vel_w", "vel_b", "short_hz", "vel_map")
     OPTIONAL = {"short_hz": (0,), "vel_map": (0, 0, 2, 2)}     # arrays older presets lack, and their value there
@@ -125,10 +125,8 @@ class OnsetModel:
             raise ValueError("onset model: retrigger_ms must be >= 0")
         for k, m in enumerate(self.members, 2):
             if m.members or not (np.array_equal(m.band_hz, self.band_hz) and np.array_equal(m.short_hz, self.short_hz)
-                                 and m.b1.shape == self.b1.shape and m.threshold == self.threshold
-                                 and m.retrigger_ms == self.retrigger_ms):
-                raise ValueError(f"onset model: network {k} differs from the first in its bands, hidden "
-                                 "size, thresholds or retrigger time")
+                                 and m.b1.shape == self.b1.shape):
+                raise ValueError(f"onset model: network {k} differs from the first in its bands or hidden size")
             try:
                 m.validate(drums, components, articulations)
             except ValueError as e:
