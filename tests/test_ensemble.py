@@ -24,12 +24,14 @@ from rtdrums.training.velocity_fit import apply_curve
 
 @pytest.fixture(scope="module")
 def default():
-    return load_preset("default")
+    """The shipped default with one network: its first."""
+    shipped = load_preset("default")
+    return replace(shipped, onset_model=shipped.onset_model.networks[0])
 
 
 @pytest.fixture(scope="module")
 def other(default, fixture_kit):
-    """The default with its learned trigger retrained from seed 1 on 12 model grooves."""
+    """That preset with its learned trigger retrained from seed 1 on 12 model grooves."""
     return train_network(default, [fixture_kit], [], seed=1, every=20, rooms=0.0)
 
 
@@ -104,7 +106,9 @@ def test_ensemble_decides_on_the_mean_probability_and_averages_velocities(defaul
 def test_one_network_twice_is_that_network(default, clip):
     """Two copies of a network decide, pick notes and velocities exactly as it does alone."""
     _, alone = _run(default, clip)
-    _, twice = _run(join([default, default]), clip)
+    twice_preset = join([default, default])
+    assert len(twice_preset.onset_model.networks) == 2
+    _, twice = _run(twice_preset, clip)
     assert len(alone) == len(twice) > 20
     for (fa, a), (fb, b) in zip(alone, twice):
         assert fa == fb and a.tobytes() == b.tobytes()
@@ -166,14 +170,22 @@ def test_presets_that_do_not_share_features_are_refused(default, other, tmp_path
         join([default, replace(other, solver=replace(other.solver, iterations=other.solver.iterations + 1))])
     moved = save_preset(replace(other, W=other.W * 1.01), tmp_path / "moved")
     out = tmp_path / "out"
-    assert main(["join", str(out), "default", str(moved)]) == 2
+    assert main(["join", str(out), "default", str(moved)]) == 2      # the shipped ensemble, refused too
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "differs in its templates" in err and not out.exists()
 
 
+def test_shipped_default_is_an_ensemble_on_one_set_of_features(tmp_path):
+    shipped = load_preset("default")
+    nets = shipped.onset_model.networks
+    assert len(nets) == len(shipped.provenance["ensemble"]["from"]) > 1
+    assert all(n.w1.shape == nets[0].w1.shape and not np.array_equal(n.w1, nets[0].w1) for n in nets[1:])
+
+
 def test_join_cli_writes_the_ensemble(default, other, tmp_path, capsys):
     save_preset(other, tmp_path / "other")
-    assert main(["join", str(tmp_path / "pair"), "default", str(tmp_path / "other")]) == 0
+    save_preset(default, tmp_path / "one")
+    assert main(["join", str(tmp_path / "pair"), str(tmp_path / "one"), str(tmp_path / "other")]) == 0
     assert "2 network(s)" in capsys.readouterr().out
     loaded = load_preset(tmp_path / "pair")
     assert loaded.provenance["ensemble"]["networks"] == 2
