@@ -60,12 +60,20 @@ DEFAULT_COMPONENTS := kick=2,snare=3,hihat_closed=2,hihat_open=1,hihat_pedal=1,t
 # the note-on leaves with the learned trigger's decision; half the tuning and trigger renders are
 # recordings in simulated rooms (rtdrums.training.rooms)
 PRESET_ARGS ?= --scan-ms 0 --rooms 0.5 --trigger-kit $(SF_KITS)
-# the learned trigger's thresholds (kick,snare,hihat), chosen on soundfont kits no preset heard;
-# training's own choice fits the training kits and misses half the snares of other kits
-LEARNED_THRESHOLDS ?= 0.5,0.5,0.5
+# the learned trigger averages the trained network and one more per ENSEMBLE_SEEDS, each retrained
+# on the preset's templates and tuning from its seed on a third of the model cuts (about 2 min and
+# 3.7 GB each; rtdrums.training.ensemble, docs/default-preset.md)
+ENSEMBLE_SEEDS ?= 1 2 3 4 5 6
+# the learned trigger's thresholds (kick,snare,hihat), chosen for the average on soundfont kits no
+# preset heard; training's own choice fits the training kits and misses half the snares of other kits
+LEARNED_THRESHOLDS ?= 0.4,0.4,0.4
 preset: $(STAMP) kits sfkits
 	$(VENV)/bin/rtdrums train $(foreach k,$(TRAIN_KITS),--kit $(KITS_DIR)/$(k)) --base none \
 		--components $(DEFAULT_COMPONENTS) $(PRESET_ARGS) --name default --out presets/default
+	$(foreach s,$(ENSEMBLE_SEEDS),$(PY) -m rtdrums.training.ensemble network build/ensemble/seed-$(s) \
+		--base presets/default $(foreach k,$(TRAIN_KITS),--kit $(KITS_DIR)/$(k)) --trigger-kit $(SF_KITS) --seed $(s) &&) true
+	$(PY) -m rtdrums.training.ensemble join presets/default presets/default \
+		$(foreach s,$(ENSEMBLE_SEEDS),build/ensemble/seed-$(s))
 	$(PY) -m rtdrums.training.learned_thresholds presets/default $(LEARNED_THRESHOLDS)
 
 kits:

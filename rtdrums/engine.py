@@ -56,6 +56,7 @@ class State(NamedTuple):
     zring: np.ndarray         # (LAGS + 1, Z) the onset model's recent log levels
     feat: np.ndarray          # (F,) its features of the current frame
     hidden: np.ndarray        # (U,) its hidden layer
+    m_out: np.ndarray         # (D + A,) its outputs (the mean of its networks' when it has several)
     sframe: np.ndarray        # (n_fft / 8,) the short window's frame
     sspec: np.ndarray         # its complex spectrum
     smag: np.ndarray          # its magnitudes
@@ -122,8 +123,8 @@ class Engine:
             h=np.zeros(R), wh=np.zeros(B), wtv=np.zeros(R), num=np.zeros(R),
             model=np.zeros((D + 1, K)), act=np.zeros(D + 1), ola=np.zeros((D + 1, s.synthesis)),
             outq=np.zeros((D + 1, s.hop)), fstate=fstate, istate=istate, history=history,
-            dropped=dropped, zring=np.zeros((onset_model.LAGS + 1, t.m_w1.shape[0] // (onset_model.LAGS + 1))),
-            feat=np.zeros(t.m_w1.shape[0]), hidden=np.zeros(t.m_b1.shape[0]),
+            dropped=dropped, zring=np.zeros((onset_model.LAGS + 1, t.m_w1.shape[1] // (onset_model.LAGS + 1))),
+            feat=np.zeros(t.m_w1.shape[1]), hidden=np.zeros(t.m_b1.shape[1]), m_out=np.zeros(t.m_b2.shape[1]),
             sframe=np.zeros(len(t.swin)), sspec=np.zeros(len(t.swin) // 2 + 1, np.complex128),
             smag=np.zeros(len(t.swin) // 2 + 1), sfft_work=np.zeros(len(t.swin) // 2, np.complex128),
             a_lam=np.zeros(K), a_lamg=np.zeros(K), a_col=np.zeros(K), a_changed=np.zeros(R, np.int64),
@@ -410,7 +411,7 @@ def _frame(T, P, S, events, n_events):
         onset_model.frame_features(S.mag, S.h, T.m_edges, P.mag_norm, S.zring, c[C_FRAMES] - 1, S.feat,
                                    S.smag, T.m_sedges)
         return onset_model.detect(S.feat, T.art_start, T.group_art, T.notes, T.m_w1, T.m_b1, T.m_w2, T.m_b2,
-                                  T.m_vel_w, T.m_vel_b, T.m_vel_map, T.m_logit, T.m_retrig, T.scan, S.hidden, S.istate,
+                                  T.m_vel_w, T.m_vel_b, T.m_vel_map, T.m_logit, T.m_retrig, T.scan, S.hidden, S.m_out, S.istate,
                                   c[C_SAMPLES], P.onset_offset, events, n_events, S.dropped)
     return detect_step(T, P, S.act, S.h, S.fstate, S.istate, S.history, S.dropped, c[C_SAMPLES],
                        events, n_events)

@@ -4,8 +4,9 @@ A preset is a folder with
   preset.toml    human-readable settings (format, version, STFT, solver, masks, triggers, drums,
                  provenance), and
   templates.npz  the template matrix W (n_bins x R, float32, nonnegative), loaded without pickle,
-                 and the arrays of the learned trigger if the preset has one (model_*) and of
-                 the autoencoder's encoder if it has one (encoder_*).
+                 and the arrays of the learned trigger if the preset has one (model_*; the
+                 networks 2..K of an ensemble, [onset_model] networks = K, as model2_* ...) and
+                 of the autoencoder's encoder if it has one (encoder_*).
 Components (columns of W) are ordered drum by drum as listed in preset.toml, then the residual
 components, which absorb what is not one of the drums (toms, cymbals) and go to the residual stem.
 """
@@ -264,7 +265,8 @@ def _settings_dict(p: Preset) -> dict:
         "provenance": p.provenance,
     } | ({} if p.onset_model is None else {"onset_model": {
         "threshold": list(p.onset_model.threshold), "retrigger_ms": p.onset_model.retrigger_ms,
-        "bands": len(p.onset_model.band_hz) - 1, "hidden": int(p.onset_model.b1.shape[0])}}) \
+        "bands": len(p.onset_model.band_hz) - 1, "hidden": int(p.onset_model.b1.shape[0])}
+        | ({"networks": len(p.onset_model.networks)} if p.onset_model.members else {})}) \
       | ({} if p.autoencoder is None else {"autoencoder": {
           "bands": len(p.autoencoder.band_hz) - 1, "hidden": p.autoencoder.hidden}})
 
@@ -288,6 +290,8 @@ def save_preset(p: Preset, folder: str | os.PathLike) -> Path:
         tmp_toml.write_text(tomli_w.dumps(_settings_dict(p)))
         m = p.onset_model
         model = {} if m is None else {f"model_{a}": getattr(m, a) for a in OnsetModel.ARRAYS}
+        model |= {} if m is None else {f"model{k}_{a}": getattr(n, a) for k, n in enumerate(m.members, 2)
+                                       for a in OnsetModel.NETWORK_ARRAYS}
         e = p.autoencoder
         model |= {} if e is None else {f"encoder_{a}": getattr(e, a) for a in Encoder.ARRAYS}
         np.savez_compressed(tmp_npz, W=p.W.astype(np.float32), **model)
@@ -327,6 +331,9 @@ def load_preset(name_or_path: str | os.PathLike = "default") -> Preset:
             model = {a: np.array(npz[f"model_{a}"], np.float64) if f"model_{a}" in npz.files
                      or a not in OnsetModel.OPTIONAL else np.zeros(OnsetModel.OPTIONAL[a])
                      for a in OnsetModel.ARRAYS} if "onset_model" in cfg else None
+            if model is not None:
+                model["members"] = tuple({a: np.array(npz[f"model{k}_{a}"], np.float64) for a in OnsetModel.NETWORK_ARRAYS}
+                                         for k in range(2, _networks(cfg["onset_model"]) + 1))
             encoder = Encoder(**{a: np.array(npz[f"encoder_{a}"], np.float64) for a in Encoder.ARRAYS}) \
                 if "autoencoder" in cfg else None
     except FileNotFoundError:
@@ -377,9 +384,19 @@ def _from_settings(cfg: dict, W: np.ndarray, model: dict[str, np.ndarray] | None
     return preset
 
 
-def _onset_model(settings: dict, arrays: dict[str, np.ndarray]) -> OnsetModel:
-    unknown = sorted(set(settings) - {"threshold", "retrigger_ms", "bands", "hidden"})
+def _networks(settings: dict) -> int:
+    """[onset_model] networks: how many networks the learned trigger averages (1 when absent)."""
+    k = settings.get("networks", 1)
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        raise ValueError(f"[onset_model] networks = {k!r}: give a whole number >= 1")
+    return k
+
+
+def _onset_model(settings: dict, arrays: dict) -> OnsetModel:
+    unknown = sorted(set(settings) - {"threshold", "retrigger_ms", "bands", "hidden", "networks"})
     if unknown:
         raise ValueError(f"unknown setting {', '.join(unknown)} in [onset_model]")
-    return OnsetModel(**arrays, threshold=tuple(float(t) for t in settings["threshold"]),
-                      retrigger_ms=float(settings.get("retrigger_ms", 30.0)))
+    first = OnsetModel(**{a: v for a, v in arrays.items() if a != "members"},
+                       threshold=tuple(float(t) for t in settings["threshold"]),
+                       retrigger_ms=float(settings.get("retrigger_ms", 30.0)))
+    return replace(first, members=tuple(replace(first, **m) for m in arrays.get("members", ())))

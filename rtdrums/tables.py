@@ -52,13 +52,14 @@ class Tables(NamedTuple):
     # the learned trigger (rtdrums.dsp.onset_model; empty without one): standardisation folded in
     m_edges: np.ndarray       # (Z_B + 1,) start bins of its bands
     m_sedges: np.ndarray      # (Z_S + 1,) start bins of its short-window bands ((1,): none)
-    m_w1: np.ndarray          # (F, U)
-    m_b1: np.ndarray          # (U,)
-    m_w2: np.ndarray          # (U, D + A) a logit per drum, then per articulation of the drums
-    m_b2: np.ndarray          # (D + A,)
-    m_vel_w: np.ndarray       # (F, D) the velocity read-out of the scan
-    m_vel_b: np.ndarray       # (D,)
-    m_vel_map: np.ndarray     # (A, 2, P) velocity curve per articulation ((0, 2, 2): none)
+    # of each of its K networks (an ensemble when K > 1):
+    m_w1: np.ndarray          # (K, F, U)
+    m_b1: np.ndarray          # (K, U)
+    m_w2: np.ndarray          # (K, U, D + A) a logit per drum, then per articulation of the drums
+    m_b2: np.ndarray          # (K, D + A)
+    m_vel_w: np.ndarray       # (K, F, D) the velocity read-out of the scan
+    m_vel_b: np.ndarray       # (K, D)
+    m_vel_map: np.ndarray     # (K, A, 2, P) velocity curve per articulation ((K, 0, 2, 2): none)
     m_logit: np.ndarray       # (D,) trigger thresholds as logits
     m_retrig: np.ndarray      # (D,) retrigger time in samples
     # the autoencoder's encoder (rtdrums.dsp.encoder; empty without one)
@@ -138,11 +139,11 @@ def learned_trigger_tables(p: Preset, s: StftSettings) -> dict[str, np.ndarray]:
     m, D = p.onset_model, len(p.drums)
     if m is None:
         return dict(m_edges=np.zeros(1, np.int64), m_sedges=np.zeros(1, np.int64),
-                    m_w1=np.zeros((0, 0)), m_b1=np.zeros(0), m_w2=np.zeros((0, D)), m_b2=np.zeros(D),
-                    m_vel_w=np.zeros((0, D)), m_vel_b=np.zeros(D), m_vel_map=np.zeros((0, 2, 2)), m_logit=np.zeros(D), m_retrig=np.zeros(D, np.int64))
+                    m_w1=np.zeros((1, 0, 0)), m_b1=np.zeros((1, 0)), m_w2=np.zeros((1, 0, D)), m_b2=np.zeros((1, D)),
+                    m_vel_w=np.zeros((1, 0, D)), m_vel_b=np.zeros((1, D)), m_vel_map=np.zeros((1, 0, 2, 2)), m_logit=np.zeros(D), m_retrig=np.zeros(D, np.int64))
     return dict(m_edges=onset_model.band_bins(m.band_hz, s.sample_rate, s.n_fft),
                 m_sedges=onset_model.short_bins(m.short_hz, s.sample_rate, s.n_fft),
-                **onset_model.folded(m, np.array([d.sensitivity for d in p.drums]), scan_frames(p, s),
+                **onset_model.folded_networks(m, np.array([d.sensitivity for d in p.drums]), scan_frames(p, s),
                                      articulations(p)["group_art"]),
                 m_retrig=np.full(D, round(m.retrigger_ms * s.sample_rate / 1000), np.int64))
 

@@ -17,11 +17,16 @@ trained for that scan; where the model has a velocity map (vel_map), the read-ou
 score that the articulation's monotone piecewise-linear curve turns into the velocity
 (rtdrums.training.velocity_fit). It is trained on grooves rendered with the kit(s) it is for
 (rtdrums.training.onset_training).
+
+A model may hold K networks on the same features (an ensemble: the first and its `members`,
+rtdrums.training.ensemble): each frame the K networks' probabilities are averaged per drum and per
+articulation, and their velocities per note, before the decision rule above; one network (K = 1)
+computes exactly what it did before ensembles existed.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numba import njit
@@ -71,9 +76,17 @@ class OnsetModel:
     retrigger_ms: float = 30.0
     short_hz: np.ndarray = field(default_factory=lambda: np.zeros(0))
     vel_map: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 2, 2)))
+    members: tuple["OnsetModel", ...] = ()     # networks 2..K; their threshold and retrigger_ms are unused
 
     ARRAYS = ("band_hz", "mean", "scale", "w1", "b1", "w2", "b2", "vel_w", "vel_b", "short_hz", "vel_map")
     OPTIONAL = {"short_hz": (0,), "vel_map": (0, 0, 2, 2)}     # arrays older presets lack, and their value there
+    # each network's own arrays; the others (bands, thresholds, retrigger) are the first network's
+    NETWORK_ARRAYS = ("mean", "scale", "w1", "b1", "w2", "b2", "vel_w", "vel_b", "vel_map")
+
+    @property
+    def networks(self) -> tuple["OnsetModel", ...]:
+        """The K networks whose probabilities are averaged: this one, then its members."""
+        return (replace(self, members=()),) + self.members
 
     @property
     def short_bands(self) -> int:
@@ -110,6 +123,14 @@ class OnsetModel:
             raise ValueError(f"onset model: threshold needs {drums} probabilities between 0 and 1")
         if not self.retrigger_ms >= 0:
             raise ValueError("onset model: retrigger_ms must be >= 0")
+        for k, m in enumerate(self.members, 2):
+            if m.members or not (np.array_equal(m.band_hz, self.band_hz) and np.array_equal(m.short_hz, self.short_hz)
+                                 and m.b1.shape == self.b1.shape):
+                raise ValueError(f"onset model: network {k} differs from the first in its bands or hidden size")
+            try:
+                m.validate(drums, components, articulations)
+            except ValueError as e:
+                raise ValueError(f"network {k}: {e}") from None
 
 
 def validate_vel_map(vel_map: np.ndarray, articulations: int) -> None:
@@ -171,6 +192,28 @@ def folded(model: OnsetModel, sens: np.ndarray, scan: np.ndarray,
                 m_w2=np.ascontiguousarray(model.w2), m_b2=np.array(model.b2, np.float64),
                 m_vel_w=np.ascontiguousarray(vel_w), m_vel_b=vel_b - (model.mean * inv) @ raw_w,
                 m_logit=thr)
+
+
+def folded_networks(model: OnsetModel, sens: np.ndarray, scan: np.ndarray,
+                    group_art: np.ndarray) -> dict[str, np.ndarray]:
+    """folded() of each of the K networks, stacked on a first axis of K (m_logit, shared, is
+    not). Velocity curves with fewer knots than the longest are extended flat beyond their end;
+    where some networks have curves and others not, the others get the identity (their read-out
+    is the velocity), exact to 1e-12 over the velocities a note can have."""
+    nets = [folded(m, sens, scan, group_art) for m in model.networks]
+    out = {k: np.ascontiguousarray(np.stack([n[k] for n in nets])) for k in nets[0] if k not in ("m_logit", "m_vel_map")}
+    maps = [n["m_vel_map"] for n in nets]
+    A = max(vm.shape[0] for vm in maps)
+    P = max(vm.shape[-1] for vm in maps)
+    for k, vm in enumerate(maps):
+        if A and not vm.shape[0]:
+            vm = np.broadcast_to(np.array([[-1e3, 1e3], [-1e3, 1e3]]), (A, 2, 2))
+        extra = P - vm.shape[-1]
+        if extra and A:
+            x = vm[:, 0, -1:] + np.arange(1, extra + 1)            # knots past the end, same velocity
+            vm = np.concatenate([vm, np.stack([x, np.repeat(vm[:, 1, -1:], extra, axis=1)], axis=1)], axis=2)
+        maps[k] = vm
+    return dict(out, m_vel_map=np.ascontiguousarray(np.stack(maps)), m_logit=nets[0]["m_logit"])
 
 
 def scan_vel_map(vel_map: np.ndarray, scan: np.ndarray, group_art: np.ndarray) -> np.ndarray:
@@ -242,32 +285,28 @@ def _band_level(mag, edges, b, norm):
 
 @njit(cache=True, nogil=True)
 def detect(feat, art_start, group_art, notes, w1, b1, w2, b2, vel_w, vel_b, vel_map, logit, retrig,
-           scan, hidden, istate, frame_end, onset_offset, events, n_events, dropped):
-    """Run the network on one frame's features; append an event for each drum whose scan ends.
+           scan, hidden, out, istate, frame_end, onset_offset, events, n_events, dropped):
+    """Run the K networks on one frame's features; append an event for each drum whose scan ends.
 
-    art_start, group_art as in onsets.detect: the note is that of the drum's articulation whose
-    output scores highest in the frame the note-on is sent; vel_map (A, 2, P) its velocity curve
-    (mapped_velocity; (0, 2, 2): none). istate (D, N_ISTATE) as in onsets:
-    pending scan frames, onset, last trigger (stream samples). Returns the new number of events;
-    overflow is counted in dropped[0].
+    w1 (K, F, U), b1 (K, U), w2 (K, U, O), b2 (K, O), vel_w (K, F, D), vel_b (K, D), vel_map (K, A,
+    2, P) the folded networks (folded_networks); hidden (U,) and out (O,) scratch: out receives the
+    ensemble's logit of each output (ensemble_outputs). art_start, group_art as in onsets.detect:
+    the note is that of the drum's articulation whose output scores highest in the frame the
+    note-on is sent; its velocity the mean of the K networks' read-outs, each on its own curve
+    (mapped_velocity; (K, 0, 2, 2): none). istate (D, N_ISTATE) as in onsets: pending scan frames,
+    onset, last trigger (stream samples). Returns the new number of events; overflow is counted in
+    dropped[0].
     """
-    F, U = w1.shape
-    D = vel_b.shape[0]
-    hidden[:] = b1
-    for f in range(F):               # rows of w1 are contiguous: the inner loop vectorises
-        x = feat[f]
-        for u in range(U):
-            hidden[u] += x * w1[f, u]
-    for u in range(U):
-        if not hidden[u] > 0.0:      # also maps NaN to 0
-            hidden[u] = 0.0
+    K, F = w1.shape[0], w1.shape[1]
+    D = vel_b.shape[1]
+    ensemble_outputs(feat, w1, b1, w2, b2, hidden, out)
     for d in range(D):
         if istate[d, SI_PENDING] > 0:
             istate[d, SI_PENDING] -= 1
             if istate[d, SI_PENDING] > 0:
                 continue
         else:
-            if _output(hidden, w2, b2, d) <= logit[d] or frame_end - istate[d, SI_LAST] < retrig[d]:
+            if out[d] <= logit[d] or frame_end - istate[d, SI_LAST] < retrig[d]:
                 continue
             istate[d, SI_LAST] = frame_end
             istate[d, SI_ONSET] = frame_end - onset_offset
@@ -277,29 +316,56 @@ def detect(feat, art_start, group_art, notes, w1, b1, w2, b2, vel_w, vel_b, vel_
         if n_events >= events.shape[0]:
             dropped[0] += 1
             continue
-        v = vel_b[d]
-        for f in range(F):
-            v += feat[f] * vel_w[f, d]
         best, score = group_art[d], -np.inf
         for a in range(group_art[d], group_art[d + 1]):
-            z = _output(hidden, w2, b2, D + a)
-            if z > score:
-                best, score = a, z
+            if out[D + a] > score:
+                best, score = a, out[D + a]
+        v = 0.0
+        for k in range(K):
+            r = vel_b[k, d]
+            for f in range(F):
+                r += feat[f] * vel_w[k, f, d]
+            v += mapped_velocity(r, vel_map[k], best)
+        v /= K
         e = events[n_events]
         e["onset"] = istate[d, SI_ONSET]
         e["emitted"] = frame_end
         e["drum"] = d
         e["note"] = notes[art_start[best]]
-        v = mapped_velocity(v, vel_map, best)
         e["velocity"] = min(127, max(1, int(127.0 * v + 0.5)))
         n_events += 1
     return n_events
 
 
 @njit(cache=True, nogil=True)
-def _output(hidden, w2, b2, o):
-    """Logit of output o of the network, from its hidden layer."""
-    z = b2[o]
-    for u in range(hidden.shape[0]):
-        z += hidden[u] * w2[u, o]
-    return z
+def ensemble_outputs(feat, w1, b1, w2, b2, hidden, out):
+    """out[o]: the logit of the K networks' mean probability of output o; a single network's own
+    logit, untouched by the round trip, so that K = 1 decides exactly as one network did."""
+    K, F, U = w1.shape
+    O = out.shape[0]
+    if K > 1:
+        out[:] = 0.0
+    for k in range(K):
+        for u in range(U):
+            hidden[u] = b1[k, u]
+        for f in range(F):           # rows of w1 are contiguous: the inner loop vectorises
+            x = feat[f]
+            for u in range(U):
+                hidden[u] += x * w1[k, f, u]
+        for u in range(U):
+            if not hidden[u] > 0.0:  # also maps NaN to 0
+                hidden[u] = 0.0
+        for o in range(O):
+            z = b2[k, o]
+            for u in range(U):
+                z += hidden[u] * w2[k, u, o]
+            if K == 1:
+                out[o] = z
+            elif z >= 0.0:           # the logistic function, without overflow either way
+                out[o] += 1.0 / (1.0 + math.exp(-z))
+            else:
+                out[o] += math.exp(z) / (1.0 + math.exp(z))
+    if K > 1:
+        for o in range(O):
+            p = out[o] / K
+            out[o] = -np.inf if p <= 0.0 else (np.inf if p >= 1.0 else math.log(p / (1.0 - p)))
