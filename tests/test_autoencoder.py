@@ -24,6 +24,7 @@ from rtdrums.engine import Engine
 from rtdrums.errors import UserError
 from rtdrums.evaluation.autoencoder_eval import banded_cost
 from rtdrums.offline import run_blocks, separate
+from preset_files import saved_with_arrays_edited
 from rtdrums.preset import load_preset, save_preset
 from rtdrums.training.autoencoder import train_autoencoder, use_encoder
 from rtdrums.training.train import build_preset, hits_from_kit, learn_templates
@@ -148,11 +149,8 @@ def test_asking_for_an_encoder_the_preset_lacks_is_a_one_line_error(ae_preset, t
 
 
 def test_an_encoder_that_does_not_fit_the_templates_is_refused(ae_preset, tmp_path):
-    folder = save_preset(ae_preset, tmp_path / "p")
-    with np.load(folder / "templates.npz") as npz:
-        arrays = dict(npz)
-    arrays["encoder_w2"] = arrays["encoder_w2"][:, :-1]
-    np.savez(folder / "templates.npz", **arrays)
+    folder = saved_with_arrays_edited(ae_preset, tmp_path / "p",
+                                      lambda z: z.update(encoder_w2=z["encoder_w2"][:, :-1]))
     with pytest.raises(UserError, match="autoencoder: w2 has shape"):
         load_preset(folder)
 

@@ -16,6 +16,7 @@ import pytest
 from chunks import process_in_random_chunks
 from rtdrums.engine import Engine
 from rtdrums.errors import UserError
+from preset_files import saved_with_arrays_edited
 from rtdrums.preset import load_preset, save_preset
 from rtdrums.training.ensemble import join, main, train_network
 from rtdrums.training.onset_training import pick
@@ -152,11 +153,7 @@ def test_preset_keeps_every_network_and_one_network_keeps_the_old_format(default
     (lambda z: z.pop("model2_w2"), ("corrupt", "model2_w2")),
 ])
 def test_damaged_second_network_is_refused_in_one_line(pair, tmp_path, damage, words):
-    folder = save_preset(pair, tmp_path / "p")
-    with np.load(folder / "templates.npz") as z:
-        arrays = dict(z)
-    damage(arrays)
-    np.savez(folder / "templates.npz", **arrays)
+    folder = saved_with_arrays_edited(pair, tmp_path / "p", damage)
     with pytest.raises(UserError) as err:
         load_preset(folder)
     msg = str(err.value)

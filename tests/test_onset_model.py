@@ -15,6 +15,7 @@ import pytest
 from rtdrums.engine import Engine
 from rtdrums.errors import UserError
 from rtdrums.training.onset_training import frame_labels, pick, record_features
+from preset_files import saved_with_arrays_edited
 from rtdrums.preset import load_preset, save_preset
 
 
@@ -165,11 +166,7 @@ def test_preset_keeps_the_model(fixture_preset, tmp_path):
     (lambda z: z.update(model_scale=-z["model_scale"]), ("scale",)),
 ])
 def test_damaged_model_is_refused_in_one_line(fixture_preset, tmp_path, damage, words):
-    folder = save_preset(fixture_preset, tmp_path / "p")
-    with np.load(folder / "templates.npz") as z:
-        arrays = dict(z)
-    damage(arrays)
-    np.savez(folder / "templates.npz", **arrays)
+    folder = saved_with_arrays_edited(fixture_preset, tmp_path / "p", damage)
     with pytest.raises(UserError) as err:
         load_preset(folder)
     msg = str(err.value)

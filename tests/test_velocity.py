@@ -14,6 +14,7 @@ from rtdrums.dsp.onset_model import SCANS, mapped_velocity
 from rtdrums.engine import Engine
 from rtdrums.errors import UserError
 from rtdrums.offline import separate
+from preset_files import saved_with_arrays_edited
 from rtdrums.preset import articulations, load_preset, save_preset
 from rtdrums.training.render import render_groove
 from rtdrums.training.velocity_fit import apply_curve, fit_readout, monotone_curve
@@ -66,10 +67,7 @@ def test_a_preset_without_curves_loads_and_sends_the_linear_read_out(fixture_pre
                                                                      rendered_groove):
     """A preset saved before vel_map (no model_vel_map in its templates.npz) loads with an empty
     map, and each note's velocity is its decision frame's linear read-out, as before the curves."""
-    folder = save_preset(fixture_preset, tmp_path / "p")
-    with np.load(folder / "templates.npz") as z:
-        arrays = {k: v for k, v in z.items() if k != "model_vel_map"}
-    np.savez(folder / "templates.npz", **arrays)
+    folder = saved_with_arrays_edited(fixture_preset, tmp_path / "p", lambda z: z.pop("model_vel_map"))
     old = load_preset(folder)
     assert old.onset_model.vel_map.size == 0
     x = rendered_groove.mix[:8 * SR]
@@ -90,12 +88,10 @@ def test_curves_are_kept_and_checked_in_the_preset(fixture_preset, tmp_path):
     m = fixture_preset.onset_model
     A = int(articulations(fixture_preset)["group_art"][len(fixture_preset.drums)])
     assert m.vel_map.shape[:3] == (SCANS, A, 2)
-    folder = save_preset(fixture_preset, tmp_path / "p")
-    np.testing.assert_array_equal(load_preset(folder).onset_model.vel_map, m.vel_map)
-    with np.load(folder / "templates.npz") as z:
-        arrays = dict(z)
-    arrays["model_vel_map"] = arrays["model_vel_map"][:, :, :, ::-1].copy()   # knots decreasing
-    np.savez(folder / "templates.npz", **arrays)
+    np.testing.assert_array_equal(load_preset(save_preset(fixture_preset, tmp_path / "p")).onset_model.vel_map,
+                                  m.vel_map)
+    folder = saved_with_arrays_edited(fixture_preset, tmp_path / "q", lambda z: z.update(
+        model_vel_map=z["model_vel_map"][:, :, :, ::-1].copy()))                   # knots decreasing
     with pytest.raises(UserError, match="vel_map"):
         load_preset(folder)
 
