@@ -135,6 +135,9 @@ def soundcheck_advice(hits: Hits) -> list[str]:
         elif len(items) >= MIN_HITS and min(v for _, v in items) == 1.0:
             out.append(f"all {label} hits are within 3 dB of each other: record soft strokes too, "
                        "or soft notes will trigger with wrong velocities")
+    if all(hits.get(c) for c in ("kick", "snare", "hihat_closed")) and not hits.get("tom"):
+        out.append("no tom hits: toms you play may trigger the snare (a tom/ take of a few strokes per "
+                   "tom teaches the learned trigger to tell them apart)")
     return out
 
 
