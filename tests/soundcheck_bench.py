@@ -9,7 +9,8 @@ Writes the soundcheck takes of tests/groove_bench.py (12 strokes of kick, snare 
 `rtdrums train --hits` does, and fits the learned trigger in several ways on features recorded
 once per template set; prints the onset F (50 ms; precision / recall) of each preset on the split's
 grooves rendered with the kit (30 s each, pooled per drum, as tests/test_calibrate.py scores them).
---takes-only writes the takes (WORK/KIT_NAME) and stops; --score scores the given presets instead.
+--toms adds 12 tom and 8 cymbal strokes to the soundcheck (WORK/KIT_NAME with toms); --takes-only
+writes the takes (WORK/KIT_NAME) and stops; --score scores the given presets instead.
 Variants (all fine-tuned from the shipped default's networks on the FAST schedule's 48 x 5 s
 grooves unless said):
 

@@ -280,10 +280,10 @@ def train_onset_model(preset: Preset, kits: Sequence, grooves: Sequence[Path] | 
 
     With `start` (a preset whose onset model fits this one's bands: see fine_tune_start), the
     network starts from that model's weights instead of random ones and is fine-tuned for at most
-    `epochs` with Adam's step `rate`: a network trained on several kits already tells drums apart by their spectra, and a
-    few grooves of the new kit adapt it (docs/training-speed.md). `networks` > 1 fine-tunes that
-    many of start's ensemble networks (all, if it has fewer), each from its own weights on the
-    same features, into an ensemble of as many (fit_onset_model)."""
+    `epochs` with Adam's step `rate`: a network trained on several kits already tells drums apart
+    by their spectra, and a few grooves of the new kit adapt it (docs/training-speed.md).
+    `networks` > 1 fine-tunes that many of start's ensemble networks (all, if it has fewer), each
+    from its own weights on the same features, into an ensemble of as many (fit_onset_model)."""
     base = with_adaptation(replace(preset, onset_model=None), False)     # trained templates only
     engine = Engine(base, max_block=base.stft.hop)
     band_hz = default_band_hz()
@@ -310,10 +310,13 @@ def fit_onset_model(engine: Engine, Xs: np.ndarray, labels: np.ndarray, takes: S
 
     From scratch (no start, or one that does not fit): one network, up to 300 epochs with early
     stopping. With start: the first `networks` of its networks, each carried over by
-    fine_tune_start and fitted for at most `epochs` with Adam's step `rate` (network k with seed + k). Several networks make an ensemble whose
-    thresholds maximise F_0.5 of their averaged probabilities, as the engine averages them; its
-    velocity read-out is fitted once on the ensemble's decisions and shared by every network
-    (the engine's velocity is the networks' mean, so a shared read-out is that read-out)."""
+    fine_tune_start and fitted for at most `epochs` with Adam's step `rate` (network k with
+    seed + k). Several networks make an ensemble whose thresholds maximise F_0.5 of their
+    averaged probabilities, as the engine averages them; its velocity read-out is fitted once on
+    the ensemble's decisions and shared by every network (the engine's velocity is the networks'
+    mean, so a shared read-out is that read-out)."""
+    from .velocity_fit import velocity_readouts
+
     s = engine.settings
     starts = []
     if start is not None:
@@ -333,7 +336,6 @@ def fit_onset_model(engine: Engine, Xs: np.ndarray, labels: np.ndarray, takes: S
     onsets = [t.onsets for t in takes]
     threshold = tuple(float(max(THRESHOLDS, key=lambda t: _f_beta(
         onsets, probs, d, t, retrig, s.hop, offset, s.sample_rate))) for d in range(D))
-    from .velocity_fit import velocity_readouts
     vel_w, vel_b, vel_map = velocity_readouts(outputs, Xs, takes, probs, threshold, engine, retrig)
     models = [OnsetModel(band_hz=band_hz, mean=mean, scale=scale,
                          w1=n.coefs_[0].astype(np.float64), b1=n.intercepts_[0].astype(np.float64),
