@@ -22,6 +22,7 @@ grooves unless said):
   kittpl     fast, templates (and the trigger's grooves) from all the kit's samples (`train --kit`)
   kittpl-ens-E  kittpl with ens-E
   ...-lrR    Adam's step R when fine-tuning instead of onset_training.FINE_TUNE_RATE (e.g. ens-4-lr0.003)
+  ...-plateauW  each threshold the lowest whose F_0.5 on the fine-tuning takes is within W of the best
 """
 
 from __future__ import annotations
@@ -87,6 +88,23 @@ def fitted(preset, feats, base, networks: int, epochs: int, beta: float = 0.5, r
     return replace(preset, onset_model=model)
 
 
+def plateau_thresholds(preset, feats, within: float):
+    """The preset with each drum's threshold the lowest whose F_0.5 on the fine-tuning takes is
+    within `within` of the best (onset_training picks the best itself)."""
+    engine, Xs, _, takes, _, _ = feats
+    m, s = preset.onset_model, engine.settings
+    probs = [sum(1 / (1 + np.exp(-(np.maximum(Xs[t.start:t.stop] @ n.w1 + n.b1, 0) @ n.w2 + n.b2)))
+                 for n in m.networks) / len(m.networks) for t in takes]
+    retrig = max(1, -(-round(onset_training.RETRIGGER_MS / 1000 * s.sample_rate) // s.hop))
+    onsets = [t.onsets for t in takes]
+    out = []
+    for d in range(len(m.threshold)):
+        f = [onset_training._f_beta(onsets, probs, d, t, retrig, s.hop, engine.params.onset_offset, s.sample_rate)
+             for t in onset_training.THRESHOLDS]
+        out.append(float(next(t for t, x in zip(onset_training.THRESHOLDS, f) if x >= max(f) - within)))
+    return replace(preset, onset_model=replace(m, threshold=tuple(out)))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("kit", type=Path)
@@ -134,7 +152,8 @@ def main() -> None:
         parts = v.split("-")
         beta = 1.0 if "f1" in parts else 0.5
         rate = next((float(p[2:]) for p in parts if p.startswith("lr")), None)
-        parts = [p for p in parts if p != "f1" and not p.startswith("lr")] or ["fast"]
+        within = next((float(p[7:]) for p in parts if p.startswith("plateau")), None)
+        parts = [p for p in parts if p != "f1" and not p.startswith(("lr", "plateau"))] or ["fast"]
         preset, key, kits = sc, "sc", [sc_kit]
         if parts[0] == "kitdata":
             key, kits = "sc-kitdata", [kit]
@@ -151,6 +170,8 @@ def main() -> None:
         t0 = time.process_time()
         p = fitted(preset, f, base, networks, epochs, beta, rate)
         fit_s = time.process_time() - t0
+        if within is not None:
+            p = plateau_thresholds(p, f, within)
         s = scores(p, kit, grooves)
         cells = " | ".join(f"{x[0]:.3f} ({x[1]:.2f} / {x[2]:.2f})" for x in s.values())
         print(f"| {v} (thresholds {', '.join(f'{t:.2f}' for t in p.onset_model.threshold)}) | {cells} | {fit_s:.0f} |",
