@@ -169,6 +169,19 @@ def test_fine_tuning_every_network_keeps_the_ensemble(soundcheck_preset, fixture
     np.testing.assert_allclose(band_weights(single.onset_model), band_weights(nets[0]), rtol=1e-6, atol=1e-9)
 
 
+def test_an_ensembles_threshold_is_the_lowest_near_the_best():
+    """On a flat top of the F_0.5 curve an ensemble takes the lowest threshold within
+    ENSEMBLE_PLATEAU of the best (its averaged probabilities stay lower on grooves it was not
+    fitted on); one network takes the best."""
+    from rtdrums.training.onset_training import ENSEMBLE_PLATEAU, THRESHOLDS, lowest_near_best
+
+    f = np.interp(THRESHOLDS, [0.05, 0.5, 0.75, 0.95], [0.3, 0.9 - ENSEMBLE_PLATEAU / 2, 0.9, 0.6])
+    assert lowest_near_best(f) == 0.75
+    chosen = lowest_near_best(f, ENSEMBLE_PLATEAU)
+    assert 0.5 <= chosen < 0.75 and f[list(THRESHOLDS).index(chosen)] >= 0.9 - ENSEMBLE_PLATEAU
+    assert f[list(THRESHOLDS).index(chosen) - 1] < 0.9 - ENSEMBLE_PLATEAU
+
+
 class _Clock:
     def __init__(self):
         self.t = 0.0

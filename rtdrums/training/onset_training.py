@@ -68,6 +68,9 @@ WORKERS = min(2, os.cpu_count() or 1)    # threads rendering and analysing the t
 FINE_TUNE_RATE = 0.001   # Adam's step when starting from a trained network: LEARNING_RATE's
                          # larger steps would first undo what it knows
 FINE_TUNE_EPOCHS = 12    # at most, when fine-tuning (from scratch: 300, with early stopping)
+ENSEMBLE_PLATEAU = 0.01  # an ensemble's threshold: the lowest whose F_0.5 is this close to the best
+                         # (its averaged probabilities are flatter; the best alone cost a calibrated
+                         # preset's hi-hat up to 0.06 of F on validation grooves: docs/calibration.md)
 
 
 def model_grooves() -> list[Path]:
@@ -311,10 +314,11 @@ def fit_onset_model(engine: Engine, Xs: np.ndarray, labels: np.ndarray, takes: S
     From scratch (no start, or one that does not fit): one network, up to 300 epochs with early
     stopping. With start: the first `networks` of its networks, each carried over by
     fine_tune_start and fitted for at most `epochs` with Adam's step `rate` (network k with
-    seed + k). Several networks make an ensemble whose thresholds maximise F_0.5 of their
-    averaged probabilities, as the engine averages them; its velocity read-out is fitted once on
-    the ensemble's decisions and shared by every network (the engine's velocity is the networks'
-    mean, so a shared read-out is that read-out)."""
+    seed + k). Several networks make an ensemble, judged on their averaged probabilities as the
+    engine averages them: each threshold is the lowest whose F_0.5 is within ENSEMBLE_PLATEAU of
+    the best (one network: the best); its velocity read-out is fitted once on the ensemble's
+    decisions and shared by every network (the engine's velocity is the networks' mean, so a
+    shared read-out is that read-out)."""
     from .velocity_fit import velocity_readouts
 
     s = engine.settings
@@ -334,8 +338,9 @@ def fit_onset_model(engine: Engine, Xs: np.ndarray, labels: np.ndarray, takes: S
     retrig = max(1, -(-round(RETRIGGER_MS / 1000 * s.sample_rate) // s.hop))   # frames, as the engine counts
     offset = engine.params.onset_offset
     onsets = [t.onsets for t in takes]
-    threshold = tuple(float(max(THRESHOLDS, key=lambda t: _f_beta(
-        onsets, probs, d, t, retrig, s.hop, offset, s.sample_rate))) for d in range(D))
+    within = ENSEMBLE_PLATEAU if len(nets) > 1 else 0.0
+    threshold = tuple(lowest_near_best([_f_beta(onsets, probs, d, t, retrig, s.hop, offset, s.sample_rate)
+                                        for t in THRESHOLDS], within) for d in range(D))
     vel_w, vel_b, vel_map = velocity_readouts(outputs, Xs, takes, probs, threshold, engine, retrig)
     models = [OnsetModel(band_hz=band_hz, mean=mean, scale=scale,
                          w1=n.coefs_[0].astype(np.float64), b1=n.intercepts_[0].astype(np.float64),
@@ -347,6 +352,11 @@ def fit_onset_model(engine: Engine, Xs: np.ndarray, labels: np.ndarray, takes: S
     if len(nets) > 1:
         how["networks"] = len(nets)
     return replace(models[0], members=tuple(models[1:])), how
+
+
+def lowest_near_best(f: Sequence[float], within: float = 0.0) -> float:
+    """The lowest of THRESHOLDS whose score (f, one per threshold) is within `within` of the best."""
+    return float(next(t for t, x in zip(THRESHOLDS, f) if x >= max(f) - within))
 
 
 def _fitted(Xs: np.ndarray, labels: np.ndarray, initial: "NetWeights | None", seed: int, epochs: int,

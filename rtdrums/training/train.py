@@ -399,7 +399,8 @@ FULL = Schedule()              # as the shipped preset is trained: the learned t
 # neighbours); the threshold detector is tuned (as in FULL) only when it is the trigger: the
 # engine does not run it in a preset with a learned trigger. Every network of the shipped
 # ensemble is fine-tuned, 3 epochs each at Adam's step 0.003, so that the preset keeps the
-# ensemble's averaging (snare F +0.03 over one network fine-tuned for 12 epochs; docs/calibration.md)
+# ensemble's averaging (against one network fine-tuned for 12 epochs: F -0.006..+0.046 per drum,
+# mostly gains, on three kits' validation and test grooves; docs/calibration.md)
 FAST = Schedule(model_grooves=48, model_seconds=5.0, fine_tune=True, detector_with_learned=False,
                 fine_tune_networks=7, fine_tune_epochs=3, fine_tune_rate=0.003)
 
