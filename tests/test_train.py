@@ -160,6 +160,13 @@ def test_soundcheck_advice(fixture_kit, tmp_path):
     soft_and_loud = {"kick": [a for a, _ in fixture_kit.hits("kick", 48000)] * 2}
     assert soundcheck_advice({c: [(a, 1.0 if i % 3 == 2 else 0.3) for i, a in enumerate(v)]
                               for c, v in soft_and_loud.items()}) == []
+    # a soundcheck of kick, snare and hi-hat without toms: toms may be heard as snares
+    # (docs/calibration.md: the fixture kit's snare precision 0.88 without a tom take, 0.97 with one)
+    kit_hits = {c: [(a, 1.0 if i % 3 == 2 else 0.3) for i, (a, _) in enumerate(fixture_kit.hits(role, 48000) * 2)]
+                for c, role in [("kick", "kick"), ("snare", "snare"), ("hihat_closed", "hihat_closed"), ("tom", "tom")]}
+    assert soundcheck_advice(kit_hits) == []
+    no_toms = soundcheck_advice({c: v for c, v in kit_hits.items() if c != "tom"})
+    assert len(no_toms) == 1 and no_toms[0].startswith("no tom hits: toms you play may trigger the snare")
 
 
 @pytest.mark.parametrize("role", ["kick", "snare", "hihat_closed", "hihat_open", "tom", "cymbal"])

@@ -140,6 +140,48 @@ def test_fine_tuning_starts_from_the_base_model(soundcheck_preset, fixture_kit):
     assert not np.allclose(band_weights(tuned.onset_model), ref)        # and it did learn
 
 
+def test_fine_tuning_every_network_keeps_the_ensemble(soundcheck_preset, fixture_kit):
+    """Fine-tuned from the shipped ensemble network by network, the learned trigger is an ensemble
+    again: each network starts from its own base network (its band weights are close to that
+    one's, not to the others'), and they share one velocity read-out and one threshold per drum."""
+    base = load_preset("default")
+    grooves = shipped_grooves("model")[::120]
+    tuned = train_onset_model(soundcheck_preset, [fixture_kit], grooves, 5.0, start=base, networks=3, epochs=2)
+    nets, old = tuned.onset_model.networks, base.onset_model.networks
+    assert len(old) >= 3 and len(nets) == 3
+    record = tuned.provenance["learned_trigger"]
+    assert record["networks"] == 3 and record["epochs"] == [2, 2, 2] and record["fine_tuned_from"] == "default"
+    B = len(base.onset_model.band_hz) - 1
+
+    def band_weights(model):
+        return (model.w1[:B] / model.scale[:B, None]).ravel()
+
+    for k, net in enumerate(nets):
+        similarity = [np.corrcoef(band_weights(net), band_weights(o))[0, 1] for o in old]
+        assert int(np.argmax(similarity)) == k and similarity[k] > 0.9, similarity
+        np.testing.assert_array_equal(net.vel_w, nets[0].vel_w)
+        np.testing.assert_array_equal(net.mean, nets[0].mean)
+    assert not np.allclose(nets[0].w1, nets[1].w1)
+    assert all(t in np.round(np.arange(0.05, 0.96, 0.05), 2) for t in tuned.onset_model.threshold)
+    # one network asked for: the first, as before ensembles were fine-tuned
+    single = train_onset_model(soundcheck_preset, [fixture_kit], grooves, 5.0, start=base, epochs=2)
+    assert len(single.onset_model.networks) == 1
+    np.testing.assert_allclose(band_weights(single.onset_model), band_weights(nets[0]), rtol=1e-6, atol=1e-9)
+
+
+def test_an_ensembles_threshold_is_the_lowest_near_the_best():
+    """On a flat top of the F_0.5 curve an ensemble takes the lowest threshold within
+    ENSEMBLE_PLATEAU of the best (its averaged probabilities stay lower on grooves it was not
+    fitted on); one network takes the best."""
+    from rtdrums.training.onset_training import ENSEMBLE_PLATEAU, THRESHOLDS, lowest_near_best
+
+    f = np.interp(THRESHOLDS, [0.05, 0.5, 0.75, 0.95], [0.3, 0.9 - ENSEMBLE_PLATEAU / 2, 0.9, 0.6])
+    assert lowest_near_best(f) == 0.75
+    chosen = lowest_near_best(f, ENSEMBLE_PLATEAU)
+    assert 0.5 <= chosen < 0.75 and f[list(THRESHOLDS).index(chosen)] >= 0.9 - ENSEMBLE_PLATEAU
+    assert f[list(THRESHOLDS).index(chosen) - 1] < 0.9 - ENSEMBLE_PLATEAU
+
+
 class _Clock:
     def __init__(self):
         self.t = 0.0
@@ -185,8 +227,8 @@ def test_progress_on_a_terminal_updates_one_line():
 
 
 def test_cli_train_soundcheck_fine_tunes_the_base_trigger(soundcheck, tmp_path):
-    """`rtdrums train --hits` on a soundcheck (one model groove here; the default is 24 x 10 s):
-    the detector keeps the base's settings, the learned trigger is fine-tuned from the base's,
+    """`rtdrums train --hits` on a soundcheck (one model groove here; the default is 48 x 5 s):
+    the detector keeps the base's settings, the learned trigger's networks are fine-tuned from the base's,
     and the progress goes to stderr as plain lines (not a terminal)."""
     import subprocess
 
@@ -200,6 +242,9 @@ def test_cli_train_soundcheck_fine_tunes_the_base_trigger(soundcheck, tmp_path):
     p, base = load_preset(out), load_preset("default")
     assert p.onset_model is not None and "trigger_tuning" not in p.provenance
     assert p.provenance["learned_trigger"]["fine_tuned_from"] == "default"
+    # every network of the shipped ensemble fine-tuned: the preset keeps the ensemble's averaging
+    assert len(p.onset_model.networks) == len(base.onset_model.networks) == FAST.fine_tune_networks
+    assert p.provenance["learned_trigger"]["epochs"] == [FAST.fine_tune_epochs] * FAST.fine_tune_networks
     assert "trained on 1 grooves (fine-tuned from 'default')" in r.stdout
     for d, b in zip(p.drums, base.drums):
         assert (d.relative, d.crosstalk, d.lookback_ms) == (b.relative, b.crosstalk, b.lookback_ms)

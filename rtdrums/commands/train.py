@@ -19,7 +19,8 @@ Groove MIDI Dataset training grooves shipped with rtdrums, 30 s each (--tune-gro
 Then a learned trigger is trained on the sources (--trigger): a small network that reads each
 frame's spectrum and activations and triggers as soon as a hit shows, 2-5 ms after it instead of
 the threshold detector's 6-11 ms. By default it starts from the --base preset's learned trigger
-and is fine-tuned on 24 shipped grooves (10 s each) played by the sources, and the threshold
+(each network of its ensemble) and is fine-tuned on 48 shipped grooves (5 s each) played by the
+sources, and the threshold
 detector, which a learned trigger replaces, keeps the base's settings: seconds, not minutes
 (docs/training-speed.md). --full trains as the shipped preset is trained: the detector tuned,
 the learned trigger trained from scratch on 240 grooves (15 s each, each groove with one source
@@ -135,6 +136,9 @@ def soundcheck_advice(hits: Hits) -> list[str]:
         elif len(items) >= MIN_HITS and min(v for _, v in items) == 1.0:
             out.append(f"all {label} hits are within 3 dB of each other: record soft strokes too, "
                        "or soft notes will trigger with wrong velocities")
+    if all(hits.get(c) for c in ("kick", "snare", "hihat_closed")) and not hits.get("tom"):
+        out.append("no tom hits: toms you play may trigger the snare (a tom/ take of a few strokes per "
+                   "tom teaches the learned trigger to tell them apart)")
     return out
 
 
@@ -226,7 +230,8 @@ def run(args) -> int:
         how = preset.provenance.get("learned_trigger", {})
         start = how.get("fine_tuned_from", "")
         how_text = "from scratch" if start.startswith("none") else f"fine-tuned from {start!r}"
-        print(f"  learned trigger: {m.n_features} features, {m.b1.shape[0]} hidden units, "
+        nets = f"{len(m.networks)} networks of " if m.members else ""
+        print(f"  learned trigger: {nets}{m.n_features} features, {m.b1.shape[0]} hidden units, "
               f"trained on {how.get('grooves', len(model))} grooves ({how_text}); thresholds {thr}")
     print(f"wrote {out / 'preset.toml'} and {out / 'templates.npz'}")
     for line in advice:

@@ -68,6 +68,9 @@ WORKERS = min(2, os.cpu_count() or 1)    # threads rendering and analysing the t
 FINE_TUNE_RATE = 0.001   # Adam's step when starting from a trained network: LEARNING_RATE's
                          # larger steps would first undo what it knows
 FINE_TUNE_EPOCHS = 12    # at most, when fine-tuning (from scratch: 300, with early stopping)
+ENSEMBLE_PLATEAU = 0.01  # an ensemble's threshold: the lowest whose F_0.5 is this close to the best
+                         # (its averaged probabilities are flatter; the best alone cost a calibrated
+                         # preset's hi-hat up to 0.06 of F on validation grooves: docs/calibration.md)
 
 
 def model_grooves() -> list[Path]:
@@ -273,31 +276,100 @@ def _standardise(X: np.ndarray, takes: Sequence[_Take]) -> tuple[np.ndarray, np.
 
 def train_onset_model(preset: Preset, kits: Sequence, grooves: Sequence[Path] | None = None,
                       seconds: float = GROOVE_SECONDS, progress: Callable[[], None] | None = None,
-                      seed: int = 0, rooms: float = 0.0, start: Preset | None = None) -> Preset:
+                      seed: int = 0, rooms: float = 0.0, start: Preset | None = None,
+                      networks: int = 1, epochs: int = FINE_TUNE_EPOCHS, rate: float = FINE_TUNE_RATE) -> Preset:
     """The preset with an onset model trained on grooves (default: model_grooves()) rendered with
     the kits, each groove with one kit in turn; a share `rooms` of them in rooms (rtdrums.training.rooms).
 
     With `start` (a preset whose onset model fits this one's bands: see fine_tune_start), the
-    network starts from that model's weights instead of random ones and is fine-tuned: a network
-    trained on several kits already tells drums apart by their spectra, and a few grooves of the
-    new kit adapt it (docs/training-speed.md)."""
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.neural_network import MLPClassifier
-    from threadpoolctl import threadpool_limits
-
-    from .velocity_fit import velocity_readouts
-
+    network starts from that model's weights instead of random ones and is fine-tuned for at most
+    `epochs` with Adam's step `rate`: a network trained on several kits already tells drums apart
+    by their spectra, and a few grooves of the new kit adapt it (docs/training-speed.md).
+    `networks` > 1 fine-tunes that many of start's ensemble networks (all, if it has fewer), each
+    from its own weights on the same features, into an ensemble of as many (fit_onset_model)."""
     base = with_adaptation(replace(preset, onset_model=None), False)     # trained templates only
     engine = Engine(base, max_block=base.stft.hop)
-    s = engine.settings
     band_hz = default_band_hz()
     Xs, labels, takes = _record(engine, list(kits), grooves or model_grooves(), seconds, band_hz, progress,
                                   rooms)
     mean, scale = _standardise(Xs, takes)
-    initial = fine_tune_start(start, preset, mean, scale) if start is not None else None
+    model, how = fit_onset_model(engine, Xs, labels, takes, mean, scale, band_hz, seed, start, networks, epochs,
+                                 rate)
+    if progress:
+        progress()
+    record = {"kits": list(dict.fromkeys(k.name for k in kits)), "grooves": len(takes), "seconds_per_groove": seconds,
+              "rooms": rooms, **how}
+    trained = replace(preset, onset_model=model, provenance={**preset.provenance, "learned_trigger": record})
+    trained.validate()
+    return trained
+
+
+def fit_onset_model(engine: Engine, Xs: np.ndarray, labels: np.ndarray, takes: Sequence[_Take],
+                    mean: np.ndarray, scale: np.ndarray, band_hz: np.ndarray, seed: int = 0,
+                    start: Preset | None = None, networks: int = 1, epochs: int = FINE_TUNE_EPOCHS,
+                    rate: float = FINE_TUNE_RATE) -> tuple[OnsetModel, dict]:
+    """The onset model fitted on standardised features Xs (frame_labels, _record's takes) of the
+    preset the engine runs, and a provenance record (epochs, start).
+
+    From scratch (no start, or one that does not fit): one network, up to 300 epochs with early
+    stopping. With start: the first `networks` of its networks, each carried over by
+    fine_tune_start and fitted for at most `epochs` with Adam's step `rate` (network k with
+    seed + k). Several networks make an ensemble, judged on their averaged probabilities as the
+    engine averages them: each threshold is the lowest whose F_0.5 is within ENSEMBLE_PLATEAU of
+    the best (one network: the best); its velocity read-out is fitted once on the ensemble's
+    decisions and shared by every network (the engine's velocity is the networks' mean, so a
+    shared read-out is that read-out)."""
+    from .velocity_fit import velocity_readouts
+
+    s = engine.settings
+    starts = []
+    if start is not None:
+        starts = [fine_tune_start(replace(start, onset_model=n), engine.preset, mean, scale)
+                  for n in start.onset_model.networks[:max(1, networks)]]
+        starts = [w for w in starts if w is not None]
+    nets = [_fitted(Xs, labels, w, seed + k, epochs, rate) for k, w in enumerate(starts)] \
+        or [_fitted(Xs, labels, None, seed, epochs)]
+    D = len(engine.drum_names)
+
+    def outputs(X):
+        return sum(n.predict_proba(X) for n in nets) / len(nets)
+
+    probs = [outputs(Xs[t.start:t.stop]) for t in takes]
+    retrig = max(1, -(-round(RETRIGGER_MS / 1000 * s.sample_rate) // s.hop))   # frames, as the engine counts
+    offset = engine.params.onset_offset
+    onsets = [t.onsets for t in takes]
+    within = ENSEMBLE_PLATEAU if len(nets) > 1 else 0.0
+    threshold = tuple(lowest_near_best([_f_beta(onsets, probs, d, t, retrig, s.hop, offset, s.sample_rate)
+                                        for t in THRESHOLDS], within) for d in range(D))
+    vel_w, vel_b, vel_map = velocity_readouts(outputs, Xs, takes, probs, threshold, engine, retrig)
+    models = [OnsetModel(band_hz=band_hz, mean=mean, scale=scale,
+                         w1=n.coefs_[0].astype(np.float64), b1=n.intercepts_[0].astype(np.float64),
+                         w2=n.coefs_[1].astype(np.float64), b2=n.intercepts_[1].astype(np.float64),
+                         vel_w=vel_w, vel_b=vel_b, threshold=threshold, retrigger_ms=RETRIGGER_MS,
+                         short_hz=SHORT_HZ, vel_map=vel_map) for n in nets]
+    how = {"epochs": [int(n.n_iter_) for n in nets] if len(nets) > 1 else int(nets[0].n_iter_),
+           "fine_tuned_from": start.name if starts else "none (trained from scratch)"}
+    if len(nets) > 1:
+        how["networks"] = len(nets)
+    return replace(models[0], members=tuple(models[1:])), how
+
+
+def lowest_near_best(f: Sequence[float], within: float = 0.0) -> float:
+    """The lowest of THRESHOLDS whose score (f, one per threshold) is within `within` of the best."""
+    return float(next(t for t, x in zip(THRESHOLDS, f) if x >= max(f) - within))
+
+
+def _fitted(Xs: np.ndarray, labels: np.ndarray, initial: "NetWeights | None", seed: int, epochs: int,
+            rate: float = FINE_TUNE_RATE):
+    """An MLPClassifier fitted on Xs: from `initial` for at most `epochs` with Adam's step `rate`
+    (a fine-tune), or from scratch (seed) for up to 300 with early stopping."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+    from threadpoolctl import threadpool_limits
+
     net = MLPClassifier((HIDDEN,), alpha=1e-3, batch_size=BATCH,
-                        learning_rate_init=LEARNING_RATE if initial is None else FINE_TUNE_RATE,
-                        max_iter=300 if initial is None else FINE_TUNE_EPOCHS, early_stopping=True,
+                        learning_rate_init=LEARNING_RATE if initial is None else rate,
+                        max_iter=300 if initial is None else epochs, early_stopping=True,
                         random_state=seed)
     # one BLAS thread: the fit's rounding, and so its early stop and the thresholds, would differ
     # with the thread count (measured: thresholds 0.85 / 0.7 / 0.65 on 2 threads, 0.75 / 0.8 /
@@ -306,30 +378,10 @@ def train_onset_model(preset: Preset, kits: Sequence, grooves: Sequence[Path] | 
         if initial is not None:
             _warm_start(net, Xs, labels, initial)
         with warnings.catch_warnings():
-            if initial is not None:            # a fine-tune stops at FINE_TUNE_EPOCHS by design
+            if initial is not None:            # a fine-tune stops at its epochs by design
                 warnings.simplefilter("ignore", ConvergenceWarning)
             net.fit(Xs, labels > 0, sample_weight=fit_weights(labels))
-    if progress:
-        progress()
-    D = len(engine.drum_names)
-    probs = [net.predict_proba(Xs[t.start:t.stop]) for t in takes]
-    retrig = max(1, -(-round(RETRIGGER_MS / 1000 * s.sample_rate) // s.hop))   # frames, as the engine counts
-    offset = engine.params.onset_offset
-    onsets = [t.onsets for t in takes]
-    threshold = tuple(float(max(THRESHOLDS, key=lambda t: _f_beta(
-        onsets, probs, d, t, retrig, s.hop, offset, s.sample_rate))) for d in range(D))
-    vel_w, vel_b, vel_map = velocity_readouts(net.predict_proba, Xs, takes, probs, threshold, engine, retrig)
-    model = OnsetModel(band_hz=band_hz, mean=mean, scale=scale,
-                       w1=net.coefs_[0].astype(np.float64), b1=net.intercepts_[0].astype(np.float64),
-                       w2=net.coefs_[1].astype(np.float64), b2=net.intercepts_[1].astype(np.float64),
-                       vel_w=vel_w, vel_b=vel_b, threshold=threshold, retrigger_ms=RETRIGGER_MS,
-                       short_hz=SHORT_HZ, vel_map=vel_map)
-    record = {"kits": list(dict.fromkeys(k.name for k in kits)), "grooves": len(takes), "seconds_per_groove": seconds,
-              "rooms": rooms, "epochs": int(net.n_iter_),
-              "fine_tuned_from": start.name if initial is not None else "none (trained from scratch)"}
-    trained = replace(preset, onset_model=model, provenance={**preset.provenance, "learned_trigger": record})
-    trained.validate()
-    return trained
+    return net
 
 
 class NetWeights(NamedTuple):

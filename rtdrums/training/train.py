@@ -378,21 +378,31 @@ class Schedule:
     (spread evenly over them; None: all), model_seconds of each; fine_tune: the learned trigger
     starts from the base preset's (onset_training.fine_tune_start) where it fits;
     detector_with_learned: the threshold detector is tuned also when a learned trigger is trained
-    (which replaces it in the engine; otherwise the detector keeps base's settings).
+    (which replaces it in the engine; otherwise the detector keeps base's settings);
+    the first fine_tune_networks of the base's ensemble networks (all, if it has fewer) are
+    fine-tuned, into an ensemble of as many, for at most
+    fine_tune_epochs each with Adam's step fine_tune_rate.
     """
     tune_seconds: float = 30.0
     model_grooves: int | None = None
     model_seconds: float = 15.0
     fine_tune: bool = False
     detector_with_learned: bool = True
+    fine_tune_networks: int = 1
+    fine_tune_epochs: int = 12          # onset_training.FINE_TUNE_EPOCHS
+    fine_tune_rate: float = 0.001       # onset_training.FINE_TUNE_RATE
 
 
 FULL = Schedule()              # as the shipped preset is trained: the learned trigger from scratch
 # a soundcheck's training (docs/training-speed.md): the base's learned trigger fine-tuned on 48
 # grooves x 5 s (more patterns, not more seconds, is what teaches the open hi-hat and the snare's
 # neighbours); the threshold detector is tuned (as in FULL) only when it is the trigger: the
-# engine does not run it in a preset with a learned trigger
-FAST = Schedule(model_grooves=48, model_seconds=5.0, fine_tune=True, detector_with_learned=False)
+# engine does not run it in a preset with a learned trigger. Every network of the shipped
+# ensemble is fine-tuned, 3 epochs each at Adam's step 0.003, so that the preset keeps the
+# ensemble's averaging (against one network fine-tuned for 12 epochs: F -0.006..+0.046 per drum,
+# mostly gains, on three kits' validation and test grooves; docs/calibration.md)
+FAST = Schedule(model_grooves=48, model_seconds=5.0, fine_tune=True, detector_with_learned=False,
+                fine_tune_networks=7, fine_tune_epochs=3, fine_tune_rate=0.003)
 
 
 def schedule_for(base: Preset | None, full: bool = False) -> Schedule:
@@ -458,11 +468,12 @@ def tune_plan(kits: Sequence, grooves: Sequence[Path] | None = None, learned: bo
                  Stage("tuning triggers", grid_size(len(DRUMS), len(kits) == 1),
                        REPLAY_WORK * takes * schedule.tune_seconds)]
     if kits and learned:
-        from .onset_training import FINE_TUNE_EPOCHS, TAIL_S
+        from .onset_training import TAIL_S
 
         n = len(learned_grooves(model_grooves, schedule))
         seconds = schedule.model_seconds + TAIL_S
-        epochs = FINE_TUNE_EPOCHS if schedule.fine_tune else SCRATCH_EPOCHS
+        # fine-tuning: the epochs of every network (fewer if the base has fewer networks)
+        epochs = schedule.fine_tune_epochs * schedule.fine_tune_networks if schedule.fine_tune else SCRATCH_EPOCHS
         plan += [Stage("rendering trigger grooves", n, MODEL_RENDER_WORK * seconds),
                  Stage("fitting the learned trigger", 1, FIT_WORK * n * seconds * 375 * epochs)]
     return plan
@@ -528,7 +539,9 @@ def tune(preset: Preset, kits: Sequence, grooves: Sequence[Path] | None = None,
     start = base if schedule.fine_tune and base is not None and base.onset_model is not None else None
     model = learned_grooves(model_grooves, schedule)
     return train_onset_model(tuned, model_kit_order(kits, trigger_kits, len(model)), model,
-                             schedule.model_seconds, progress=progress, rooms=rooms, start=start)
+                             schedule.model_seconds, progress=progress, rooms=rooms, start=start,
+                             networks=schedule.fine_tune_networks,
+                             epochs=schedule.fine_tune_epochs, rate=schedule.fine_tune_rate)
 
 
 TRIGGER_KIT_SHARE = 0.5     # of the learned trigger's grooves played by trigger kits
