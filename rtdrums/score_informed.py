@@ -45,7 +45,8 @@ SEARCH_S = 2.0                # offsets tried beyond the tolerance, to say where
 MATCH_LEVEL = 0.1             # a note meets an onset if its drum rises by this share of its loud rises
 MIN_MATCH = 0.5               # share of notes that must meet an onset at the chosen offset
 VELOCITY_S = 0.02             # a note's velocity: its drum's activation rise over this time
-REFINE_S = 0.015              # each note moves to its drum's steepest rise within +-this of the aligned time
+REFINE_S = 0.015              # each note moves to its drum's steepest rise within +-this of the aligned time,
+REFINE_GAIN = 2.0             # if that rise is this many times the one at the note (+-1 frame)
 
 
 @dataclass(frozen=True)
@@ -180,8 +181,9 @@ def refine_notes(notes: list[ScoreNote], act: np.ndarray, s: StftSettings, offse
                  radius_s: float = REFINE_S) -> list[ScoreNote]:
     """The notes with each drum note moved to the frame where its drum's activation (act, D x N)
     rises most within +-radius_s of its aligned time (notes played early or late by a few ms;
-    the global offset is found by align). A note whose drum does not rise there by MATCH_LEVEL
-    of its loud rises, and the residual's notes, stay where they are."""
+    the global offset is found by align). A note stays where it is if its drum already rises
+    there (within a frame) half as much as at the best frame, or does not rise by MATCH_LEVEL of
+    its loud rises anywhere near; so do the residual's notes."""
     rise = _rises(act, 1)
     scale = np.array([np.percentile(r[r > 0], 99) if np.any(r > 0) else 1.0 for r in rise])
     rad = int(round(radius_s * s.sample_rate / s.hop))
@@ -192,7 +194,8 @@ def refine_notes(notes: list[ScoreNote], act: np.ndarray, s: StftSettings, offse
         if n.drum < act.shape[0] and rad > 0 and 0 <= f < N:
             lo, hi = max(0, f - rad), min(N, f + rad + 1)
             best = lo + int(np.argmax(rise[n.drum, lo:hi]))
-            if best != f and rise[n.drum, best] >= MATCH_LEVEL * scale[n.drum]:
+            here = rise[n.drum, max(0, f - 1):f + 2].max()
+            if abs(best - f) > 1 and rise[n.drum, best] >= max(MATCH_LEVEL * scale[n.drum], REFINE_GAIN * here):
                 n = replace(n, time_s=(best * s.hop - s.taper) / s.sample_rate - offset_s)
         out.append(n)
     return out
@@ -219,9 +222,10 @@ def window_mask(notes: list[ScoreNote], offset_s: float, preset: Preset, s: Stft
 def solo_templates(V: np.ndarray, W0: np.ndarray, M: np.ndarray, cols: list[np.ndarray],
                    iterations: int = SOLO_ITERATIONS) -> np.ndarray:
     """W0 with each drum's templates first fitted to the frames where only its windows are open
-    (with the residual, penalised outside its windows, taking toms, cymbals and the room): the
-    templates of a kit the preset never heard learn from its clean hits before the joint
-    factorisation, whose shared frames alone let one drum's templates take another's sound."""
+    (with the residual, penalised outside its windows, taking toms, cymbals and the room), so
+    that the templates of a kit the preset never heard learn from its clean hits before the
+    joint factorisation. Measured mixed (large gains on some kits, large losses on others, see
+    docs/score-informed.md): separate_informed uses it only when asked (solo=True)."""
     W = np.array(W0, np.float64)
     res = cols[-1]
     for d, c in enumerate(cols[:-1]):
@@ -291,11 +295,13 @@ def _masks(W: np.ndarray, H: np.ndarray, cols: list[np.ndarray], exponent: float
 
 def separate_informed(x: np.ndarray, rate: int, preset: Preset, notes: list[ScoreNote],
                       offset_s: float = 0.0, tolerance_s: float = 0.05, iterations: int = ITERATIONS,
-                      adapt: bool = True, path: str | Path = "score", refine: bool = True,
-                      solo: bool = True) -> InformedResult:
-    """Align the score to x (mono, at rate), move each note to its hit (refine_notes), fit each
-    drum's templates to its solo frames (solo_templates), factorise under the score's windows,
-    mask, and place one trigger per scored drum note."""
+                      adapt: bool = True, path: str | Path = "score", refine: bool = False,
+                      solo: bool = False) -> InformedResult:
+    """Align the score to x (mono, at rate); with `refine` move each note to its hit
+    (refine_notes: measured unreliable with a preset's templates, so off by default); with
+    `solo` first fit each drum's templates to its solo frames (solo_templates: measured mixed,
+    so off by default, docs/score-informed.md), factorise under the score's windows, mask, and
+    place one trigger per scored drum note."""
     s = preset.stft.scaled_to(rate)
     x = np.asarray(x, np.float64)
     check_inside(notes, len(x) / rate, offset_s, tolerance_s, path)
