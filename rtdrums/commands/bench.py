@@ -4,7 +4,8 @@ Three settings: the low-latency default (48 kHz, hop 128, 128-sample blocks), th
 (`rtdrums train --hop 64`: the trigger decides twice per block) and the standard NMF setting (2048/512 symmetric windows, 512-sample blocks). The input is the bundled demo groove
 (a real drummer's groove rendered from a real kit), so the solver works as hard as on real drums. Numbers vary with the machine's load: quote
 medians and ratios from one run. --solvers adds the per-frame solver comparison with
-scikit-learn and libnmfd; --live adds the live host's callback and MIDI measurements (JACK).
+scikit-learn and libnmfd; --encoder times a preset's encoder start and encoder solver against its
+KL solve (docs/autoencoder.md); --live adds the live host's callback and MIDI measurements (JACK).
 """
 
 from __future__ import annotations
