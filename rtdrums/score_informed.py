@@ -20,7 +20,7 @@ templates, see rtdrums.training.groove).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -37,12 +37,16 @@ from .training.render import GROOVE_NOTES, load_groove
 WINDOW_PRE_S = 0.020          # a drum may start this long before its (aligned) note
 RING_S = {"kick": 0.35, "snare": 0.35, "hihat": 0.2, "hihat_open": 0.6, "residual": 1.5}  # and ring this long
 ITERATIONS = 100              # multiplicative updates of W and H
+SOLO_ITERATIONS = 50          # updates fitting each drum's templates to the frames where it plays alone
+MIN_SOLO_FRAMES = 20          # fewer solo frames than this: the drum starts from the preset's templates
 RESIDUAL_PENALTY = 3.0        # L1 weight on the residual's activations outside its notes' windows
 ALIGN_ITERATIONS = 15         # updates of H (W fixed) for the alignment's activations
 SEARCH_S = 2.0                # offsets tried beyond the tolerance, to say where a bad score fits
 MATCH_LEVEL = 0.1             # a note meets an onset if its drum rises by this share of its loud rises
 MIN_MATCH = 0.5               # share of notes that must meet an onset at the chosen offset
 VELOCITY_S = 0.02             # a note's velocity: its drum's activation rise over this time
+REFINE_S = 0.015              # each note moves to its drum's steepest rise within +-this of the aligned time,
+REFINE_GAIN = 2.0             # if that rise is this many times the one at the note (+-1 frame)
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,14 @@ def _kl_h(V, W, H, iterations):
     return H
 
 
+def drum_activations(V: np.ndarray, W: np.ndarray, cols: list[np.ndarray]) -> np.ndarray:
+    """(D, N): each drum's summed activations of V with the templates W fixed (no score)."""
+    H = _kl_h(V.astype(np.float32), W.astype(np.float32),
+              np.full((W.shape[1], V.shape[1]), np.float32(V.sum(axis=0).mean() / W.shape[1])),
+              ALIGN_ITERATIONS)
+    return np.stack([H[c].sum(axis=0) for c in cols[:-1]])
+
+
 def _rises(act: np.ndarray, frames: int) -> np.ndarray:
     """How far each row of act rises above its lowest of the `frames` frames before."""
     lows = np.minimum.accumulate(np.stack([np.roll(act, k, axis=1) for k in range(1, frames + 1)]), axis=0)[-1]
@@ -165,6 +177,30 @@ def align(notes: list[ScoreNote], act: np.ndarray, s: StftSettings, offset_s: fl
     return ms(best_in) / 1000, float(matched[best_in])
 
 
+def refine_notes(notes: list[ScoreNote], act: np.ndarray, s: StftSettings, offset_s: float,
+                 radius_s: float = REFINE_S) -> list[ScoreNote]:
+    """The notes with each drum note moved to the frame where its drum's activation (act, D x N)
+    rises most within +-radius_s of its aligned time (notes played early or late by a few ms;
+    the global offset is found by align). A note stays where it is if its drum already rises
+    there (within a frame) half as much as at the best frame, or does not rise by MATCH_LEVEL of
+    its loud rises anywhere near; so do the residual's notes."""
+    rise = _rises(act, 1)
+    scale = np.array([np.percentile(r[r > 0], 99) if np.any(r > 0) else 1.0 for r in rise])
+    rad = int(round(radius_s * s.sample_rate / s.hop))
+    N = act.shape[1]
+    out = []
+    for n in notes:
+        f = int(note_frames(n.time_s + offset_s, s))
+        if n.drum < act.shape[0] and rad > 0 and 0 <= f < N:
+            lo, hi = max(0, f - rad), min(N, f + rad + 1)
+            best = lo + int(np.argmax(rise[n.drum, lo:hi]))
+            here = rise[n.drum, max(0, f - 1):f + 2].max()
+            if abs(best - f) > 1 and rise[n.drum, best] >= max(MATCH_LEVEL * scale[n.drum], REFINE_GAIN * here):
+                n = replace(n, time_s=(best * s.hop - s.taper) / s.sample_rate - offset_s)
+        out.append(n)
+    return out
+
+
 def window_mask(notes: list[ScoreNote], offset_s: float, preset: Preset, s: StftSettings,
                 n_frames: int) -> np.ndarray:
     """(R, N) True where a component may be active: a group's components around its notes
@@ -181,6 +217,26 @@ def window_mask(notes: list[ScoreNote], offset_s: float, preset: Preset, s: Stft
         if lo < hi:
             M[cols[n.drum], lo:hi] = True
     return M
+
+
+def solo_templates(V: np.ndarray, W0: np.ndarray, M: np.ndarray, cols: list[np.ndarray],
+                   iterations: int = SOLO_ITERATIONS) -> np.ndarray:
+    """W0 with each drum's templates first fitted to the frames where only its windows are open
+    (with the residual, penalised outside its windows, taking toms, cymbals and the room), so
+    that the templates of a kit the preset never heard learn from its clean hits before the
+    joint factorisation. Measured mixed (large gains on some kits, large losses on others, see
+    docs/score-informed.md): separate_informed uses it only when asked (solo=True)."""
+    W = np.array(W0, np.float64)
+    res = cols[-1]
+    for d, c in enumerate(cols[:-1]):
+        others = np.concatenate([o for j, o in enumerate(cols[:-1]) if j != d])
+        solo = M[c].any(axis=0) & ~M[others].any(axis=0)
+        if solo.sum() >= MIN_SOLO_FRAMES:
+            rows = np.concatenate([c, res])
+            Ws, _ = factorise(V[:, solo], W[:, rows], M[rows][:, solo], np.arange(len(c)),
+                              np.arange(len(c), len(rows)), iterations)
+            W[:, c] = Ws[:, :len(c)]
+    return W
 
 
 def factorise(V: np.ndarray, W0: np.ndarray, M: np.ndarray, adapt_cols: np.ndarray, free: np.ndarray,
@@ -239,8 +295,12 @@ def _masks(W: np.ndarray, H: np.ndarray, cols: list[np.ndarray], exponent: float
 
 def separate_informed(x: np.ndarray, rate: int, preset: Preset, notes: list[ScoreNote],
                       offset_s: float = 0.0, tolerance_s: float = 0.05, iterations: int = ITERATIONS,
-                      adapt: bool = True, path: str | Path = "score") -> InformedResult:
-    """Align the score to x (mono, at rate), factorise under the score's windows, mask, and
+                      adapt: bool = True, path: str | Path = "score", refine: bool = False,
+                      solo: bool = False) -> InformedResult:
+    """Align the score to x (mono, at rate); with `refine` move each note to its hit
+    (refine_notes: measured unreliable with a preset's templates, so off by default); with
+    `solo` first fit each drum's templates to its solo frames (solo_templates: measured mixed,
+    so off by default, docs/score-informed.md), factorise under the score's windows, mask, and
     place one trigger per scored drum note."""
     s = preset.stft.scaled_to(rate)
     x = np.asarray(x, np.float64)
@@ -250,16 +310,17 @@ def separate_informed(x: np.ndarray, rate: int, preset: Preset, notes: list[Scor
     V = np.abs(X).T
     W0 = map_templates(preset.W, preset.stft, s)
     cols = _group_columns(preset)
-    H0 = _kl_h(V.astype(np.float32), W0.astype(np.float32),
-               np.full((W0.shape[1], n_frames), np.float32(V.sum(axis=0).mean() / W0.shape[1])),
-               ALIGN_ITERATIONS)
-    act = np.stack([H0[c].sum(axis=0) for c in cols[:-1]])
+    act = drum_activations(V, W0, cols)
     if tolerance_s > 0:
         offset_s, matched = align(notes, act, s, offset_s, tolerance_s, path)
     else:
         matched = float("nan")
+    if refine and tolerance_s > 0:
+        notes = refine_notes(notes, act, s, offset_s)
     M = window_mask(notes, offset_s, preset, s, n_frames)
     adapt_cols = np.concatenate(cols[:-1]) if adapt else np.zeros(0, np.int64)
+    if adapt and solo:
+        W0 = solo_templates(V, W0, M, cols, min(iterations, SOLO_ITERATIONS))
     W, H = factorise(V, W0, M, adapt_cols, cols[-1], iterations)
     drums = synthesise(X, _masks(W, H, cols, preset.mask_exponent), s, len(x))
     stems = np.concatenate([drums, (x - drums.sum(axis=1))[:, None]], axis=1).astype(np.float32)

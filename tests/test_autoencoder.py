@@ -193,3 +193,15 @@ def test_the_autoencoder_solver_allocates_nothing_per_block(ae_preset, rendered_
     assert engine.frames_processed > 500
     assert after.alloc - before.alloc == len(blocks) * 3
     assert after.alloc - after.free == before.alloc - before.free
+
+
+def test_bench_times_the_three_solvers_of_a_preset_with_an_encoder(ae_preset):
+    from rtdrums.commands.bench import bench_solvers
+
+    rows = {r["solver"]: r for r in bench_solvers(use_encoder(ae_preset, "solver"), 1.0)}
+    assert list(rows) == ["kl, previous frame", "kl, encoder start", "autoencoder + 2 it"]
+    assert rows["autoencoder + 2 it"]["iterations"] == pytest.approx(2.0)
+    assert rows["kl, previous frame"]["iterations"] > 2.0
+    assert all(r["median_us"] > 0 for r in rows.values())
+    with pytest.raises(UserError, match="rtdrums train --autoencoder"):
+        bench_solvers(replace(ae_preset, autoencoder=None), 1.0)

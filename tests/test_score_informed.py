@@ -59,7 +59,7 @@ def test_informed_stems_beat_the_uninformed_engine(take, preset, informed):
 def test_activations_are_nonnegative_and_stay_in_the_windows(preset, notes, informed):
     H = informed.H
     assert np.all(np.isfinite(H)) and H.min() >= 0.0
-    M = si.window_mask(notes, informed.offset_s, preset, informed.settings, H.shape[1])
+    M = si.window_mask(informed.notes, informed.offset_s, preset, informed.settings, H.shape[1])
     drum_rows = np.concatenate(si._group_columns(preset)[:-1])
     assert np.all(H[drum_rows][~M[drum_rows]] == 0.0)
     assert np.all(H[drum_rows].sum(axis=0)[M[drum_rows].any(axis=0)].max() > 0)
@@ -87,6 +87,33 @@ def test_offset_is_recovered_with_notes_missing(take, preset, notes, informed, s
     kept = [replace(n, time_s=n.time_s + shift_ms / 1000) for i, n in enumerate(notes) if i % 20 != 7]
     res = si.separate_informed(take.mix, 48000, preset, kept, iterations=5)
     assert res.offset_s == pytest.approx(informed.offset_s - shift_ms / 1000, abs=0.003)
+
+
+def test_stems_of_a_shifted_score_with_notes_missing_stay_close(take, preset, notes, informed):
+    kept = [replace(n, time_s=n.time_s + 0.030) for i, n in enumerate(notes) if i % 20 != 7]
+    res = si.separate_informed(take.mix, 48000, preset, kept)
+    exact = [si_sdr(take.stems[d], informed.stems[:, i]) for i, d in enumerate(DRUMS)]
+    shifted = [si_sdr(take.stems[d], res.stems[:, i]) for i, d in enumerate(DRUMS)]
+    # measured -1.0 / 0.4 / 1.1 dB below the exact score's (docs/score-informed.md); the issue's bound is 2
+    assert all(e - sh < 2.0 for e, sh in zip(exact, shifted)), (exact, shifted)
+
+
+def test_notes_played_early_or_late_are_moved_to_their_hits(take, preset, notes):
+    s = preset.stft
+    x = take.mix.astype(np.float64)
+    n_frames = (len(x) + s.synthesis) // s.hop + 1
+    V = np.abs(si.frame_spectra(x, s, 0, n_frames)).T
+    act = si.drum_activations(V, preset.W, si._group_columns(preset))
+    rng = np.random.default_rng(3)
+    drums = [n for n in notes if n.drum < 3]
+    jittered = [replace(n, time_s=n.time_s + rng.choice([-0.012, 0.012])) for n in drums]
+    refined = si.refine_notes(jittered, act, s, 0.0)
+    err = lambda ns: np.abs(si.note_frames([n.time_s for n in ns], s) - si.note_frames([n.time_s for n in drums], s))
+    # 12 ms is 4.5 hops off; the refined notes are back at their hits' frames
+    assert np.median(err(jittered)) >= 4 and np.median(err(refined)) <= 1, (err(jittered), err(refined))
+    # measured: 64 % back within a frame (docs/score-informed.md), so it is not on by default
+    assert np.mean(err(refined) <= 1) > 0.5 and np.mean(err(refined)) < 0.5 * np.mean(err(jittered))
+    assert si.refine_notes(drums, act, s, 0.0, radius_s=0.0) == drums
 
 
 def _score(tmp_path, notes, name="score.mid"):

@@ -4,7 +4,8 @@ Three settings: the low-latency default (48 kHz, hop 128, 128-sample blocks), th
 (`rtdrums train --hop 64`: the trigger decides twice per block) and the standard NMF setting (2048/512 symmetric windows, 512-sample blocks). The input is the bundled demo groove
 (a real drummer's groove rendered from a real kit), so the solver works as hard as on real drums. Numbers vary with the machine's load: quote
 medians and ratios from one run. --solvers adds the per-frame solver comparison with
-scikit-learn and libnmfd; --live adds the live host's callback and MIDI measurements (JACK).
+scikit-learn and libnmfd; --encoder times a preset's encoder start and encoder solver against its
+KL solve (docs/autoencoder.md); --live adds the live host's callback and MIDI measurements (JACK).
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ def add_arguments(p):
     p.add_argument("--solvers", action="store_true", help="also compare the frame solver with scikit-learn and libnmfd")
     p.add_argument("--no-adapt-rows", action="store_true",
                    help="skip the rows with template adaptation on (its cost per block)")
+    p.add_argument("--encoder", action="store_true", help="also time the frame solve from the preset's "
+                   "encoder and the encoder as the solver against the KL solve (docs/autoencoder.md)")
     p.add_argument("--live", action="store_true", help="also measure the live host on a JACK dummy server")
     p.add_argument("--effects", metavar="FILE", help="also time the [effects] chains of this settings "
                    "file per block on the engine's outputs (docs/effects.md)")
@@ -85,6 +88,30 @@ def bench_engine(preset, seconds: float, adapt: tuple[bool, ...] = (False,)) -> 
     return rows
 
 
+def bench_solvers(preset, seconds: float) -> list[dict]:
+    """Per-block time of the low-latency setting with each solver the preset's encoder allows:
+    the KL solve from the previous frame, from the encoder, and the encoder refined (its own
+    iterations, or 2). A preset without an encoder: a UserError naming `rtdrums train --autoencoder`."""
+    from ..errors import UserError
+    from ..training.autoencoder import REFINE, without_encoder
+
+    if preset.autoencoder is None:
+        raise UserError(f"preset {preset.name} has no encoder: train one with `rtdrums train --autoencoder solver`")
+    kl = without_encoder(preset.solver)
+    refine = preset.solver.iterations if preset.solver.method == "autoencoder" else REFINE
+    solvers = {"kl, previous frame": kl, "kl, encoder start": replace(kl, start="encoder"),
+               f"autoencoder + {refine} it": replace(kl, method="autoencoder", iterations=refine, tolerance=0.0)}
+    settings, block = SETTINGS["low-latency"]
+    x = bench_input(seconds)
+    rows = []
+    for name, solver in solvers.items():
+        engine = Engine(replace(preset, stft=settings, solver=solver), settings.sample_rate, max_block=block)
+        t = time_blocks(engine, x, block) * 1e6
+        rows.append({"solver": name, "median_us": float(np.median(t)), "p99_us": float(np.percentile(t, 99)),
+                     "iterations": engine.mean_iterations})
+    return rows
+
+
 def run(args) -> int:
     try:
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})     # one core, as promised
@@ -92,6 +119,8 @@ def run(args) -> int:
         pass
     preset = load_preset(args.preset)
     effects = None
+    if args.encoder and preset.autoencoder is None:
+        bench_solvers(preset, 0.0)                   # the one-line error, before any timing
     if args.effects:
         from ..effects import load_effects
         effects = load_effects(args.effects)          # bad settings: an error before any timing
@@ -108,6 +137,11 @@ def run(args) -> int:
             print(f"adaptation costs {r['median_us'] / base['median_us'] - 1:+.0%} median, "
                   f"{r['rtf'] / base['rtf'] - 1:+.0%} mean time per block ({base['setting']}, "
                   f"{r['templates'] - base['templates']} free residual components)")
+    if args.encoder:
+        print(f"\nframe solvers, low-latency setting (128-sample blocks), same input:")
+        for r in bench_solvers(preset, args.seconds):
+            print(f"{r['solver']:<22} median {r['median_us']:>6.0f}us  p99 {r['p99_us']:>6.0f}us  "
+                  f"iterations/frame {r['iterations']:>5.2f}")
     if args.sampler:
         from ..sampler.bench import TEST_KIT, bench_voices, print_rows
         kit = TEST_KIT if args.sampler == "test kit" else args.sampler

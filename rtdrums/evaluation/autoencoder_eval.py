@@ -1,6 +1,7 @@
 """The autoencoder against the multiplicative updates, side by side on the same renders.
 
     python -m rtdrums.evaluation.autoencoder_eval --train-kit DIR [--eval-kit DIR] [--grooves 4]
+    python -m rtdrums.evaluation.autoencoder_eval --preset P --eval-kit DIR ... [--encoder-kit DIR]
 
 A preset is trained on the training kit (templates, references, the threshold detector tuned on
 the shipped training grooves, as `rtdrums train --trigger threshold` does) and its encoder on
@@ -142,6 +143,46 @@ def run(train_kit: Path, eval_kit: Path, grooves: int, seconds: float, out: Path
     return res
 
 
+def run_with_trigger(preset_name: str, eval_kits: list[Path], encoder_kit: Path | None, grooves: int,
+                     seconds: float) -> dict:
+    """A trained preset's own trigger (learned, if it has one) and references, unchanged, on each
+    solver its encoder allows; a preset without an encoder gets one trained on encoder_kit."""
+    from ..preset import load_preset
+    from ..training.autoencoder import REFINE, train_autoencoder, without_encoder
+    from ..training.kits import load_kit
+    from ..training.render import render_groove, shipped_grooves
+
+    preset = load_preset(preset_name)
+    if preset.autoencoder is None:
+        preset = train_autoencoder(preset, [load_kit(encoder_kit)])
+    kl = without_encoder(preset.solver)
+    refine = preset.solver.iterations if preset.solver.method == "autoencoder" else REFINE
+    solvers = {"kl, previous start": kl, "kl, encoder start": replace(kl, start="encoder"),
+               f"autoencoder + {refine} it": replace(kl, method="autoencoder", iterations=refine, tolerance=0.0)}
+    res = {"preset": preset_name, "trigger": "learned" if preset.onset_model is not None else "threshold",
+           "autoencoder": preset.provenance.get("autoencoder"), "kits": {}}
+    for kit_dir in eval_kits:
+        kit = load_kit(kit_dir)
+        renders = [render_groove(g, kit, 48000, max_seconds=seconds) for g in shipped_grooves("test")[:grooves]]
+        res["kits"][kit.name] = {}
+        for name, solver in solvers.items():
+            row = evaluate(replace(preset, solver=solver), renders)
+            res["kits"][kit.name][name] = row
+            print(kit.name, name, json.dumps(row), flush=True)
+    return res
+
+
+def markdown_trigger(res: dict) -> str:
+    lines = ["| kit | solver | iterations / frame | us / frame (engine) | F kick | F snare | F hihat | "
+             "SI-SDR kick | SI-SDR snare | SI-SDR hihat |", "|" + "---|" * 10]
+    for kit, rows in res["kits"].items():
+        for name, r in rows.items():
+            lines.append(f"| {kit} | {name} | {r['iterations']:.2f} | {r['us_per_frame']:.1f} | "
+                         + " | ".join(f"{v:.3f}" for v in r["f"].values()) + " | "
+                         + " | ".join(f"{v:.2f}" for v in r["si_sdr"].values()) + " |")
+    return "\n".join(lines)
+
+
 def markdown(res: dict) -> str:
     names = list(next(iter(res["configs"].values()))["f"])
     head = "| solver | iterations / frame | KL cost / frame | us / frame (engine) | " + \
@@ -161,14 +202,20 @@ def markdown(res: dict) -> str:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--train-kit", type=Path, required=True)
-    ap.add_argument("--eval-kit", type=Path)
+    ap.add_argument("--train-kit", type=Path)
+    ap.add_argument("--eval-kit", type=Path, nargs="+")
+    ap.add_argument("--preset", help="measure this preset's own trigger on each solver instead of training one")
+    ap.add_argument("--encoder-kit", type=Path, help="with --preset: train its encoder on this kit if it has none")
     ap.add_argument("--grooves", type=int, default=4)
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--out", type=Path)
     ap.add_argument("--refine", default="0,1,2,3,5", help="KL updates after the encoder to compare")
     args = ap.parse_args(argv)
-    res = run(args.train_kit, args.eval_kit or args.train_kit, args.grooves, args.seconds, args.out,
+    if args.preset:
+        print(markdown_trigger(run_with_trigger(args.preset, args.eval_kit, args.encoder_kit, args.grooves,
+                                                args.seconds)))
+        return
+    res = run(args.train_kit, (args.eval_kit or [args.train_kit])[0], args.grooves, args.seconds, args.out,
               tuple(int(k) for k in args.refine.split(",")))
     print(markdown(res))
 

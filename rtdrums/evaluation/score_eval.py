@@ -48,7 +48,7 @@ def main() -> None:
     ap.add_argument("--preset", default="default")
     a = ap.parse_args()
     preset = load_preset(a.preset)
-    rows = {k: [] for k in ("uninformed", "informed", "shifted", "ideal mask")}
+    rows = {k: [] for k in ("uninformed", "informed", "shifted", "extra notes", "ideal mask")}
     rng = np.random.default_rng(0)
     print("kit | groove | method | kick | snare | hihat | offset found (ms)")
     for kit_name in a.kits:
@@ -57,11 +57,18 @@ def main() -> None:
             r = render_groove(g, kit, sample_rate=48000, max_seconds=a.seconds)
             notes = [n for n in si.read_score(g, preset) if n.time_s <= len(r.mix) / 48000]
             moved = [replace(n, time_s=n.time_s + SHIFT_S) for n in notes if rng.random() >= SHIFT_DROP]
+            seconds = len(r.mix) / 48000
+            drums = [n for n in notes if n.drum < len(DRUMS)]
+            extra = sorted(notes + [replace(drums[i], time_s=float(t)) for i, t in zip(
+                rng.integers(0, len(drums), max(1, round(SHIFT_DROP * len(notes)))),
+                rng.uniform(0.1, seconds - 0.5, max(1, round(SHIFT_DROP * len(notes)))))], key=lambda n: n.time_s)
             plain = separate(Engine(preset, 48000), r.mix).stems
             exact = si.separate_informed(r.mix, 48000, preset, notes)
             shifted = si.separate_informed(r.mix, 48000, preset, moved)
+            added = si.separate_informed(r.mix, 48000, preset, extra)
             for method, stems, off in (("uninformed", plain, None), ("informed", exact.stems, exact.offset_s),
                                        ("shifted", shifted.stems, shifted.offset_s),
+                                       ("extra notes", added.stems, added.offset_s),
                                        ("ideal mask", ideal_mask(r, preset), None)):
                 vals = [si_sdr(r.stems[d], stems[:, i]) for i, d in enumerate(DRUMS)]
                 rows[method].append(vals)
