@@ -7,7 +7,7 @@ seeds on the same features (rtdrums.dsp.onset_model); the engine runs all K in i
 
     python -m rtdrums.training.ensemble join OUT PRESET_A PRESET_B [...]
     python -m rtdrums.training.ensemble network OUT --base PRESET --kit KIT [--kit ...]
-        [--trigger-kit DIR] --seed S [--every 3] [--rooms 0.5]
+        [--trigger-kit DIR] --seed S [--every 3] [--rooms 0.5] [--hard-negatives W] [--hat-takes N]
 
 `join` writes PRESET_A with the networks of all the presets (an ensemble among them contributes
 all of its own), keeping PRESET_A's thresholds and everything else; the presets must share
@@ -70,18 +70,24 @@ def join(presets: Sequence[Preset], names: Sequence[str] | None = None) -> Prese
 
 
 def train_network(base: Preset, kits: Sequence, trigger_kits: Sequence, seed: int, every: int = 3,
-                  rooms: float = 0.5) -> Preset:
+                  rooms: float = 0.5, hard_negative_weight: float | None = None, hat_takes: int = 0) -> Preset:
     """base with its learned trigger retrained from scratch (seed) on its own templates and tuning,
-    on every `every`-th model groove from seed % every; base's thresholds kept."""
+    on every `every`-th model groove from seed % every, and `hat_takes` more takes of open-hat
+    windows played by all the kits in turn (onset_training.hat_takes); base's thresholds kept.
+    hard_negative_weight: as train_onset_model's (None: its default)."""
+    from . import onset_training
     from .onset_training import model_grooves, train_onset_model
     from .train import model_kit_order
 
     if base.onset_model is None:
         raise UserError(f"preset {base.name} has no learned trigger to retrain")
     grooves = model_grooves()[seed % every::every]
-    trained = train_onset_model(base, model_kit_order(kits, trigger_kits, len(grooves)), grooves,
-                                rooms=rooms, seed=seed)
-    record = {**trained.provenance["learned_trigger"], "seed": seed, "every": every,
+    order = model_kit_order(kits, trigger_kits, len(grooves))
+    extra, extra_kits = onset_training.hat_takes(list(kits) + list(trigger_kits), hat_takes, seed)
+    trained = train_onset_model(base, order + extra_kits, grooves + extra,
+                                rooms=rooms, seed=seed, **({} if hard_negative_weight is None
+                                                           else {"hard_negative_weight": hard_negative_weight}))
+    record = {**trained.provenance["learned_trigger"], "seed": seed, "every": every, "hat_takes": hat_takes,
               "first_groove": seed % every, "trained_thresholds": list(trained.onset_model.threshold)}
     model = replace(trained.onset_model, threshold=base.onset_model.threshold)
     return replace(trained, onset_model=model, provenance={**trained.provenance, "learned_trigger": record})
@@ -103,6 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     n.add_argument("--seed", type=int, required=True)
     n.add_argument("--every", type=int, default=3, help="train on every n-th model groove (default 3)")
     n.add_argument("--rooms", type=float, default=0.5, help="share of grooves in simulated rooms (default 0.5)")
+    n.add_argument("--hard-negatives", type=float, default=None, metavar="W",
+                   help="loss weight of a drum's silence where another drum strikes (default: the training's)")
+    n.add_argument("--hat-takes", type=int, default=0, metavar="N",
+                   help="N more takes: open-hat windows played by all the kits in turn (default 0)")
     a = p.parse_args(argv)
     try:
         if a.command == "join":
@@ -114,9 +124,13 @@ def main(argv: list[str] | None = None) -> int:
             from .soundfont_kits import kit_folders
             if a.every < 1 or a.seed < 0 or not 0.0 <= a.rooms <= 1.0:
                 raise UserError("--every needs a whole number >= 1, --seed >= 0 and --rooms between 0 and 1")
+            if a.hard_negatives is not None and not a.hard_negatives > 0:
+                raise UserError("--hard-negatives needs a weight > 0 (1: no extra weight)")
+            if a.hat_takes < 0:
+                raise UserError("--hat-takes needs a whole number >= 0")
             out = train_network(load_preset(a.base), [load_kit(k) for k in a.kit],
                                 [load_kit(f) for d in a.trigger_kit for f in kit_folders(d)],
-                                a.seed, a.every, a.rooms)
+                                a.seed, a.every, a.rooms, a.hard_negatives, a.hat_takes)
         save_preset(out, a.out)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -54,6 +54,8 @@ OPEN_LATE_MS = 16.0      # and up to 6 hops for an open hi-hat, whose wash swell
 OPEN_FIRST_FRAMES_ONLY = False  # True: an open hi-hat's frames after LABEL_MS left out of the fit (weight
                                 # 0). Measured: hi-hat p95 -0.1 to -1.5 ms on unseen kits, F within the
                                 # run-to-run spread; the retrained default lost F (docs/default-preset.md)
+HARD_NEGATIVE_WEIGHT = 1.0     # loss weight of a drum's silence on another drum's attack frames
+                               # (rtdrums.training.hard_negatives: e.g. no snare on a hi-hat stroke)
 HIDDEN = 64
 BATCH = 1000             # Adam minibatches: with LEARNING_RATE, a third faster than scikit-learn's
 LEARNING_RATE = 0.003    # 200 at 1e-3, to the same fit
@@ -77,6 +79,23 @@ def model_grooves() -> list[Path]:
     from .render import shipped_grooves
 
     return shipped_grooves("model")
+
+
+def open_hat_windows() -> list[Path]:
+    """The model grooves that are windows rich in open hi-hats (names ending in _fromNs)."""
+    import re
+
+    return [g for g in model_grooves() if re.search(r"_from\d+s$", g.stem)]
+
+
+def hat_takes(kits: Sequence, n: int, seed: int = 0) -> tuple[list[Path], list]:
+    """n more takes for the learned trigger's fit (hard negatives for the other drums on the
+    hi-hat's attacks): open-hat windows, from the seed's on in a stride that visits every window,
+    each two played by one kit, the kits in turn (in pairs, as model_kit_order: with rooms 0.5
+    each kit gets a dry and a room take). Returns the grooves and the kit of each."""
+    windows = open_hat_windows()
+    grooves = [windows[(seed + 7 * j) % len(windows)] for j in range(n)]
+    return grooves, [kits[j // 2 % len(kits)] for j in range(n)]
 
 
 SHORT_HZ = default_short_hz()
@@ -277,7 +296,8 @@ def _standardise(X: np.ndarray, takes: Sequence[_Take]) -> tuple[np.ndarray, np.
 def train_onset_model(preset: Preset, kits: Sequence, grooves: Sequence[Path] | None = None,
                       seconds: float = GROOVE_SECONDS, progress: Callable[[], None] | None = None,
                       seed: int = 0, rooms: float = 0.0, start: Preset | None = None,
-                      networks: int = 1, epochs: int = FINE_TUNE_EPOCHS, rate: float = FINE_TUNE_RATE) -> Preset:
+                      networks: int = 1, epochs: int = FINE_TUNE_EPOCHS, rate: float = FINE_TUNE_RATE,
+                      hard_negative_weight: float = HARD_NEGATIVE_WEIGHT) -> Preset:
     """The preset with an onset model trained on grooves (default: model_grooves()) rendered with
     the kits, each groove with one kit in turn; a share `rooms` of them in rooms (rtdrums.training.rooms).
 
@@ -286,7 +306,9 @@ def train_onset_model(preset: Preset, kits: Sequence, grooves: Sequence[Path] | 
     `epochs` with Adam's step `rate`: a network trained on several kits already tells drums apart
     by their spectra, and a few grooves of the new kit adapt it (docs/training-speed.md).
     `networks` > 1 fine-tunes that many of start's ensemble networks (all, if it has fewer), each
-    from its own weights on the same features, into an ensemble of as many (fit_onset_model)."""
+    from its own weights on the same features, into an ensemble of as many (fit_onset_model).
+    hard_negative_weight: the loss weight of each drum's negatives on the frames where another
+    drum is struck (rtdrums.training.hard_negatives)."""
     base = with_adaptation(replace(preset, onset_model=None), False)     # trained templates only
     engine = Engine(base, max_block=base.stft.hop)
     band_hz = default_band_hz()
@@ -294,11 +316,12 @@ def train_onset_model(preset: Preset, kits: Sequence, grooves: Sequence[Path] | 
                                   rooms)
     mean, scale = _standardise(Xs, takes)
     model, how = fit_onset_model(engine, Xs, labels, takes, mean, scale, band_hz, seed, start, networks, epochs,
-                                 rate)
+                                 rate, hard_negative_weight)
     if progress:
         progress()
     record = {"kits": list(dict.fromkeys(k.name for k in kits)), "grooves": len(takes), "seconds_per_groove": seconds,
-              "rooms": rooms, **how}
+              "rooms": rooms, **how,
+              **({"hard_negative_weight": hard_negative_weight} if hard_negative_weight != 1.0 else {})}
     trained = replace(preset, onset_model=model, provenance={**preset.provenance, "learned_trigger": record})
     trained.validate()
     return trained
@@ -307,7 +330,8 @@ def train_onset_model(preset: Preset, kits: Sequence, grooves: Sequence[Path] | 
 def fit_onset_model(engine: Engine, Xs: np.ndarray, labels: np.ndarray, takes: Sequence[_Take],
                     mean: np.ndarray, scale: np.ndarray, band_hz: np.ndarray, seed: int = 0,
                     start: Preset | None = None, networks: int = 1, epochs: int = FINE_TUNE_EPOCHS,
-                    rate: float = FINE_TUNE_RATE) -> tuple[OnsetModel, dict]:
+                    rate: float = FINE_TUNE_RATE,
+                    hard_negative_weight: float = HARD_NEGATIVE_WEIGHT) -> tuple[OnsetModel, dict]:
     """The onset model fitted on standardised features Xs (frame_labels, _record's takes) of the
     preset the engine runs, and a provenance record (epochs, start).
 
@@ -327,9 +351,10 @@ def fit_onset_model(engine: Engine, Xs: np.ndarray, labels: np.ndarray, takes: S
         starts = [fine_tune_start(replace(start, onset_model=n), engine.preset, mean, scale)
                   for n in start.onset_model.networks[:max(1, networks)]]
         starts = [w for w in starts if w is not None]
-    nets = [_fitted(Xs, labels, w, seed + k, epochs, rate) for k, w in enumerate(starts)] \
-        or [_fitted(Xs, labels, None, seed, epochs)]
     D = len(engine.drum_names)
+    nets = [_fitted(Xs, labels, w, seed + k, epochs, rate, D, hard_negative_weight)
+            for k, w in enumerate(starts)] \
+        or [_fitted(Xs, labels, None, seed, epochs, drums=D, hard_weight=hard_negative_weight)]
 
     def outputs(X):
         return sum(n.predict_proba(X) for n in nets) / len(nets)
@@ -360,17 +385,21 @@ def lowest_near_best(f: Sequence[float], within: float = 0.0) -> float:
 
 
 def _fitted(Xs: np.ndarray, labels: np.ndarray, initial: "NetWeights | None", seed: int, epochs: int,
-            rate: float = FINE_TUNE_RATE):
-    """An MLPClassifier fitted on Xs: from `initial` for at most `epochs` with Adam's step `rate`
-    (a fine-tune), or from scratch (seed) for up to 300 with early stopping."""
+            rate: float = FINE_TUNE_RATE, drums: int = 0, hard_weight: float = HARD_NEGATIVE_WEIGHT):
+    """A network fitted on Xs: from `initial` for at most `epochs` with Adam's step `rate`
+    (a fine-tune), or from scratch (seed) for up to 300 with early stopping; with hard_weight != 1
+    each of the `drums` outputs' negatives on another drum's attack weigh that much
+    (rtdrums.training.hard_negatives)."""
     from sklearn.exceptions import ConvergenceWarning
-    from sklearn.neural_network import MLPClassifier
     from threadpoolctl import threadpool_limits
 
-    net = MLPClassifier((HIDDEN,), alpha=1e-3, batch_size=BATCH,
-                        learning_rate_init=LEARNING_RATE if initial is None else rate,
-                        max_iter=300 if initial is None else epochs, early_stopping=True,
-                        random_state=seed)
+    from .hard_negatives import HardNegativeMLP
+
+    net = HardNegativeMLP((HIDDEN,), alpha=1e-3, batch_size=BATCH,
+                          learning_rate_init=LEARNING_RATE if initial is None else rate,
+                          max_iter=300 if initial is None else epochs, early_stopping=True,
+                          random_state=seed)
+    net.drums, net.hard_weight = drums, hard_weight
     # one BLAS thread: the fit's rounding, and so its early stop and the thresholds, would differ
     # with the thread count (measured: thresholds 0.85 / 0.7 / 0.65 on 2 threads, 0.75 / 0.8 /
     # 0.75 on one), and a preset must not depend on the machine it was trained on
