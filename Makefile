@@ -32,7 +32,7 @@ demo: $(STAMP)
 	$(VENV)/bin/rtdrums demo
 
 test: $(STAMP) sysdeps
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadgroup
 
 bench: $(STAMP)
 	$(VENV)/bin/rtdrums bench

@@ -117,3 +117,16 @@ def fixture_preset_dir(fixture_preset, tmp_path_factory):
     from rtdrums.preset import save_preset
 
     return save_preset(fixture_preset, tmp_path_factory.mktemp("presets") / "fixture")
+
+
+TRAINED_PRESET_GROUP = "trained-preset"
+
+
+def pytest_collection_modifyitems(config, items):
+    """`make test` runs two pytest-xdist workers (--dist loadgroup). The tests that need the
+    fixture kit's trained preset (minutes of training, held per worker) form one group, put first
+    so one worker trains it at once while the other runs the rest."""
+    for item in items:
+        if "fixture_preset" in item.fixturenames:
+            item.add_marker(pytest.mark.xdist_group(TRAINED_PRESET_GROUP))
+    items.sort(key=lambda item: "fixture_preset" not in item.fixturenames)

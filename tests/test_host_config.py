@@ -49,7 +49,7 @@ format = "flac"
     assert (cfg.preset, cfg.block, cfg.host_api, cfg.input_device) == ("mykit", 64, "jack", "Scarlett")
     assert cfg.input_channels == [1, 2] and cfg.route == {"kick": [3], "dry": [5, 6]}
     assert cfg.midi_port is None and cfg.record == "/tmp/takes" and cfg.record_format == "flac"
-    assert cfg.backend == "jack" and LiveConfig().backend == "portaudio"
+    assert cfg.backend == "jack" and LiveConfig().backend == "auto"
     cfg = resolve(_args("--config", str(f), "--block", "128", "--input-channels", "3",
                         "--route", "snare=1", "--no-midi", "--no-record", "--backend", "auto"))
     assert cfg.block == 128 and cfg.input_channels == [3] and cfg.route == {"snare": [1]}

@@ -75,6 +75,7 @@ def _take(harness, stim, heard=None):
 
 
 def test_live_on_jack(jack_server, harness, live_preset, groove, tmp_path):
+    """The default backend on JACK (auto: the native JACK client)."""
     rec_parent = tmp_path / "rec"
     live = LiveProcess(["--host-api", "jack", "--client-name", HOST, "--preset", str(live_preset),
                         "--rate", str(SR), "--block", "128",
@@ -86,7 +87,7 @@ def test_live_on_jack(jack_server, harness, live_preset, groove, tmp_path):
     heard = []                        # (retaken, notes) of every take the harness played
     try:
         wait_ports(harness.client, f"{HOST}:out_.*", len(ROUTE))
-        midi_port = wait_ports(harness.client, f"{HOST}-midi:.*", 1)[0]
+        midi_port = wait_ports(harness.client, f"{HOST}:midi_out", 1)[0]     # the native client's
         harness.wire(HOST, n_in=1, out_channels=list(range(len(ROUTE))), midi_port=midi_port)
         harness.connect(midi_port, dump.port(harness.client))
         # short takes: on a busy machine a 12 s take without any xrun is rare
@@ -179,15 +180,16 @@ def test_live_on_jack(jack_server, harness, live_preset, groove, tmp_path):
 
 def test_block_64_config_file_named_port_sigterm(jack_server, harness, live_preset, groove,
                                                 tmp_path):
-    """Block 64, a stereo pair (both channels fed the same), settings from a TOML file with a
-    flag overriding it, MIDI to an existing port by name, stopped by SIGTERM: outputs, notes and
-    recording still equal the offline engine."""
+    """The PortAudio backend (chosen in the file), block 64, a stereo pair (both channels fed the
+    same), settings from a TOML file with a flag overriding it, MIDI to an existing port by name,
+    stopped by SIGTERM: outputs, notes and recording still equal the offline engine."""
     rec_parent = tmp_path / "rec"
     cfg = tmp_path / "stage.toml"
     cfg.write_text(f'''
 preset = "{live_preset}"
 block = 128
 host_api = "jack"
+backend = "portaudio"
 client_name = "{HOST}"
 [input]
 channels = [1, 2]

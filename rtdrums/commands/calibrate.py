@@ -81,7 +81,8 @@ def _live_config(args):
                             input_device=args.input_device, input_channels=args.input_channels,
                             view=args.view)
     cfg = resolve(ns)
-    cfg.midi, cfg.route = False, {}
+    # PortAudio throughout: the device checks, the takes and the groove's click share its client
+    cfg.midi, cfg.route, cfg.backend = False, {}, "portaudio"
     return cfg
 
 

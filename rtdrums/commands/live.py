@@ -32,8 +32,8 @@ def add_arguments(p) -> None:
     g.add_argument("--block", type=int, help="block size in samples (default 128; 64 works)")
     g.add_argument("--client-name", help="JACK client name (default rtdrums)")
     g.add_argument("--backend", choices=["portaudio", "jack", "auto"],
-                   help="portaudio (default); jack: one native JACK client, MIDI in the audio "
-                        "cycle (docs/jack-client.md); auto: jack with --host-api jack")
+                   help="default auto: jack with --host-api jack (one native JACK client, MIDI in "
+                        "the audio cycle: docs/jack-client.md), else portaudio")
     m = p.add_argument_group("MIDI")
     m.add_argument("--midi-port", help="send to this existing port (default: a virtual port)")
     m.add_argument("--midi-backend", choices=["auto", "jack", "alsa"],

@@ -134,12 +134,17 @@ def supported_rates(sd, in_dev: dict, in_ch: int, out_dev: dict, out_ch: int) ->
     return ok
 
 
-def check_stream(sd, in_dev: dict, in_ch: int, out_dev: dict, out_ch: int, rate: int,
-                 block: int) -> None:
-    """Raise UserError if the rate or block size cannot work, listing what can."""
+def check_block(block: int) -> None:
+    """Raise UserError unless the engine's block size is one the host runs (either backend)."""
     if block not in BLOCK_SIZES:
         raise UserError(f"block size {block} is not supported; use one of "
                         + ", ".join(map(str, BLOCK_SIZES)))
+
+
+def check_stream(sd, in_dev: dict, in_ch: int, out_dev: dict, out_ch: int, rate: int,
+                 block: int) -> None:
+    """Raise UserError if the rate or block size cannot work, listing what can."""
+    check_block(block)
     if in_dev["hostapi"] != out_dev["hostapi"]:
         raise UserError(f"input and output must use the same host API: {in_dev['name']} is "
                         f"{in_dev['hostapi_name']}, {out_dev['name']} is {out_dev['hostapi_name']}")

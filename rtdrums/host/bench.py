@@ -103,7 +103,7 @@ def _host(path: str, preset: str, block: int, stats_file: Path, effects: str | N
         cmd = [sys.executable, "-m", "rtdrums.host.control"]
         return LiveProcess(["--client-name", "rtbench", "--rate", str(SR), "--block", str(block),
                             "--inputs", "1", "--outputs", "4"], env=env, cmd=cmd), "rtbench-midi:out"
-    how = ["--backend", "jack"] if path == "jack" else ["--midi-path", path]
+    how = ["--backend", "jack"] if path == "jack" else ["--backend", "portaudio", "--midi-path", path]
     live = LiveProcess(["--host-api", "jack", "--client-name", "rtbench", "--preset", preset,
                         "--rate", str(SR), "--block", str(block), "--route", ROUTE,
                         "--midi-backend", "jack", *how, "--view", "off",

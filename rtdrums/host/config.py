@@ -8,7 +8,8 @@ TOML layout (every key optional; see docs/live.md for a full example):
     duration = 0               # seconds; 0 = until Ctrl-C
     host_api = "jack"          # restrict device matching to one host API
     client_name = "rtdrums"    # JACK client name (MIDI client: <name>-midi)
-    backend = "portaudio"      # or "jack": one native JACK client (docs/jack-client.md), "auto"
+    backend = "auto"           # jack (one native JACK client, docs/jack-client.md) when the
+                               # host API is JACK's, else portaudio; or "portaudio", "jack"
     [input]
     device = "Scarlett"        # index or part of the name; "" = default device
     channels = [1]             # 1-based; two channels = a stereo pair, mixed to mono
@@ -60,7 +61,7 @@ class LiveConfig:
     duration: float = 0.0
     host_api: str | None = None
     client_name: str = "rtdrums"
-    backend: str = "portaudio"                    # portaudio, jack (host.jackclient), auto
+    backend: str = "auto"                         # portaudio, jack (host.jackclient), auto
     input_device: str | None = None
     input_channels: list[int] = field(default_factory=lambda: [1])
     output_device: str | None = None

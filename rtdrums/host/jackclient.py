@@ -30,7 +30,7 @@ from numba.extending import intrinsic, overload
 from ..errors import UserError
 from ..events import MIDI_CHANNEL, NOTE_LENGTH_S
 from . import native
-from .audio import BLOCK_SIZES
+from .audio import BLOCK_SIZES, check_block
 from .midi import quiet_stderr
 from .native import IN_OVERFLOW, OUT_UNDERFLOW, POS, CoreType, _is_null, _now_ns, run_block
 
@@ -344,7 +344,8 @@ class JackBackend:
         if cfg.sample_rate != self.rate:
             raise UserError(f"the JACK server runs at {self.rate} Hz, not {cfg.sample_rate}: use "
                             f"--rate {self.rate}, or restart jackd with --rate {cfg.sample_rate}")
-        if cfg.block not in BLOCK_SIZES or cfg.block > self.period or self.period % cfg.block:
+        check_block(cfg.block)
+        if cfg.block > self.period or self.period % cfg.block:
             fits = [b for b in BLOCK_SIZES if b <= self.period and self.period % b == 0]
             raise UserError(f"block size {cfg.block} does not fit the JACK period of {self.period} "
                             f"frames (the native client runs whole periods in blocks): use --block "

@@ -61,11 +61,13 @@ def _midi_backend(cfg: LiveConfig, hostapi_name: str) -> str:
 
 
 def _use_jack_backend(cfg: LiveConfig) -> bool:
-    """--backend jack; auto: JACK's when the host API asked for is JACK and the package is there
-    (effect chains need the Python callback: PortAudio then)."""
+    """--backend jack; auto (the default): JACK's when the host API asked for is JACK and the
+    package is there, except where only the PortAudio path serves (effect chains run in the
+    Python callback; ALSA MIDI; the hidden MIDI paths the bench compares)."""
     if cfg.backend == "jack":
         return True
-    if cfg.backend != "auto" or cfg.effects or cfg.midi_backend == "alsa":
+    if (cfg.backend != "auto" or cfg.effects or cfg.midi_backend == "alsa"
+            or cfg.midi_path != "native"):
         return False
     if not (cfg.host_api and "jack" in cfg.host_api.lower()):
         return False
