@@ -13,6 +13,7 @@ exactly what a live run gives. The engine knows nothing of devices.
 from __future__ import annotations
 
 from dataclasses import replace
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -69,8 +70,13 @@ class State(NamedTuple):
     e_z: np.ndarray           # (E,) the encoder's inputs
     e_hidden: np.ndarray      # (U,) its hidden layer
     lwork: np.ndarray         # (2, N / 2) the lean FFT's scratch
+    lwork32: np.ndarray       # (2, N / 2) float32: the synthesis's
     slwork: np.ndarray        # (2, n_fft / 16) the short window's
     model32: np.ndarray       # (G, K) float32 model spectra (lean masks)
+    wh32: np.ndarray          # (B,) float32 scratch of the lean solve
+    vb32: np.ndarray          # (B,)
+    num32: np.ndarray         # (R,)
+    h32: np.ndarray           # (R,)
     m_hidden: np.ndarray      # (K U,) float32 the onset model's hidden layers, merged (lean kernels)
     prof: np.ndarray          # (len(STAGES) + 1,) int64: ticks per stage while profiling; last slot 1 = on
 
@@ -119,7 +125,7 @@ class Engine:
         self._events = np.zeros(max_events, EVENT_DTYPE)
         self._profiling = 0
         t = self.tables
-        self._trained = [(a, a.copy()) for a in (t.W, t.Wt, t.Wb, t.Wbt, t.WtW, t.Wt1, t.Wt32)]
+        self._trained = [(a, a.copy()) for a in (t.W, t.Wt, t.Wb, t.Wbt, t.WtW, t.Wt1, t.Wt32, t.Wb32, t.Wbt32)]
         self.reset()
 
     # -- construction -------------------------------------------------------------------
@@ -140,8 +146,9 @@ class Engine:
             smag=np.zeros(len(t.swin) // 2 + 1), sfft_work=np.zeros(len(t.swin) // 2, np.complex128),
             a_lam=np.zeros(K), a_lamg=np.zeros(K), a_col=np.zeros(K), a_changed=np.zeros(R, np.int64),
             a_count=np.zeros(2, np.int64), e_z=np.zeros(len(t.e_edges) - 1), e_hidden=np.zeros(len(t.e_b1)),
-            lwork=np.zeros((2, N // 2)), slwork=np.zeros((2, len(t.swin) // 2)), m_hidden=np.zeros(len(t.m_b1m), np.float32),
-            model32=np.zeros((D + 1, K), np.float32),
+            lwork=np.zeros((2, N // 2)), lwork32=np.zeros((2, N // 2), np.float32), slwork=np.zeros((2, len(t.swin) // 2)), m_hidden=np.zeros(len(t.m_b1m), np.float32),
+            model32=np.zeros((D + 1, K), np.float32), wh32=np.zeros(B, np.float32), vb32=np.zeros(B, np.float32),
+            num32=np.zeros(R, np.float32), h32=np.zeros(R, np.float32),
             prof=np.zeros(len(STAGES) + 1, np.int64))
 
     # -- streaming ------------------------------------------------------------------------
@@ -328,13 +335,22 @@ def _analyse(T, P, S):
         for k in range(N):
             S.frame[k] = S.ring[(start + k) % N] * T.wa[k]
         fft.rfft_into(S.frame, S.spec, T.fft_bitrev, T.fft_twiddle, T.fft_split, S.fft_work)
-    for k in range(K):
-        S.mag[k] = abs(S.spec[k])
+    if P.lean:                                 # without hypot's care for overflow: |x| <= 16 here
+        for k in range(K):
+            z = S.spec[k]
+            S.mag[k] = math.sqrt(z.real * z.real + z.imag * z.imag)
+    else:
+        for k in range(K):
+            S.mag[k] = abs(S.spec[k])
     t = _lap(S, ST_FFT, t)
     if P.encoder:
         c[C_ITERS] += encoder.solve_encoded(T.Wb, T.Wbt, T.WtW, T.Wt1, P.pg_step, T.band_edges, S.mag, S.vb,
                                             S.h, P.method, P.n_iter, P.tol, P.h_floor, S.wh, S.wtv, S.num,
                                             T.e_edges, T.e_w1, T.e_b1, T.e_w2, T.e_b2, S.e_z, S.e_hidden)
+    elif P.lean and P.method == nmf.METHOD_KL:
+        level = nmf.band_sums(S.mag, T.band_edges, S.vb)
+        _warm_start(S.h, P.warm_decay, P.h_floor * level / R + 1e-20)
+        c[C_ITERS] += nmf.solve_kl32(T.Wb32, T.Wbt32, T.Wt1, S.vb, S.h, P.n_iter, P.tol, S.wh32, S.num32, S.h32, S.vb32)
     else:
         c[C_ITERS] += nmf.solve_banded(T.Wb, T.Wbt, T.WtW, T.Wt1, P.pg_step, T.band_edges, S.mag, S.vb, S.h,
                                        P.method, P.n_iter, P.tol, P.warm_decay, P.h_floor,
@@ -352,10 +368,13 @@ def _analyse(T, P, S):
             if n > 0:
                 S.a_count[0] = 0
                 S.a_count[1] += n
-                for i in range(n):            # the lean masks' float32 copy of the changed rows
+                for i in range(n):            # the lean kernels' float32 copies of the changed columns
                     r = S.a_changed[i]
                     for k in range(K):
                         T.Wt32[r, k] = T.Wt[r, k]
+                    for b in range(T.Wb.shape[0]):
+                        T.Wb32[b, r] = T.Wb[b, r]
+                        T.Wbt32[r, b] = T.Wbt[r, b]
         _lap(S, ST_ADAPT, t)
 
 
@@ -371,6 +390,14 @@ def _unroll_ring(ring, start, win, frame):
         frame[k] = ring[first + k] * win[k]
     for k in range(run, n):
         frame[k] = ring[k - run] * win[k]
+
+
+@njit(cache=True, nogil=True)
+def _warm_start(h, decay, floor):
+    """The previous frame's h decayed and floored, as nmf.solve_banded starts a frame."""
+    for r in range(h.shape[0]):
+        x = h[r] * decay
+        h[r] = x if x > floor else floor
 
 
 @njit(cache=True, nogil=True)
@@ -434,7 +461,8 @@ def _short_spectrum(T, P, S):
             S.sframe[k] = S.ring[(first + k) % N] * T.swin[k]
         fft.rfft_into(S.sframe, S.sspec, T.sfft_bitrev, T.sfft_twiddle, T.sfft_split, S.sfft_work)
     for k in range(S.smag.shape[0]):
-        S.smag[k] = abs(S.sspec[k])
+        z = S.sspec[k]
+        S.smag[k] = math.sqrt(z.real * z.real + z.imag * z.imag) if P.lean else abs(z)
 
 
 @njit(cache=True, nogil=True)
@@ -499,7 +527,7 @@ def _frame(T, P, S, events, n_events):
     off = N - L
     for g in range(D):
         if P.lean:
-            fft.irfft_masked_lean(S.spec, S.model[g], S.y, off, T.fft_bitrev, T.fft_lean, S.lwork)
+            fft.irfft_masked_lean(S.spec, S.model[g], S.y, off, T.fft_bitrev, T.fft_lean32, S.lwork32)
         else:
             for k in range(K):
                 S.masked[k] = S.spec[k] * S.model[g, k]

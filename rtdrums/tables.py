@@ -71,9 +71,12 @@ class Tables(NamedTuple):
     # the lean kernels (Params.lean): FFT tables (rtdrums.dsp.fft.lean_tables) and the ensemble's
     # first layers merged (rtdrums.dsp.onset_model.merged_first_layer)
     fft_lean: np.ndarray      # (4, N / 2)
+    fft_lean32: np.ndarray    # (4, N / 2) float32, for the synthesis
     sfft_lean: np.ndarray     # (4, n_fft / 16)
     m_w1m: np.ndarray         # (F, K U) float32
-    Wt32: np.ndarray          # (R, K) float32 copy of Wt for the lean masks (adaptation updates it too)
+    Wt32: np.ndarray          # (R, K) float32 copies for the lean masks and solve (adaptation updates them too)
+    Wb32: np.ndarray          # (B, R)
+    Wbt32: np.ndarray         # (R, B)
     m_b1m: np.ndarray         # (K U,)
 
 
@@ -198,7 +201,8 @@ def build_tables(p: Preset, s: StftSettings) -> tuple[Tables, float]:
         swin=analysis_window(short), sfft_bitrev=splan.bitrev, sfft_twiddle=splan.twiddle,
         sfft_split=splan.split,
         **(lt := learned_trigger_tables(p, s)), **encoder_tables(p, s),
-        fft_lean=fft.lean_tables(s.n_fft), Wt32=np.ascontiguousarray(W.T, np.float32), sfft_lean=fft.lean_tables(n_short),
+        fft_lean=fft.lean_tables(s.n_fft), fft_lean32=fft.lean_tables(s.n_fft).astype(np.float32), Wt32=np.ascontiguousarray(W.T, np.float32),
+        Wb32=np.ascontiguousarray(solver.W, np.float32), Wbt32=np.ascontiguousarray(solver.Wt, np.float32), sfft_lean=fft.lean_tables(n_short),
         **dict(zip(("m_w1m", "m_b1m"), onset_model.merged_first_layer(lt["m_w1"], lt["m_b1"])))), solver.pg_step
 
 
