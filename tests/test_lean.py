@@ -24,7 +24,7 @@ from rtdrums.events import EVENT_DTYPE
 from rtdrums.offline import separate
 from rtdrums.preset import load_preset
 
-KEY_FIELDS = ["onset", "emitted", "drum", "note", "velocity"]
+KEY_FIELDS = ["onset", "emitted", "drum", "note"]
 # every real FFT length the engine runs: the short window (n_fft / 8, >= 8) to n_fft (64 .. 4 x 4096)
 SIZES = [2 ** k for k in range(3, 15)]
 
@@ -37,6 +37,15 @@ def default():
 @pytest.fixture(scope="module")
 def clip(rendered_groove):
     return np.ascontiguousarray(rendered_groove.mix[:6 * 48000])
+
+
+def _same_triggers(ref: np.ndarray, lean: np.ndarray) -> None:
+    """The same notes at the same samples; velocities within one step: the float32 solve moves the
+    activations (features of the velocity read-out) by about 1e-6, which turns a read-out next to
+    a rounding boundary over it (one note of 149 on the rendered groove)."""
+    assert np.array_equal(ref[KEY_FIELDS], lean[KEY_FIELDS])
+    dv = np.abs(ref["velocity"] - lean["velocity"])
+    assert dv.max() <= 1 and np.mean(dv > 0) < 0.02
 
 
 def _stems_db(ref: np.ndarray, other: np.ndarray) -> np.ndarray:
@@ -87,7 +96,7 @@ def test_lean_engine_gives_the_reference_stems_and_triggers(default, rendered_gr
     lean = separate(lean_engine, x, 128)
     assert len(ref.events) > 40
     assert np.all(_stems_db(ref.stems, lean.stems) < -60), _stems_db(ref.stems, lean.stems)
-    assert np.array_equal(ref.events[KEY_FIELDS], lean.events[KEY_FIELDS])
+    _same_triggers(ref.events, lean.events)
     if adapt:
         assert lean_engine.adapted_updates > 0
 
@@ -99,7 +108,7 @@ def test_lean_engine_at_other_geometries(default, clip, settings):
     ref = separate(Engine(p, 48000, max_block=512, lean=False), clip, 512)
     lean = separate(Engine(p, 48000, max_block=512), clip, 512)
     assert np.all(_stems_db(ref.stems, lean.stems) < -60)
-    assert np.array_equal(ref.events[KEY_FIELDS], lean.events[KEY_FIELDS])
+    _same_triggers(ref.events, lean.events)
 
 
 def _stream(engine, x, sizes):
