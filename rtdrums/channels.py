@@ -22,11 +22,14 @@ class ChannelRun(NamedTuple):
     stems: list[np.ndarray]        # per channel (n, n_stems) float32, as streamed
     events: list[np.ndarray]       # per channel EVENT_DTYPE
     round_s: np.ndarray            # (rounds,) seconds from a round's start to its last channel's end
+    cpu_s: np.ndarray              # (rounds,) CPU seconds the threads spent in the round's block calls
 
 
-def engine_bytes(engine: Engine) -> int:
-    """Memory of one engine's own arrays: its tables, state and output buffers."""
-    arrays = list(engine.tables) + list(engine.state) + [engine._stems, engine._events]
+def engine_bytes(engine: Engine, shared: Engine | None = None) -> int:
+    """Memory of one engine's arrays: its tables, state and output buffers; with shared, only
+    those it does not share with that engine (Engine(share=))."""
+    skip = {id(a) for a in shared.tables} if shared is not None else set()
+    arrays = [a for a in engine.tables if id(a) not in skip] + list(engine.state) + [engine._stems, engine._events]
     return int(sum(a.nbytes for a in arrays if isinstance(a, np.ndarray)))
 
 
@@ -40,6 +43,7 @@ def run_channels(engines: list[Engine], inputs: list[np.ndarray], block: int, th
     stems = [np.zeros((n if keep else 0, len(e.stem_names)), np.float32) for e in engines]
     events: list[list[np.ndarray]] = [[] for _ in engines]
     ends = np.zeros((rounds, threads))
+    cpu = np.zeros((rounds, threads))
     starts = np.zeros(rounds)
     start_round = threading.Barrier(threads + 1)
     end_round = threading.Barrier(threads + 1)
@@ -50,6 +54,7 @@ def run_channels(engines: list[Engine], inputs: list[np.ndarray], block: int, th
         ev = {c: np.zeros(256, EVENT_DTYPE) for c in mine}
         for r in range(rounds):
             start_round.wait()
+            c0 = time.thread_time()
             for c in mine:
                 chunk = inputs[c][r * block:(r + 1) * block]
                 k = engines[c].process_into(chunk, out[c], ev[c])
@@ -58,6 +63,7 @@ def run_channels(engines: list[Engine], inputs: list[np.ndarray], block: int, th
                     if k:
                         events[c].append(ev[c][:k].copy())
             ends[r, t] = time.perf_counter()
+            cpu[r, t] = time.thread_time() - c0
             end_round.wait()
 
     workers = [threading.Thread(target=work, args=(t,), daemon=True) for t in range(threads)]
@@ -70,4 +76,4 @@ def run_channels(engines: list[Engine], inputs: list[np.ndarray], block: int, th
     for w in workers:
         w.join()
     return ChannelRun(stems, [np.concatenate(e) if e else np.zeros(0, EVENT_DTYPE) for e in events],
-                      ends.max(axis=1) - starts)
+                      ends.max(axis=1) - starts, cpu.sum(axis=1))

@@ -94,11 +94,13 @@ class Engine:
     stem_names: the drums, then 'residual'. stem_latency: samples by which every stem lags the
     input. Events (rtdrums.events.EVENT_DTYPE) carry stream sample indices; `emitted` is the end of
     the block in which the trigger was decided. lean=False runs the reference kernels the lean
-    ones are checked and timed against (docs/lean-engine.md).
+    ones are checked and timed against (docs/lean-engine.md). share: an engine of the same preset
+    and rate whose read-only tables (all but the templates adaptation moves) this one uses too, so
+    that many channels keep one copy of them in the caches (rtdrums.channels).
     """
 
     def __init__(self, preset: Preset, sample_rate: int | None = None, max_block: int = 8192,
-                 max_events: int = 256, lean: bool = True):
+                 max_events: int = 256, lean: bool = True, share: "Engine | None" = None):
         sample_rate = int(sample_rate or preset.stft.sample_rate)
         lo, hi = preset.stft.rate_range()
         if not lo <= sample_rate <= hi:
@@ -118,6 +120,11 @@ class Engine:
         self.stem_names = self.drum_names + ("residual",)
         self.stem_latency = s.stem_latency
         self.tables, pg_step = build_tables(run_preset, s)
+        if share is not None:
+            if share.preset is not preset or share.settings != s:
+                raise ValueError("share: an engine of the same preset object at the same rate")
+            own = ("W", "Wt", "Wb", "Wbt", "WtW", "Wt1", "W0", "Wt32", "Wb32", "Wbt32")
+            self.tables = share.tables._replace(**{k: getattr(self.tables, k) for k in own})
         self.params = build_params(run_preset, s, pg_step)._replace(lean=bool(lean))
         self.state = self._alloc_state(s, len(self.drum_names), self.tables)
         self._bundle = bundle(self.tables, self.params, self.state)

@@ -193,7 +193,9 @@ def test_engines_in_threads_give_what_each_gives_alone(default, rendered_groove)
     n, block = 5, 128
     x = rendered_groove.mix[:4 * 48000]
     inputs = [np.ascontiguousarray(np.roll(x, c * 9601)) for c in range(n)]
-    run = run_channels([Engine(default, 48000, max_block=block) for _ in range(n)], inputs, block, threads=2)
+    first = Engine(default, 48000, max_block=block)
+    engines = [first] + [Engine(default, 48000, max_block=block, share=first) for _ in range(n - 1)]
+    run = run_channels(engines, inputs, block, threads=2)
     assert len(run.round_s) == len(x) // block and np.all(run.round_s > 0)
     for c in range(n):
         alone = Engine(default, 48000, max_block=block)
@@ -206,6 +208,10 @@ def test_engines_in_threads_give_what_each_gives_alone(default, rendered_groove)
         assert np.array_equal(run.stems[c], stems)
         assert np.array_equal(run.events[c], np.concatenate(events)) and len(run.events[c]) > 5
     assert engine_bytes(alone) > alone.tables.m_w1m.nbytes
+    assert engines[1].tables.m_w1m is first.tables.m_w1m and engines[1].tables.W is not first.tables.W
+    assert engine_bytes(engines[1], shared=first) < engine_bytes(first) - first.tables.m_w1m.nbytes
+    with pytest.raises(ValueError):
+        Engine(replace(default, name="other"), 48000, share=first)
 
 
 # -- many files ----------------------------------------------------------------------------------
@@ -258,3 +264,31 @@ def test_separate_many_refuses_in_one_line(takes, tmp_path, capsys, case, words)
     assert _cli(*args, "--out", tmp_path / "out") != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and words in err[0] and "Traceback" not in err[0]
+
+
+def test_the_block_call_releases_the_gil(default, rendered_groove):
+    """While one thread is inside a long block call, another runs Python code: the compiled call
+    holds no GIL (numba nogil), so engines in threads run on several cores. Checked, not timed: the
+    main thread must run at some moment in the middle half of the call."""
+    import threading
+    import time
+
+    x = np.ascontiguousarray(np.resize(rendered_groove.mix, 12 * 48000))
+    engine = Engine(default, 48000, max_block=len(x))
+    engine.warm()
+    span = []
+
+    def call():
+        span.append(time.perf_counter())
+        engine.process(x)
+        span.append(time.perf_counter())
+
+    worker = threading.Thread(target=call)
+    seen = []
+    worker.start()
+    while worker.is_alive():
+        seen.append(time.perf_counter())
+    worker.join()
+    t0, t1 = span
+    seen = np.array(seen)
+    assert np.any((seen > t0 + 0.25 * (t1 - t0)) & (seen < t0 + 0.75 * (t1 - t0)))
