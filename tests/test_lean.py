@@ -292,3 +292,17 @@ def test_the_block_call_releases_the_gil(default, rendered_groove):
     t0, t1 = span
     seen = np.array(seen)
     assert np.any((seen > t0 + 0.25 * (t1 - t0)) & (seen < t0 + 0.75 * (t1 - t0)))
+
+
+def test_bench_prints_stages_ratios_and_channels(capsys):
+    """`rtdrums bench --reference --channels 2`: every stage per row, the reference/lean ratios,
+    the channel counts with their CPU time and the memory per engine (what is printed, not how fast)."""
+    from rtdrums.cli import main
+
+    assert main(["bench", "--seconds", "0.5", "--no-adapt-rows", "--reference", "--channels", "2"]) == 0
+    out = capsys.readouterr().out
+    stage_rows = out.split("time per block by stage")[1].split("\n\n")[0].splitlines()[2:]
+    assert [r.split()[0] for r in stage_rows] == ["low-latency", "low-latency", "hop-64", "hop-64", "standard", "standard"]
+    assert all(len(r.split("/")) == len(STAGES) + 1 for r in stage_rows)
+    assert out.count("x, per second of audio") == 3
+    assert "largest count with every block under half its budget" in out and "MiB per further channel" in out
