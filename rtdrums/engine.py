@@ -153,7 +153,8 @@ class Engine:
             smag=np.zeros(len(t.swin) // 2 + 1), sfft_work=np.zeros(len(t.swin) // 2, np.complex128),
             a_lam=np.zeros(K), a_lamg=np.zeros(K), a_col=np.zeros(K), a_changed=np.zeros(R, np.int64),
             a_count=np.zeros(2, np.int64), e_z=np.zeros(len(t.e_edges) - 1), e_hidden=np.zeros(len(t.e_b1)),
-            lwork=np.zeros((2, N // 2)), lwork32=np.zeros((2, N // 2), np.float32), slwork=np.zeros((2, len(t.swin) // 2)), m_hidden=np.zeros(len(t.m_b1m), np.float32),
+            lwork=np.zeros((2, N // 2)), lwork32=np.zeros((2, N // 2), np.float32),
+            slwork=np.zeros((2, len(t.swin) // 2)), m_hidden=np.zeros(len(t.m_b1m), np.float32),
             model32=np.zeros((D + 1, K), np.float32), wh32=np.zeros(B, np.float32), vb32=np.zeros(B, np.float32),
             num32=np.zeros(R, np.float32), h32=np.zeros(R, np.float32),
             prof=np.zeros(len(STAGES) + 1, np.int64))
@@ -408,8 +409,36 @@ def _warm_start(h, decay, floor):
 
 
 @njit(cache=True, nogil=True)
+def _masks(T, P, S):
+    """The drums' soft masks into S.model[:D]: model spectrum of each group (drums, then
+    residual) to the mask exponent, over their sum (the reference kernel)."""
+    G, K = S.model.shape
+    D = G - 1
+    for g in range(G):
+        for k in range(K):
+            S.model[g, k] = 0.0
+        for r in range(T.group_start[g], T.group_start[g + 1]):
+            x = S.h[r]
+            for k in range(K):                 # rows of Wt are contiguous: this vectorises
+                S.model[g, k] += T.Wt[r, k] * x
+        if P.mask_exp == 2.0:
+            for k in range(K):
+                S.model[g, k] *= S.model[g, k]
+        elif P.mask_exp != 1.0:
+            for k in range(K):
+                S.model[g, k] = S.model[g, k] ** P.mask_exp
+    for k in range(K):
+        den = 0.0
+        for g in range(G):
+            den += S.model[g, k]
+        inv = 1.0 / den if den > 1e-30 else 0.0
+        for g in range(D):
+            S.model[g, k] *= inv
+
+
+@njit(cache=True, nogil=True)
 def _lean_masks(T, P, S):
-    """The drums' soft masks into S.model[:D], as _frame's reference loop computes them, with the
+    """The drums' soft masks into S.model[:D], as _masks computes them, with the
     model spectra W_g h_g summed in float32 (T.Wt32: half the memory traffic, twice the lanes)
     and the exponent and the normalisation in float64."""
     G, K = S.model32.shape
@@ -503,31 +532,11 @@ def _frame(T, P, S, events, n_events):
     _analyse(T, P, S)
     t = _mark(S)
 
-    # soft masks: model spectrum of each group (drums, then residual) to the mask exponent
     G = D + 1
     if P.lean:
         _lean_masks(T, P, S)
-    for g in range(G if not P.lean else 0):
-        for k in range(K):
-            S.model[g, k] = 0.0
-        for r in range(T.group_start[g], T.group_start[g + 1]):
-            x = S.h[r]
-            for k in range(K):                 # rows of Wt are contiguous: this vectorises
-                S.model[g, k] += T.Wt[r, k] * x
-        if P.mask_exp == 2.0:
-            for k in range(K):
-                S.model[g, k] *= S.model[g, k]
-        elif P.mask_exp != 1.0:
-            for k in range(K):
-                S.model[g, k] = S.model[g, k] ** P.mask_exp
-    for k in range(K if not P.lean else 0):
-        den = 0.0
-        for g in range(G):
-            den += S.model[g, k]
-        inv = 1.0 / den if den > 1e-30 else 0.0
-        for g in range(D):
-            S.model[g, k] *= inv
-
+    else:
+        _masks(T, P, S)
     t = _lap(S, ST_MASKS, t)
 
     # synthesis: each drum's masked frame; the residual is the frame minus the drums
