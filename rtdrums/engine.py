@@ -13,13 +13,14 @@ exactly what a live run gives. The engine knows nothing of devices.
 from __future__ import annotations
 
 from dataclasses import replace
+import math
 from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 
 from .bundle import bundle
-from .dsp import adapt, encoder, fft, nmf, onset_model, onsets
+from .dsp import adapt, encoder, fft, nmf, onset_model, onsets, ticks
 from .dsp.stft import StftSettings
 from .errors import UserError
 from .events import EVENT_DTYPE
@@ -68,9 +69,23 @@ class State(NamedTuple):
     a_count: np.ndarray       # (2,) int64: frames since the last adaptation, columns updated
     e_z: np.ndarray           # (E,) the encoder's inputs
     e_hidden: np.ndarray      # (U,) its hidden layer
+    lwork: np.ndarray         # (2, N / 2) the lean FFT's scratch
+    lwork32: np.ndarray       # (2, N / 2) float32: the synthesis's
+    slwork: np.ndarray        # (2, n_fft / 16) the short window's
+    model32: np.ndarray       # (G, K) float32 model spectra (lean masks)
+    wh32: np.ndarray          # (B,) float32 scratch of the lean solve
+    vb32: np.ndarray          # (B,)
+    num32: np.ndarray         # (R,)
+    h32: np.ndarray           # (R,)
+    m_hidden: np.ndarray      # (K U,) float32 the onset model's hidden layers, merged (lean kernels)
+    prof: np.ndarray          # (len(STAGES) + 1,) int64: ticks per stage while profiling; last slot 1 = on
 
 
 C_RING_POS, C_SAMPLES, C_HOP_FILL, C_OUT_POS, C_BAD, C_FRAMES, C_ITERS = range(7)
+# the stages of a frame that Engine.profiling times (rtdrums bench's profile by stage)
+STAGES = ("analysis FFT", "solve", "adaptation", "masks", "synthesis", "overlap-add", "trigger")
+ST_FFT, ST_SOLVE, ST_ADAPT, ST_MASKS, ST_SYNTH, ST_OLA, ST_TRIGGER = range(len(STAGES))
+PROF_ON = len(STAGES)
 
 
 class Engine:
@@ -78,11 +93,14 @@ class Engine:
 
     stem_names: the drums, then 'residual'. stem_latency: samples by which every stem lags the
     input. Events (rtdrums.events.EVENT_DTYPE) carry stream sample indices; `emitted` is the end of
-    the block in which the trigger was decided.
+    the block in which the trigger was decided. lean=False runs the reference kernels the lean
+    ones are checked and timed against (docs/lean-engine.md). share: an engine of the same preset
+    and rate whose read-only tables (all but the templates adaptation moves) this one uses too, so
+    that many channels keep one copy of them in the caches (rtdrums.channels).
     """
 
     def __init__(self, preset: Preset, sample_rate: int | None = None, max_block: int = 8192,
-                 max_events: int = 256):
+                 max_events: int = 256, lean: bool = True, share: "Engine | None" = None):
         sample_rate = int(sample_rate or preset.stft.sample_rate)
         lo, hi = preset.stft.rate_range()
         if not lo <= sample_rate <= hi:
@@ -102,13 +120,19 @@ class Engine:
         self.stem_names = self.drum_names + ("residual",)
         self.stem_latency = s.stem_latency
         self.tables, pg_step = build_tables(run_preset, s)
-        self.params = build_params(run_preset, s, pg_step)
+        if share is not None:
+            if share.preset is not preset or share.settings != s:
+                raise ValueError("share: an engine of the same preset object at the same rate")
+            own = ("W", "Wt", "Wb", "Wbt", "WtW", "Wt1", "W0", "Wt32", "Wb32", "Wbt32")
+            self.tables = share.tables._replace(**{k: getattr(self.tables, k) for k in own})
+        self.params = build_params(run_preset, s, pg_step)._replace(lean=bool(lean))
         self.state = self._alloc_state(s, len(self.drum_names), self.tables)
         self._bundle = bundle(self.tables, self.params, self.state)
         self._stems = np.zeros((self.max_block, len(self.stem_names)), np.float32)
         self._events = np.zeros(max_events, EVENT_DTYPE)
+        self._profiling = 0
         t = self.tables
-        self._trained = [(a, a.copy()) for a in (t.W, t.Wt, t.Wb, t.Wbt, t.WtW, t.Wt1)]
+        self._trained = [(a, a.copy()) for a in (t.W, t.Wt, t.Wb, t.Wbt, t.WtW, t.Wt1, t.Wt32, t.Wb32, t.Wbt32)]
         self.reset()
 
     # -- construction -------------------------------------------------------------------
@@ -128,7 +152,12 @@ class Engine:
             sframe=np.zeros(len(t.swin)), sspec=np.zeros(len(t.swin) // 2 + 1, np.complex128),
             smag=np.zeros(len(t.swin) // 2 + 1), sfft_work=np.zeros(len(t.swin) // 2, np.complex128),
             a_lam=np.zeros(K), a_lamg=np.zeros(K), a_col=np.zeros(K), a_changed=np.zeros(R, np.int64),
-            a_count=np.zeros(2, np.int64), e_z=np.zeros(len(t.e_edges) - 1), e_hidden=np.zeros(len(t.e_b1)))
+            a_count=np.zeros(2, np.int64), e_z=np.zeros(len(t.e_edges) - 1), e_hidden=np.zeros(len(t.e_b1)),
+            lwork=np.zeros((2, N // 2)), lwork32=np.zeros((2, N // 2), np.float32),
+            slwork=np.zeros((2, len(t.swin) // 2)), m_hidden=np.zeros(len(t.m_b1m), np.float32),
+            model32=np.zeros((D + 1, K), np.float32), wh32=np.zeros(B, np.float32), vb32=np.zeros(B, np.float32),
+            num32=np.zeros(R, np.float32), h32=np.zeros(R, np.float32),
+            prof=np.zeros(len(STAGES) + 1, np.int64))
 
     # -- streaming ------------------------------------------------------------------------
     def reset(self) -> None:
@@ -139,6 +168,26 @@ class Engine:
         for live, trained in self._trained:
             live[...] = trained
         onsets.reset_state(S.fstate, S.istate, S.history, S.dropped)
+        S.prof[PROF_ON] = self._profiling
+
+    @property
+    def profiling(self) -> bool:
+        """While True, each frame adds the ticks (rtdrums.dsp.ticks) of its stages (STAGES) into
+        stage_ticks; reset() keeps the setting."""
+        return bool(self._profiling)
+
+    @profiling.setter
+    def profiling(self, on: bool) -> None:
+        self._profiling = int(bool(on))
+        self.state.prof[PROF_ON] = self._profiling
+
+    @property
+    def stage_ticks(self) -> np.ndarray:
+        """Ticks per stage (STAGES) since the last clear_stage_ticks() (a view)."""
+        return self.state.prof[:PROF_ON]
+
+    def clear_stage_ticks(self) -> None:
+        self.state.prof[:PROF_ON] = 0
 
     def warm(self) -> None:
         """Run the compiled path once (compiling or loading it from cache), then reset."""
@@ -285,16 +334,31 @@ def _analyse(T, P, S):
     R = S.h.shape[0]
     c = S.counters
     c[C_FRAMES] += 1
+    t = _mark(S)
     start = c[C_RING_POS]                      # oldest sample of the frame
-    for k in range(N):
-        S.frame[k] = S.ring[(start + k) % N] * T.wa[k]
-    fft.rfft_into(S.frame, S.spec, T.fft_bitrev, T.fft_twiddle, T.fft_split, S.fft_work)
-    for k in range(K):
-        S.mag[k] = abs(S.spec[k])
+    if P.lean:
+        _unroll_ring(S.ring, start, T.wa, S.frame)
+        fft.rfft_lean(S.frame, S.spec, T.fft_bitrev, T.fft_lean, S.lwork)
+    else:
+        for k in range(N):
+            S.frame[k] = S.ring[(start + k) % N] * T.wa[k]
+        fft.rfft_into(S.frame, S.spec, T.fft_bitrev, T.fft_twiddle, T.fft_split, S.fft_work)
+    if P.lean:                                 # without hypot's care for overflow: |x| <= 16 here
+        for k in range(K):
+            z = S.spec[k]
+            S.mag[k] = math.sqrt(z.real * z.real + z.imag * z.imag)
+    else:
+        for k in range(K):
+            S.mag[k] = abs(S.spec[k])
+    t = _lap(S, ST_FFT, t)
     if P.encoder:
         c[C_ITERS] += encoder.solve_encoded(T.Wb, T.Wbt, T.WtW, T.Wt1, P.pg_step, T.band_edges, S.mag, S.vb,
                                             S.h, P.method, P.n_iter, P.tol, P.h_floor, S.wh, S.wtv, S.num,
                                             T.e_edges, T.e_w1, T.e_b1, T.e_w2, T.e_b2, S.e_z, S.e_hidden)
+    elif P.lean and P.method == nmf.METHOD_KL:
+        level = nmf.band_sums(S.mag, T.band_edges, S.vb)
+        _warm_start(S.h, P.warm_decay, P.h_floor * level / R + 1e-20)
+        c[C_ITERS] += nmf.solve_kl32(T.Wb32, T.Wbt32, T.Wt1, S.vb, S.h, P.n_iter, P.tol, S.wh32, S.num32, S.h32, S.vb32)
     else:
         c[C_ITERS] += nmf.solve_banded(T.Wb, T.Wbt, T.WtW, T.Wt1, P.pg_step, T.band_edges, S.mag, S.vb, S.h,
                                        P.method, P.n_iter, P.tol, P.warm_decay, P.h_floor,
@@ -302,6 +366,7 @@ def _analyse(T, P, S):
     for r in range(R):
         if not np.isfinite(S.h[r]):
             S.h[r] = 0.0
+    t = _lap(S, ST_SOLVE, t)
     if P.adapt:
         S.a_count[0] += 1
         if S.a_count[0] >= P.a_interval:
@@ -311,53 +376,44 @@ def _analyse(T, P, S):
             if n > 0:
                 S.a_count[0] = 0
                 S.a_count[1] += n
+                for i in range(n):            # the lean kernels' float32 copies of the changed columns
+                    r = S.a_changed[i]
+                    for k in range(K):
+                        T.Wt32[r, k] = T.Wt[r, k]
+                    for b in range(T.Wb.shape[0]):
+                        T.Wb32[b, r] = T.Wb[b, r]
+                        T.Wbt32[r, b] = T.Wbt[r, b]
+        _lap(S, ST_ADAPT, t)
 
 
 @njit(cache=True, nogil=True)
-def _short_spectrum(T, S):
-    """Magnitudes S.smag of the short window over the newest samples of the ring."""
-    N = S.ring.shape[0]
-    n = T.swin.shape[0]
-    first = S.counters[C_RING_POS] + N - n       # the ring position after the newest sample is the oldest
-    for k in range(n):
-        S.sframe[k] = S.ring[(first + k) % N] * T.swin[k]
-    fft.rfft_into(S.sframe, S.sspec, T.sfft_bitrev, T.sfft_twiddle, T.sfft_split, S.sfft_work)
-    for k in range(S.smag.shape[0]):
-        S.smag[k] = abs(S.sspec[k])
+def _unroll_ring(ring, start, win, frame):
+    """frame[k] = ring[(start + k) % N] * win[k] for the last len(win) samples of the ring from
+    start, in two straight runs (no modulo per sample)."""
+    N = ring.shape[0]
+    n = win.shape[0]
+    first = start % N
+    run = min(n, N - first)
+    for k in range(run):
+        frame[k] = ring[first + k] * win[k]
+    for k in range(run, n):
+        frame[k] = ring[k - run] * win[k]
 
 
 @njit(cache=True, nogil=True)
-def analyse_hops(x, handle, edges, sedges, norm, zring, h_out, feat_out):
-    """The analysis half of the engine (no masks, synthesis or triggers) over every whole hop of x:
-    each frame's activations into h_out (frames, R) and, when feat_out has columns, the onset
-    model's features on the bands `edges` into feat_out (frames, F). Exactly what process_block
-    computes for those frames, at a fraction of its cost; for training and tuning."""
-    T, P, S = handle.tables, handle.params, handle.state
-    m = 0
-    for i in range(h_out.shape[0] * P.hop):
-        if _push(S, x[i], P.hop):
-            _analyse(T, P, S)
-            for r in range(S.h.shape[0]):
-                h_out[m, r] = S.h[r]
-            if feat_out.shape[1] > 0:
-                if sedges.shape[0] > 1:
-                    _short_spectrum(T, S)
-                onset_model.frame_features(S.mag, S.h, edges, norm, zring, m, feat_out[m], S.smag, sedges)
-            m += 1
+def _warm_start(h, decay, floor):
+    """The previous frame's h decayed and floored, as nmf.solve_banded starts a frame."""
+    for r in range(h.shape[0]):
+        x = h[r] * decay
+        h[r] = x if x > floor else floor
 
 
 @njit(cache=True, nogil=True)
-def _frame(T, P, S, events, n_events):
-    N = S.ring.shape[0]
-    K = S.spec.shape[0]
-    D = S.istate.shape[0]
-    L = P.synthesis
-    H = P.hop
-    c = S.counters
-    _analyse(T, P, S)
-
-    # soft masks: model spectrum of each group (drums, then residual) to the mask exponent
-    G = D + 1
+def _masks(T, P, S):
+    """The drums' soft masks into S.model[:D]: model spectrum of each group (drums, then
+    residual) to the mask exponent, over their sum (the reference kernel)."""
+    G, K = S.model.shape
+    D = G - 1
     for g in range(G):
         for k in range(K):
             S.model[g, k] = 0.0
@@ -379,18 +435,126 @@ def _frame(T, P, S, events, n_events):
         for g in range(D):
             S.model[g, k] *= inv
 
+
+@njit(cache=True, nogil=True)
+def _lean_masks(T, P, S):
+    """The drums' soft masks into S.model[:D], as _masks computes them, with the
+    model spectra W_g h_g summed in float32 (T.Wt32: half the memory traffic, twice the lanes)
+    and the exponent and the normalisation in float64."""
+    G, K = S.model32.shape
+    D = G - 1
+    for g in range(G):
+        row = S.model32[g]
+        row[:] = 0.0
+        for r in range(T.group_start[g], T.group_start[g + 1]):
+            x = np.float32(S.h[r])
+            w = T.Wt32[r]
+            for k in range(K):
+                row[k] += w[k] * x
+    for k in range(K):
+        den = 0.0
+        for g in range(G):
+            v = float(S.model32[g, k])
+            if P.mask_exp == 2.0:
+                v *= v
+            elif P.mask_exp != 1.0:
+                v = v ** P.mask_exp
+            if g < D:
+                S.model[g, k] = v
+            den += v
+        inv = 1.0 / den if den > 1e-30 else 0.0
+        for g in range(D):
+            S.model[g, k] *= inv
+
+
+@njit(cache=True, nogil=True)
+def _mark(S):
+    """The tick counter while profiling, else 0."""
+    return ticks.now() if S.prof[PROF_ON] else 0
+
+
+@njit(cache=True, nogil=True)
+def _lap(S, stage, t0):
+    """While profiling, add the ticks since the mark t0 to stage; the new mark."""
+    if not S.prof[PROF_ON]:
+        return 0
+    t = ticks.now()
+    S.prof[stage] += t - t0
+    return t
+
+
+@njit(cache=True, nogil=True)
+def _short_spectrum(T, P, S):
+    """Magnitudes S.smag of the short window over the newest samples of the ring."""
+    N = S.ring.shape[0]
+    n = T.swin.shape[0]
+    first = S.counters[C_RING_POS] + N - n       # the ring position after the newest sample is the oldest
+    if P.lean:
+        _unroll_ring(S.ring, first, T.swin, S.sframe)
+        fft.rfft_lean(S.sframe, S.sspec, T.sfft_bitrev, T.sfft_lean, S.slwork)
+    else:
+        for k in range(n):
+            S.sframe[k] = S.ring[(first + k) % N] * T.swin[k]
+        fft.rfft_into(S.sframe, S.sspec, T.sfft_bitrev, T.sfft_twiddle, T.sfft_split, S.sfft_work)
+    for k in range(S.smag.shape[0]):
+        z = S.sspec[k]
+        S.smag[k] = math.sqrt(z.real * z.real + z.imag * z.imag) if P.lean else abs(z)
+
+
+@njit(cache=True, nogil=True)
+def analyse_hops(x, handle, edges, sedges, norm, zring, h_out, feat_out):
+    """The analysis half of the engine (no masks, synthesis or triggers) over every whole hop of x:
+    each frame's activations into h_out (frames, R) and, when feat_out has columns, the onset
+    model's features on the bands `edges` into feat_out (frames, F). Exactly what process_block
+    computes for those frames, at a fraction of its cost; for training and tuning."""
+    T, P, S = handle.tables, handle.params, handle.state
+    m = 0
+    for i in range(h_out.shape[0] * P.hop):
+        if _push(S, x[i], P.hop):
+            _analyse(T, P, S)
+            for r in range(S.h.shape[0]):
+                h_out[m, r] = S.h[r]
+            if feat_out.shape[1] > 0:
+                if sedges.shape[0] > 1:
+                    _short_spectrum(T, P, S)
+                onset_model.frame_features(S.mag, S.h, edges, norm, zring, m, feat_out[m], S.smag, sedges)
+            m += 1
+
+
+@njit(cache=True, nogil=True)
+def _frame(T, P, S, events, n_events):
+    N = S.ring.shape[0]
+    K = S.spec.shape[0]
+    D = S.istate.shape[0]
+    L = P.synthesis
+    H = P.hop
+    c = S.counters
+    _analyse(T, P, S)
+    t = _mark(S)
+
+    G = D + 1
+    if P.lean:
+        _lean_masks(T, P, S)
+    else:
+        _masks(T, P, S)
+    t = _lap(S, ST_MASKS, t)
+
     # synthesis: each drum's masked frame; the residual is the frame minus the drums
     off = N - L
     for g in range(D):
-        for k in range(K):
-            S.masked[k] = S.spec[k] * S.model[g, k]
-        fft.irfft_into(S.masked, S.y, T.fft_bitrev, T.fft_twiddle, T.fft_split, S.fft_work)
+        if P.lean:
+            fft.irfft_masked_lean(S.spec, S.model[g], S.y, off, T.fft_bitrev, T.fft_lean32, S.lwork32)
+        else:
+            for k in range(K):
+                S.masked[k] = S.spec[k] * S.model[g, k]
+            fft.irfft_into(S.masked, S.y, T.fft_bitrev, T.fft_twiddle, T.fft_split, S.fft_work)
         for n in range(L):
             v = S.y[off + n] * T.ws[off + n]
             S.ola[g, n] += v
             S.ola[D, n] -= v
     for n in range(L):
         S.ola[D, n] += S.frame[off + n] * T.ws[off + n]
+    t = _lap(S, ST_SYNTH, t)
     for g in range(G):
         for n in range(H):
             S.outq[g, n] = S.ola[g, n]
@@ -398,6 +562,7 @@ def _frame(T, P, S, events, n_events):
             S.ola[g, n] = S.ola[g, n + H]
         for n in range(L - H, L):
             S.ola[g, n] = 0.0
+    t = _lap(S, ST_OLA, t)
 
     # triggers
     for g in range(G):
@@ -407,14 +572,24 @@ def _frame(T, P, S, events, n_events):
         S.act[g] = acc
     if P.learned:
         if T.m_sedges.shape[0] > 1:
-            _short_spectrum(T, S)
+            _short_spectrum(T, P, S)
         onset_model.frame_features(S.mag, S.h, T.m_edges, P.mag_norm, S.zring, c[C_FRAMES] - 1, S.feat,
                                    S.smag, T.m_sedges)
-        return onset_model.detect(S.feat, T.art_start, T.group_art, T.notes, T.m_w1, T.m_b1, T.m_w2, T.m_b2,
-                                  T.m_vel_w, T.m_vel_b, T.m_vel_map, T.m_logit, T.m_retrig, T.scan, S.hidden, S.m_out, S.istate,
-                                  c[C_SAMPLES], P.onset_offset, events, n_events, S.dropped)
-    return detect_step(T, P, S.act, S.h, S.fstate, S.istate, S.history, S.dropped, c[C_SAMPLES],
-                       events, n_events)
+        if P.lean:
+            onset_model.ensemble_outputs_merged(S.feat, T.m_w1m, T.m_b1m, T.m_w2, T.m_b2, S.m_hidden, S.m_out)
+            n_events = onset_model.decide(S.feat, S.m_out, T.art_start, T.group_art, T.notes, T.m_vel_w, T.m_vel_b,
+                                          T.m_vel_map, T.m_logit, T.m_retrig, T.scan, S.istate, c[C_SAMPLES],
+                                          P.onset_offset, events, n_events, S.dropped)
+        else:
+            n_events = onset_model.detect(S.feat, T.art_start, T.group_art, T.notes, T.m_w1, T.m_b1, T.m_w2,
+                                          T.m_b2, T.m_vel_w, T.m_vel_b, T.m_vel_map, T.m_logit, T.m_retrig, T.scan,
+                                          S.hidden, S.m_out, S.istate, c[C_SAMPLES], P.onset_offset, events,
+                                          n_events, S.dropped)
+    else:
+        n_events = detect_step(T, P, S.act, S.h, S.fstate, S.istate, S.history, S.dropped, c[C_SAMPLES],
+                               events, n_events)
+    _lap(S, ST_TRIGGER, t)
+    return n_events
 
 
 @njit(cache=True, nogil=True)

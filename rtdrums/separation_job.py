@@ -54,13 +54,14 @@ class SeparationResult:
 def run_separation(input_path: Path, out: Path, preset_name: str, block: int,
                    progress: bool = False, adapt: bool | None = None,
                    save_adapted: Path | None = None, sampler=None,
-                   effects: dict | None = None) -> SeparationResult:
+                   effects: dict | None = None, on_samples=None, on_rate=None) -> SeparationResult:
     """Separate input_path into out; files appear only when complete (written to a staging folder).
     adapt: switch template adaptation on or off (None: as the preset says); save_adapted: a
     folder for the preset with the templates as adaptation left them; sampler: the [sampler]
     settings (rtdrums.sampler.settings), to write sampler.wav and mix.wav; effects: chains per
     output (rtdrums.effects.parse_effects), to write <output>-fx.wav, each output after its
-    chain; both as live plays them."""
+    chain; both as live plays them. on_samples(n): called as n more samples are separated,
+    instead of a progress bar of its own; on_rate(rate): called with the engine's rate first."""
     data, rate = read_audio(input_path)
     preset = with_adaptation(load_preset(preset_name), adapt)
     ensure_writable_dir(out)
@@ -77,12 +78,14 @@ def run_separation(input_path: Path, out: Path, preset_name: str, block: int,
         voices = build_sampler(sampler, preset, engine_rate, block)
     x = resample(to_mono(data), rate, engine_rate)
     bar = None
-    if progress and len(x) > PROGRESS_MIN_SECONDS * rate:
+    if on_rate:
+        on_rate(engine_rate)
+    if progress and on_samples is None and len(x) > PROGRESS_MIN_SECONDS * rate:
         from tqdm import tqdm
 
         bar = tqdm(total=len(x), unit="sample", unit_scale=True, desc="separating", leave=False)
     try:
-        sep = separate(engine, x, block, progress=bar.update if bar else None, sampler=voices,
+        sep = separate(engine, x, block, progress=bar.update if bar else on_samples, sampler=voices,
                        effects=chains)
     finally:
         if bar:

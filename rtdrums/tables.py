@@ -68,6 +68,16 @@ class Tables(NamedTuple):
     e_b1: np.ndarray          # (U,)
     e_w2: np.ndarray          # (U, R0) R0: the preset's templates (free ones get 0)
     e_b2: np.ndarray          # (R0,)
+    # the lean kernels (Params.lean): FFT tables (rtdrums.dsp.fft.lean_tables) and the ensemble's
+    # first layers merged (rtdrums.dsp.onset_model.merged_first_layer)
+    fft_lean: np.ndarray      # (4, N / 2)
+    fft_lean32: np.ndarray    # (4, N / 2) float32, for the synthesis
+    sfft_lean: np.ndarray     # (4, n_fft / 16)
+    m_w1m: np.ndarray         # (F, K U) float32
+    Wt32: np.ndarray          # (R, K) float32 copies for the lean masks and solve (adaptation updates them too)
+    Wb32: np.ndarray          # (B, R)
+    Wbt32: np.ndarray         # (R, B)
+    m_b1m: np.ndarray         # (K U,)
 
 
 class Params(NamedTuple):
@@ -94,6 +104,7 @@ class Params(NamedTuple):
     a_interval: int
     a_free_start: int         # first free residual component
     encoder: bool             # each frame's solve starts from the encoder's h (rtdrums.dsp.encoder)
+    lean: bool = True         # the lean kernels (docs/lean-engine.md); False: the reference kernels
 
 
 def map_templates(W: np.ndarray, source: StftSettings, target: StftSettings) -> np.ndarray:
@@ -189,7 +200,10 @@ def build_tables(p: Preset, s: StftSettings) -> tuple[Tables, float]:
         fft_bitrev=plan.bitrev, fft_twiddle=plan.twiddle, fft_split=plan.split,
         swin=analysis_window(short), sfft_bitrev=splan.bitrev, sfft_twiddle=splan.twiddle,
         sfft_split=splan.split,
-        **learned_trigger_tables(p, s), **encoder_tables(p, s)), solver.pg_step
+        **(lt := learned_trigger_tables(p, s)), **encoder_tables(p, s),
+        fft_lean=fft.lean_tables(s.n_fft), fft_lean32=fft.lean_tables(s.n_fft).astype(np.float32), Wt32=np.ascontiguousarray(W.T, np.float32),
+        Wb32=np.ascontiguousarray(solver.W, np.float32), Wbt32=np.ascontiguousarray(solver.Wt, np.float32), sfft_lean=fft.lean_tables(n_short),
+        **dict(zip(("m_w1m", "m_b1m"), onset_model.merged_first_layer(lt["m_w1"], lt["m_b1"])))), solver.pg_step
 
 
 def encoder_tables(p: Preset, s: StftSettings) -> dict[str, np.ndarray]:

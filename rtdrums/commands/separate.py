@@ -26,7 +26,9 @@ help = "separate a drum recording into stems and MIDI triggers"
 
 
 def add_arguments(p):
-    p.add_argument("input", help="audio file (WAV, FLAC, OGG, AIFF; any rate, any channels: mixed to mono)")
+    p.add_argument("input", nargs="+", help="audio file (WAV, FLAC, OGG, AIFF; any rate, any channels: mixed "
+                   "to mono); several files or folders: each into OUT/<name>/, over the cores (--jobs)")
+    p.add_argument("--jobs", type=int, metavar="N", help="files separated at once (default: one per core)")
     p.add_argument("--out", required=True, help="output folder (created if needed)")
     p.add_argument("--preset", default="default", help="preset name or folder (default: %(default)s)")
     p.add_argument("--block", type=int, default=DEFAULT_BLOCK,
@@ -47,6 +49,11 @@ def run(args) -> int:
     if args.block < 1:
         raise UserError(f"--block must be a positive number of samples, got {args.block}")
     t0 = time.perf_counter()
+    if args.jobs is not None and args.jobs < 1:
+        raise UserError(f"--jobs must be at least 1, got {args.jobs}")
+    if len(args.input) > 1 or Path(args.input[0]).is_dir():
+        return _run_many(args)
+    args.input = args.input[0]
     if args.score is not None and args.config:
         raise UserError("--config (sampler, effects) and --score do not combine: leave out one of them")
     if args.score is not None:
@@ -56,17 +63,39 @@ def run(args) -> int:
         if not args.quiet:
             print(f"{summary}\n({time.perf_counter() - t0:.1f} s)")
         return 0
-    sampler = effects = None
-    if args.config:
-        from ..host.config import load_toml
-        settings = load_toml(args.config)
-        sampler, effects = settings.get("sampler"), settings.get("effects")
-        if sampler is None and not effects:
-            raise UserError(f"{args.config} has no [sampler] or [effects] table: add one "
-                            f"(docs/sampler.md, docs/effects.md) or leave out --config")
+    sampler, effects = _live_settings(args)
     result = run_separation(Path(args.input), Path(args.out), args.preset, args.block,
                             progress=not args.quiet, adapt=args.adapt, save_adapted=args.save_adapted,
                             sampler=sampler, effects=effects)
     if not args.quiet:
         print(result.summary(time.perf_counter() - t0), file=sys.stdout)
+    return 0
+
+
+def _live_settings(args):
+    """(sampler, effects) of --config, or (None, None)."""
+    if not args.config:
+        return None, None
+    from ..host.config import load_toml
+    settings = load_toml(args.config)
+    sampler, effects = settings.get("sampler"), settings.get("effects")
+    if sampler is None and not effects:
+        raise UserError(f"{args.config} has no [sampler] or [effects] table: add one "
+                        f"(docs/sampler.md, docs/effects.md) or leave out --config")
+    return sampler, effects
+
+
+def _run_many(args) -> int:
+    """Several files or a folder (rtdrums.batch_separation)."""
+    from ..batch_separation import default_jobs, input_files, separate_files, summary
+
+    if args.score is not None or args.save_adapted is not None:
+        raise UserError("--score and --save-adapted take one input file: give one file, or leave them out")
+    files = input_files([Path(p) for p in args.input])
+    sampler, effects = _live_settings(args)
+    jobs = min(args.jobs or default_jobs(), len(files))
+    results, elapsed = separate_files(files, Path(args.out), args.preset, args.block, jobs,
+                                      progress=not args.quiet, adapt=args.adapt, sampler=sampler, effects=effects)
+    if not args.quiet:
+        print(summary(results, elapsed, jobs))
     return 0

@@ -176,3 +176,43 @@ def kl_divergence(V: np.ndarray, WH: np.ndarray) -> float:
     V = np.asarray(V, np.float64)
     WH = np.asarray(WH, np.float64) + EPS
     return float(np.sum(V * np.log((V + EPS) / WH) - V + WH))
+
+
+@njit(cache=True, nogil=True)
+def solve_kl32(W32, Wt32, Wt1, v, h, n_iter, tol, wh32, num32, h32, v32):
+    """solve_frame's KL iteration in float32 (the lean kernels): the same updates and stopping
+    rule with W32 (K x R) and Wt32 (R x K) float32, twice the lanes per vector instruction; v (K,)
+    and h (R,) stay float64; wh32 (K,), num32, h32 (R,), v32 (K,) float32 scratch."""
+    K, R = W32.shape
+    for k in range(K):
+        v32[k] = v[k]
+    for r in range(R):
+        h32[r] = h[r]
+    eps = np.float32(EPS)
+    it = 0
+    while it < n_iter:
+        it += 1
+        wh32[:] = eps
+        for r in range(R):
+            x = h32[r]
+            row = Wt32[r]
+            for k in range(K):
+                wh32[k] += row[k] * x
+        num32[:] = 0.0
+        for k in range(K):
+            q = v32[k] / wh32[k]
+            row = W32[k]
+            for r in range(R):
+                num32[r] += row[r] * q
+        change = 0.0
+        total = 0.0
+        for r in range(R):
+            x = float(h32[r]) * float(num32[r]) / (Wt1[r] + EPS)
+            change += abs(x - float(h32[r]))
+            total += x
+            h32[r] = x
+        if change <= tol * (total + EPS):
+            break
+    for r in range(R):
+        h[r] = h32[r]
+    return it
