@@ -217,8 +217,10 @@ class Engine:
                 short_hz: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Activations (frames, R) of every whole hop of x from a fresh start, and with band_hz the
         onset model's features (frames, F) float32 on those bands and the short window's short_hz
-        (else (frames, 0)); leaves the engine reset. What process() computes for those frames,
-        without masks, synthesis or triggers: for training and tuning."""
+        (else (frames, 0)); leaves the engine reset. What process() of the reference kernels
+        (lean=False) computes for those frames, without masks, synthesis or triggers: for training
+        and tuning, which stay in float64 so that a preset does not depend on the kernels that
+        play it (the lean kernels' float32 rounding moves no trigger: docs/lean-engine.md)."""
         s = self.settings
         x = np.ascontiguousarray(x, np.float32)
         frames = len(x) // s.hop
@@ -232,7 +234,8 @@ class Engine:
             zring = np.zeros((onset_model.LAGS + 1, F // (onset_model.LAGS + 1)))
             feats = np.zeros((frames, F), np.float32)
         self.reset()
-        analyse_hops(x, self._bundle, edges, sedges, self.params.mag_norm, zring, h, feats)
+        reference = bundle(self.tables, self.params._replace(lean=False), self.state)
+        analyse_hops(x, reference, edges, sedges, self.params.mag_norm, zring, h, feats)
         self.reset()
         return h, feats
 

@@ -156,14 +156,18 @@ def test_process_into_equals_process(fixture_preset, excerpt):
 
 def test_analyse_gives_the_activations_of_the_streaming_engine(fixture_preset, excerpt):
     """Engine.analyse (training and tuning: no masks, synthesis or triggers) computes bit for bit
-    the activations and onset-model features of process(), bad samples included."""
-    engine = Engine(fixture_preset, 48000, max_block=128)
+    the activations and onset-model features of the reference kernels' process(), bad samples
+    included; the lean kernels' engine analyses alike."""
+    engine = Engine(fixture_preset, 48000, max_block=128, lean=False)
+    lean = Engine(fixture_preset, 48000, max_block=128)
     hop = engine.settings.hop
     x = excerpt[:60 * hop + 77].copy()
     x[1000:1010] = np.nan
     h, feats = engine.analyse(x, fixture_preset.onset_model.band_hz, fixture_preset.onset_model.short_hz)
     assert h.shape == (60, engine.tables.W.shape[1]) and feats.shape == (60, fixture_preset.onset_model.n_features)
     assert engine.samples_processed == 0                 # left reset
+    h_lean, feats_lean = lean.analyse(x, fixture_preset.onset_model.band_hz, fixture_preset.onset_model.short_hz)
+    assert np.array_equal(h_lean, h) and np.array_equal(feats_lean, feats)
     for m in range(60):
         engine.process(x[m * hop:(m + 1) * hop])
         assert np.array_equal(engine.state.h, h[m]), m
