@@ -36,35 +36,16 @@ import numpy as np
 
 from groove_bench import SOUNDCHECK
 from test_calibrate import SR, _write_takes
+from test_calibrate import onset_scores as scores
 
 from rtdrums.dsp.adapt import with_adaptation
 from rtdrums.dsp.onset_model import default_band_hz
 from rtdrums.engine import Engine
-from rtdrums.offline import separate
 from rtdrums.preset import load_preset
 from rtdrums.training import onset_training
 from rtdrums.training.kits import load_kit
-from rtdrums.training.render import render_groove, shipped_grooves
+from rtdrums.training.render import shipped_grooves
 from rtdrums.training.train import FAST, hits_from_folder, hits_from_kit, kit_from_hits, learned_grooves, train
-
-
-def scores(preset, kit, grooves, seconds: float = 30.0) -> dict[str, tuple[float, float, float]]:
-    """Per drum (F, precision, recall) at 50 ms, pooled over the grooves rendered with kit."""
-    import mir_eval
-
-    eng = Engine(preset, SR, max_block=128)
-    counts = {d: [0, 0, 0] for d in eng.drum_names}
-    for g in grooves:
-        r = render_groove(g, kit, SR, max_seconds=seconds)
-        eng.reset()
-        ev = separate(eng, r.mix, 128).events
-        for i, d in enumerate(eng.drum_names):
-            ref, est = r.times(d), ev["onset"][ev["drum"] == i] / SR
-            c = counts[d]
-            c[0] += len(mir_eval.util.match_events(ref, est, 0.05)) if len(ref) and len(est) else 0
-            c[1] += len(ref)
-            c[2] += len(est)
-    return {d: (2 * m / max(a + b, 1), m / max(b, 1), m / max(a, 1)) for d, (m, a, b) in counts.items()}
 
 
 def features(preset, kits):

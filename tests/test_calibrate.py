@@ -62,12 +62,17 @@ def _write_takes(kit, root: Path, counts: dict[str, int]) -> Path:
 
 def _f_scores(preset_dir: Path, kit, grooves, seconds: float) -> dict[str, float]:
     """Onset F (50 ms) per drum, pooled over the grooves rendered with kit."""
+    from rtdrums.preset import load_preset
+    return {d: f for d, (f, _, _) in onset_scores(load_preset(preset_dir), kit, grooves, seconds).items()}
+
+
+def onset_scores(preset, kit, grooves, seconds: float = 30.0) -> dict[str, tuple[float, float, float]]:
+    """Per drum (F, precision, recall) at 50 ms, pooled over the grooves rendered with kit."""
     import mir_eval
 
     from rtdrums.engine import Engine
     from rtdrums.offline import separate
-    from rtdrums.preset import load_preset
-    eng = Engine(load_preset(preset_dir), SR, max_block=128)
+    eng = Engine(preset, SR, max_block=128)
     counts = {d: [0, 0, 0] for d in eng.drum_names}
     for g in grooves:
         r = render_groove(g, kit, SR, max_seconds=seconds)
@@ -79,7 +84,7 @@ def _f_scores(preset_dir: Path, kit, grooves, seconds: float) -> dict[str, float
             c[0] += len(mir_eval.util.match_events(ref, est, 0.05)) if len(ref) and len(est) else 0
             c[1] += len(ref)
             c[2] += len(est)
-    return {d: 2 * m / (a + b) for d, (m, a, b) in counts.items()}
+    return {d: (2 * m / max(a + b, 1), m / max(b, 1), m / max(a, 1)) for d, (m, a, b) in counts.items()}
 
 
 # -- takes, without devices ------------------------------------------------------------------------
