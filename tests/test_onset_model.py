@@ -26,8 +26,9 @@ def clip(rendered_groove):
 
 
 def _stream_features(preset, x):
-    """The engine's own features and events, fed one hop at a time."""
-    engine = Engine(preset, 48000, max_block=128)
+    """The engine's own features and events, fed one hop at a time, on the reference kernels
+    (training analyses with them; the lean kernels' float32 rounding is tested in test_lean.py)."""
+    engine = Engine(preset, 48000, max_block=128, lean=False)
     hop = engine.settings.hop
     feats, events = [], []
     for m in range(len(x) // hop):
