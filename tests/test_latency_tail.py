@@ -39,8 +39,14 @@ def test_the_attack_of_a_hit_that_rises_out_of_noise(lead_in_kit, groove_file):
 @pytest.mark.parametrize("block", [128, 96])
 def test_each_latency_splits_into_the_sound_and_the_trigger(validation_grooves, block):
     preset = load_preset("default")
-    notes, agree = lt.diagnose_kit(FIXTURE_KIT, preset, validation_grooves[:2], seconds=10.0, block=block)
+    rules = {}
+    notes, agree = lt.diagnose_kit(FIXTURE_KIT, preset, validation_grooves[:2], seconds=10.0, block=block,
+                                   rules=rules)
     assert agree["events"] > 20 and agree["replayed"] == agree["events"]
+    for d in lt.DRUMS:                                   # the replayed rule scores what the engine did
+        mine = [n.latency_ms for n in notes if n.drum == d]
+        assert rules["threshold"][d]["counts"][2] == len(mine)
+        np.testing.assert_allclose(sorted(rules["threshold"][d]["latency"]), sorted(mine), atol=1e-9)
     assert {n.drum for n in notes} == {"kick", "snare", "hihat"}
     hop_ms = 128 / SR * 1000
     thr = lt.thresholds(Engine(preset, SR))
@@ -72,9 +78,10 @@ def test_each_latency_splits_into_the_sound_and_the_trigger(validation_grooves, 
 def test_the_command_reports_a_table_and_every_note(validation_grooves, tmp_path, capsys):
     out = tmp_path / "notes.json"
     assert lt.main(["--kit", str(FIXTURE_KIT), "--grooves", str(validation_grooves[0]), "--seconds", "6",
-                    "--json", str(out)]) == 0
+                    "--json", str(out), "--pair", "0.25"]) == 0
     table = capsys.readouterr().out
     assert "| kit | kick |" in table and "| kit | hihat |" in table
+    assert "| kit | threshold |" in table and "| pooled | pair 0.25 |" in table
     data = json.loads(out.read_text())
     r = render_groove(validation_grooves[0], load_kit(FIXTURE_KIT), SR, max_seconds=6)
     assert 0 < len(data["notes"]) <= len([o for o in r.onsets if o.drum in lt.DRUMS])

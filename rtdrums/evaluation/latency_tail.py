@@ -164,9 +164,12 @@ def diagnose_render(engine, render, sounds: list[np.ndarray], events: np.ndarray
 
 def diagnose_kit(kit_dir: Path, preset, grooves: list[Path], seconds: float | None = 15.0,
                  sample_rate: int = 48000, block: int = 128, rooms: bool = False,
-                 attack_db: float = ATTACK_DB) -> tuple[list[Note], dict]:
+                 attack_db: float = ATTACK_DB, pairs: tuple[float, ...] = (),
+                 rules: dict | None = None) -> tuple[list[Note], dict]:
     """Notes of every groove rendered with the kit (as rtdrums eval renders them), and how many of
-    the engine's events the probabilities reproduce (replayed with the decision rule)."""
+    the engine's events the probabilities reproduce (replayed with the decision rule). With
+    `pairs`, the replayed rule and the pair rule at each of those levels are scored into `rules`
+    (rule_scores)."""
     from ..engine import Engine
     from ..offline import separate
     from ..training.kits import load_kit
@@ -190,22 +193,74 @@ def diagnose_kit(kit_dir: Path, preset, grooves: list[Path], seconds: float | No
             theirs = set((events[events["drum"] == d]["decided"] // engine.settings.hop).tolist())
             agree["events"] += len(theirs)
             agree["replayed"] += len(mine & theirs)
+        if rules is not None:
+            rule_scores(rules, engine, r, prob, pairs, block)
         sounds = hit_sounds(groove, kit, sample_rate, seconds)
         notes += diagnose_render(engine, r, sounds, events, prob, kit.name, Path(groove).name, attack_db)
     return notes, agree
 
 
-def replayed(prob: np.ndarray, thr: np.ndarray, retrig: np.ndarray, hop: int) -> list[list[int]]:
-    """Frames at which each drum triggers by onset_model.decide's rule (scan 0) on prob."""
+def replayed(prob: np.ndarray, thr: np.ndarray, retrig: np.ndarray, hop: int,
+             pair: float | None = None) -> list[list[int]]:
+    """Frames at which each drum triggers by onset_model.decide's rule (scan 0) on prob; with
+    `pair`, also where two frames in a row are above that level (a lower threshold for the second
+    frame of a rise)."""
     out = []
     for d in range(prob.shape[1]):
+        above = prob[:, d] > thr[d]
+        if pair is not None:
+            two = prob[:, d] > pair
+            above[1:] |= two[1:] & two[:-1]
         frames, last = [], None
-        for f in np.flatnonzero(prob[:, d] > thr[d]):
+        for f in np.flatnonzero(above):
             if last is None or (f - last) * hop >= retrig[d]:
                 frames.append(int(f))
                 last = f
         out.append(frames)
     return out
+
+
+def rule_scores(rules: dict, engine, render, prob: np.ndarray, pairs: tuple[float, ...], block: int) -> None:
+    """Add one render's onset counts (reference, estimates, matches at 50 and 20 ms) and
+    latencies per drum of the replayed decision rule ("threshold") and of each pair rule ("pair
+    LOW") into rules[label][drum] = {"counts": (4,) array, "latency": list of ms}."""
+    from .metrics import match
+
+    H, rate, off = engine.settings.hop, render.sample_rate, engine.params.onset_offset
+    thr, retrig = thresholds(engine), engine.tables.m_retrig
+    for pair in (None,) + tuple(pairs):
+        label = "threshold" if pair is None else f"pair {pair:g}"
+        frames = replayed(prob, thr, retrig, H, pair)
+        for d, name in enumerate(engine.drum_names):
+            if name not in DRUMS:
+                continue
+            t = rules.setdefault(label, {}).setdefault(name, {"counts": np.zeros(4, np.int64), "latency": []})
+            f = np.array(frames[d], np.int64)
+            ref, est = render.times(name), ((f + 1) * H - off) / rate
+            emitted = -(-(f + 1) * H // block) * block
+            m50, m20 = match(ref, est, 0.05), match(ref, est, 0.02)
+            t["counts"] += [len(ref), len(f), len(m50), len(m20)]
+            t["latency"] += list((emitted[m50[:, 1]] - np.round(ref[m50[:, 0]] * rate)) / rate * 1000)
+
+
+def rules_table(rows: dict[str, dict]) -> str:
+    """Markdown: F at 50 / 20 ms and latency median / p95 (ms) per drum of each rule (rule_scores)."""
+    lines = ["| run | rule | " + " | ".join(f"{d}: F 50 / 20, latency med / p95" for d in DRUMS) + " |",
+             "|---|---|" + "---|" * len(DRUMS)]
+    for label, rules in rows.items():
+        for rule, drums in rules.items():
+            cells = []
+            for d in DRUMS:
+                if d not in drums:
+                    cells.append("-")
+                    continue
+                n_ref, n_est, m50, m20 = drums[d]["counts"]
+                lat = np.array(drums[d]["latency"])
+                f = lambda m: 2 * m / max(n_ref + n_est, 1)
+                q = f"{np.median(lat):.1f} / {np.percentile(lat, 95):.1f}" if lat.size else "-"
+                cells.append(f"{f(m50):.3f} / {f(m20):.3f}, {q}")
+            lines.append(f"| {label} | {rule} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def summary(notes: list[Note], late_ms: float = LATE_MS) -> dict:
@@ -235,19 +290,25 @@ def summary(notes: list[Note], late_ms: float = LATE_MS) -> dict:
     return out
 
 
+def _share(v: dict) -> str:
+    total = v["late_unavoidable_ms"] + v["late_own_ms"]
+    return f"{v['late_unavoidable_ms'] / total:.2f}" if total > 0 else "-"
+
+
 def table(rows: dict[str, dict], late_ms: float = LATE_MS) -> str:
     """Markdown: one row per (label, drum) of summary()s (ms)."""
     late = f"> {late_ms:g} ms"
     head = (f"| run | drum | n | latency med / p95 | unavoidable med / p95 | own med / p95 | late ({late}) | "
-            f"late, unavoidable alone {late} | late by cause: sound / retrigger / threshold / features | "
-            f"late after same drum / other source ({PRIOR_MS:g} ms) |\n|---|---|---|---|---|---|---|---|---|---|")
+            f"late, unavoidable alone {late} | late: unavoidable share of their latency | "
+            "late by cause: sound / retrigger / threshold / features | "
+            f"late after same drum / other source ({PRIOR_MS:g} ms) |\n|---|---|---|---|---|---|---|---|---|---|---|")
     lines = [head]
     for label, s in rows.items():
         for drum, v in s.items():
             c = v["late_by_cause"]
             lines.append(f"| {label} | {drum} | {v['n']} | {v['latency'][0]} / {v['latency'][1]} | "
                          f"{v['unavoidable'][0]} / {v['unavoidable'][1]} | {v['own'][0]} / {v['own'][1]} | "
-                         f"{v['late']} | {v['late_attack_over']} | "
+                         f"{v['late']} | {v['late_attack_over']} | {_share(v)} | "
                          f"{c['sound']} / {c['retrigger']} / {c['threshold']} / {c['features']} | "
                          f"{v['late_same_before']} / {v['late_other_before']} |")
     return "\n".join(lines)
@@ -272,6 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--attack-db", type=float, default=ATTACK_DB,
                    help=f"a hit's attack: its first sample this close to its peak (default {ATTACK_DB:g} dB)")
     p.add_argument("--json", type=Path, help="write every note's diagnosis here")
+    p.add_argument("--pair", type=float, nargs="+", default=(), metavar="LEVEL",
+                   help="also score the decision rule that triggers on two frames in a row above LEVEL")
     a = p.parse_args(argv)
     try:
         preset = load_preset(a.preset)
@@ -282,14 +345,28 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    rows, everything = {}, []
+    rows, rule_rows, everything = {}, {}, []
     for k in a.kit:
-        notes, agree = diagnose_kit(k, preset, grooves, a.seconds, a.sample_rate, a.block, a.rooms, a.attack_db)
+        rules = {} if a.pair else None
+        notes, agree = diagnose_kit(k, preset, grooves, a.seconds, a.sample_rate, a.block, a.rooms, a.attack_db,
+                                    tuple(a.pair), rules)
         rows[k.name] = summary(notes, a.late_ms)
+        if rules:
+            rule_rows[k.name] = rules
         everything += notes
         print(f"{k.name}: {agree['replayed']} of {agree['events']} engine triggers replayed from the "
               "probabilities", file=sys.stderr, flush=True)
     print(table(rows, a.late_ms))
+    if rule_rows:
+        pooled = {}
+        for rules in rule_rows.values():
+            for rule, drums in rules.items():
+                for d, t in drums.items():
+                    acc = pooled.setdefault(rule, {}).setdefault(d, {"counts": np.zeros(4, np.int64), "latency": []})
+                    acc["counts"] += t["counts"]
+                    acc["latency"] += t["latency"]
+        print()
+        print(rules_table({**rule_rows, "pooled": pooled}))
     if a.json:
         a.json.write_text(json.dumps({"summary": rows, "notes": [asdict(n) for n in everything]}, indent=1))
     return 0
