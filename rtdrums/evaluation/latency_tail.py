@@ -1,7 +1,10 @@
 """Where a learned trigger's late notes come from: the sound, or the trigger.
 
-    python -m rtdrums.evaluation.latency_tail --kit KIT [--kit KIT ...] [--preset default]
-        [--split validation | --grooves FILES_OR_DIRS] [--seconds 15] [--rooms] [--late-ms 6] [--json OUT]
+    python -m rtdrums.evaluation.latency_tail --kit KIT [KIT ...] [--preset default]
+        [--split validation | --grooves FILES_OR_DIRS] [--seconds 15] [--rooms] [--late-ms 6]
+        [--attack-db -20] [--json OUT] [--pair LEVEL [LEVEL ...]]
+
+docs/latency-tail.md has the measurements made with it.
 
 Each groove is rendered with the kit and streamed through the engine exactly as `rtdrums eval`
 does (same renders, blocks and matching at 50 ms, so the same latencies). For every matched hit
@@ -12,7 +15,8 @@ the latency, note-on minus true onset, is split on the engine's frame grid (hop 
     attack    f0 to the first frame that holds the hit's attack, fa = (s + a) // H, where a is the
               first sample of the hit's own audio (rendered alone: render.hit_sounds) within
               ATTACK_DB of its peak over its first PEAK_MS: leading noise, a soft pre-ring or a
-              slow rise. grid + attack is what no causal trigger deciding per frame can avoid;
+              slow rise (with --rooms, still the dry hit's). grid + attack is what no causal
+              trigger deciding per frame can avoid;
     own       fa to the frame fd that decided the note (the trigger's own delay, in frames);
     block     fd's end rounded up to the block (0 when the block is the hop).
 
