@@ -256,11 +256,9 @@ def velocity_gain(velocity: int) -> float:
     return (np.clip(velocity, 1, 127) / 127.0) ** VELOCITY_EXPONENT
 
 
-def _mix(hits: list[_Hit], kit: Kit, sample_rate: int, seed: int | None) -> Render:
-    """Place each hit's sample in its stem, choke open hats, normalise, sum the stems.
-
-    seed None: the first matching velocity layer; an int: a seeded random one among overlaps.
-    """
+def _placed(hits: list[_Hit], kit: Kit, sample_rate: int, seed: int | None) -> list[tuple[_Hit, np.ndarray]]:
+    """Each audible hit with its attack_s and its audio as placed (velocity gain, choke), before
+    the mix's normalisation; seed as in _mix."""
     rng = None if seed is None else np.random.default_rng(seed)
     chokes = _choke_points(hits)
     placed = []
@@ -272,6 +270,27 @@ def _mix(hits: list[_Hit], kit: Kit, sample_rate: int, seed: int | None) -> Rend
             audio = _choke(audio, chokes[k] - h.start, sample_rate)
         if np.any(audio):
             placed.append((h._replace(onset=h.onset._replace(attack_s=attack_s)), audio))
+    return placed
+
+
+def hit_sounds(midi_path: str | Path, kit: Kit, sample_rate: int = 48000, max_seconds: float | None = None,
+               seed: int = 0) -> list[np.ndarray]:
+    """The audio of each hit of render_groove(...).onsets alone (in that order), before the mix's
+    normalisation: where each hit's own attack lies after its onset."""
+    notes = load_groove(midi_path)
+    if max_seconds is not None:
+        notes = [n for n in notes if n[0] < max_seconds]
+    placed = _placed(_hits_from_groove(notes, kit, int(sample_rate)), kit, int(sample_rate), seed)
+    order = sorted(range(len(placed)), key=lambda k: (placed[k][0].onset.time_s, placed[k][0].onset.note))
+    return [placed[k][1] for k in order]
+
+
+def _mix(hits: list[_Hit], kit: Kit, sample_rate: int, seed: int | None) -> Render:
+    """Place each hit's sample in its stem, choke open hats, normalise, sum the stems.
+
+    seed None: the first matching velocity layer; an int: a seeded random one among overlaps.
+    """
+    placed = _placed(hits, kit, sample_rate, seed)
     if not placed:
         raise UserError(f"kit {kit.name!r} has no instrument for any note of this groove: "
                         "use a kit with kick, snare or hi-hat instruments")
