@@ -429,8 +429,8 @@ def ensemble_outputs_merged(feat, w1m, w1s, w1c, b1m, w2, b2, hidden, out):
     """ensemble_outputs with the first layers merged (merged_first_layer: w1m (F, K U) int16 by
     default, w1s its row scales, w1c its row centres; hidden (K U,) float32): one pass over the
     features, rows K times longer, accumulated in float32. In int16 the first layers are 0.6 MB
-    (1.2 MB in float32, 2.3 MB in float64: the layer is memory-bound); the second layer and the
-    mean stay float64."""
+    (1.2 MB in float32, 2.3 MB in float64) and no trigger decision moves, where int8 moves some
+    (python -m rtdrums.evaluation.trigger_precision); the second layer and the mean stay float64."""
     K = w2.shape[0]
     U = w2.shape[1]
     KU = w1m.shape[1]
