@@ -50,6 +50,9 @@ def separate_files(files: list[Path], out: Path, preset_name: str, block: int, j
                    progress: bool = True, **options) -> tuple[list[SeparationResult], float]:
     """Separate each file into out/<stem>/ on `jobs` threads; (results in the order of files,
     seconds taken). options: run_separation's adapt, sampler, effects."""
+    from .preset import load_preset
+
+    preset = load_preset(preset_name)      # once, not per file: its parsing holds the GIL
     bar, lock = None, threading.Lock()
     if progress:
         from tqdm import tqdm
@@ -72,7 +75,7 @@ def separate_files(files: list[Path], out: Path, preset_name: str, block: int, j
 
         def started(r: int) -> None:
             rate[0] = r
-        return run_separation(f, out / f.stem, preset_name, block, on_samples=advance if bar else None,
+        return run_separation(f, out / f.stem, preset, block, on_samples=advance if bar else None,
                               on_rate=started, **options)
 
     t0 = time.perf_counter()

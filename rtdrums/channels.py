@@ -36,24 +36,30 @@ def engine_bytes(engine: Engine, shared: Engine | None = None) -> int:
 def run_channels(engines: list[Engine], inputs: list[np.ndarray], block: int, threads: int,
                  keep: bool = True) -> ChannelRun:
     """Feed inputs[c] (mono float32, all of one length) through engines[c] in blocks, round by
-    round, channel c on thread c % threads; keep=False keeps no stems or events (timing only)."""
+    round, channel c on thread c % threads (thread 0 is the calling thread); keep=False keeps no
+    stems or events (timing only). The threads meet once per round, at a barrier whose last
+    arrival stamps the round's end, which is the next round's start: a round's time includes
+    waking the threads for it, as an audio host's cycle does, and one thread needs no waking."""
     n = len(inputs[0])
     rounds = -(-n // block)
     threads = max(1, min(threads, len(engines)))
     stems = [np.zeros((n if keep else 0, len(e.stem_names)), np.float32) for e in engines]
     events: list[list[np.ndarray]] = [[] for _ in engines]
-    ends = np.zeros((rounds, threads))
     cpu = np.zeros((rounds, threads))
-    starts = np.zeros(rounds)
-    start_round = threading.Barrier(threads + 1)
-    end_round = threading.Barrier(threads + 1)
+    stamps = np.zeros(rounds + 1)
+    done = [0]
+
+    def stamp() -> None:
+        stamps[done[0]] = time.perf_counter()
+        done[0] += 1
+    barrier = threading.Barrier(threads, action=stamp)
 
     def work(t: int) -> None:
         mine = range(t, len(engines), threads)
         out = {c: np.zeros((block, len(engines[c].stem_names)), np.float32) for c in mine}
         ev = {c: np.zeros(256, EVENT_DTYPE) for c in mine}
+        barrier.wait()                         # all ready: the first round starts
         for r in range(rounds):
-            start_round.wait()
             c0 = time.thread_time()
             for c in mine:
                 chunk = inputs[c][r * block:(r + 1) * block]
@@ -62,18 +68,14 @@ def run_channels(engines: list[Engine], inputs: list[np.ndarray], block: int, th
                     stems[c][r * block:r * block + len(chunk)] = out[c][:len(chunk)]
                     if k:
                         events[c].append(ev[c][:k].copy())
-            ends[r, t] = time.perf_counter()
             cpu[r, t] = time.thread_time() - c0
-            end_round.wait()
+            barrier.wait()
 
-    workers = [threading.Thread(target=work, args=(t,), daemon=True) for t in range(threads)]
+    workers = [threading.Thread(target=work, args=(t,), daemon=True) for t in range(1, threads)]
     for w in workers:
         w.start()
-    for r in range(rounds):
-        starts[r] = time.perf_counter()
-        start_round.wait()
-        end_round.wait()
+    work(0)
     for w in workers:
         w.join()
     return ChannelRun(stems, [np.concatenate(e) if e else np.zeros(0, EVENT_DTYPE) for e in events],
-                      ends.max(axis=1) - starts, cpu.sum(axis=1))
+                      np.diff(stamps), cpu.sum(axis=1))

@@ -128,6 +128,7 @@ class Engine:
         self.params = build_params(run_preset, s, pg_step)._replace(lean=bool(lean))
         self.state = self._alloc_state(s, len(self.drum_names), self.tables)
         self._bundle = bundle(self.tables, self.params, self.state)
+        self._reference = None                  # analyse()'s bundle, built on its first call
         self._stems = np.zeros((self.max_block, len(self.stem_names)), np.float32)
         self._events = np.zeros(max_events, EVENT_DTYPE)
         self._profiling = 0
@@ -234,8 +235,9 @@ class Engine:
             zring = np.zeros((onset_model.LAGS + 1, F // (onset_model.LAGS + 1)))
             feats = np.zeros((frames, F), np.float32)
         self.reset()
-        reference = bundle(self.tables, self.params._replace(lean=False), self.state)
-        analyse_hops(x, reference, edges, sedges, self.params.mag_norm, zring, h, feats)
+        if self._reference is None:            # the reference kernels on this engine's tables and state
+            self._reference = bundle(self.tables, self.params._replace(lean=False), self.state)
+        analyse_hops(x, self._reference, edges, sedges, self.params.mag_norm, zring, h, feats)
         self.reset()
         return h, feats
 
@@ -332,27 +334,13 @@ def _push(S, sample, hop):
 def _analyse(T, P, S):
     """The newest frame's spectrum (S.spec, S.mag) and its activations S.h, solved with W fixed
     from the previous frame's."""
-    N = S.ring.shape[0]
     K = S.spec.shape[0]
     R = S.h.shape[0]
     c = S.counters
     c[C_FRAMES] += 1
     t = _mark(S)
-    start = c[C_RING_POS]                      # oldest sample of the frame
-    if P.lean:
-        _unroll_ring(S.ring, start, T.wa, S.frame)
-        fft.rfft_lean(S.frame, S.spec, T.fft_bitrev, T.fft_lean, S.lwork)
-    else:
-        for k in range(N):
-            S.frame[k] = S.ring[(start + k) % N] * T.wa[k]
-        fft.rfft_into(S.frame, S.spec, T.fft_bitrev, T.fft_twiddle, T.fft_split, S.fft_work)
-    if P.lean:                                 # without hypot's care for overflow: |x| <= 16 here
-        for k in range(K):
-            z = S.spec[k]
-            S.mag[k] = math.sqrt(z.real * z.real + z.imag * z.imag)
-    else:
-        for k in range(K):
-            S.mag[k] = abs(S.spec[k])
+    _spectrum(S.ring, c[C_RING_POS], T.wa, S.frame, S.spec, S.mag, P.lean, T.fft_bitrev, T.fft_lean, S.lwork,
+              T.fft_twiddle, T.fft_split, S.fft_work)
     t = _lap(S, ST_FFT, t)
     if P.encoder:
         c[C_ITERS] += encoder.solve_encoded(T.Wb, T.Wbt, T.WtW, T.Wt1, P.pg_step, T.band_edges, S.mag, S.vb,
@@ -489,19 +477,29 @@ def _lap(S, stage, t0):
 @njit(cache=True, nogil=True)
 def _short_spectrum(T, P, S):
     """Magnitudes S.smag of the short window over the newest samples of the ring."""
-    N = S.ring.shape[0]
-    n = T.swin.shape[0]
-    first = S.counters[C_RING_POS] + N - n       # the ring position after the newest sample is the oldest
-    if P.lean:
-        _unroll_ring(S.ring, first, T.swin, S.sframe)
-        fft.rfft_lean(S.sframe, S.sspec, T.sfft_bitrev, T.sfft_lean, S.slwork)
+    first = S.counters[C_RING_POS] + S.ring.shape[0] - T.swin.shape[0]   # the position after the newest sample is the oldest
+    _spectrum(S.ring, first, T.swin, S.sframe, S.sspec, S.smag, P.lean, T.sfft_bitrev, T.sfft_lean, S.slwork,
+              T.sfft_twiddle, T.sfft_split, S.sfft_work)
+
+
+@njit(cache=True, nogil=True)
+def _spectrum(ring, start, win, frame, spec, mag, lean, bitrev, lean_tables, lwork, twiddle, split, work):
+    """The len(win) ring samples from position start, windowed into frame; their real FFT into spec
+    and its magnitudes into mag, with the lean kernels (lean_tables, lwork) or the reference ones
+    (twiddle, split, work)."""
+    if lean:
+        _unroll_ring(ring, start, win, frame)
+        fft.rfft_lean(frame, spec, bitrev, lean_tables, lwork)
+        for k in range(mag.shape[0]):          # without hypot's care for overflow: |x| <= 16 here
+            z = spec[k]
+            mag[k] = math.sqrt(z.real * z.real + z.imag * z.imag)
     else:
-        for k in range(n):
-            S.sframe[k] = S.ring[(first + k) % N] * T.swin[k]
-        fft.rfft_into(S.sframe, S.sspec, T.sfft_bitrev, T.sfft_twiddle, T.sfft_split, S.sfft_work)
-    for k in range(S.smag.shape[0]):
-        z = S.sspec[k]
-        S.smag[k] = math.sqrt(z.real * z.real + z.imag * z.imag) if P.lean else abs(z)
+        N = ring.shape[0]
+        for k in range(win.shape[0]):
+            frame[k] = ring[(start + k) % N] * win[k]
+        fft.rfft_into(frame, spec, bitrev, twiddle, split, work)
+        for k in range(mag.shape[0]):
+            mag[k] = abs(spec[k])
 
 
 @njit(cache=True, nogil=True)
@@ -579,7 +577,7 @@ def _frame(T, P, S, events, n_events):
         onset_model.frame_features(S.mag, S.h, T.m_edges, P.mag_norm, S.zring, c[C_FRAMES] - 1, S.feat,
                                    S.smag, T.m_sedges)
         if P.lean:
-            onset_model.ensemble_outputs_merged(S.feat, T.m_w1m, T.m_b1m, T.m_w2, T.m_b2, S.m_hidden, S.m_out)
+            onset_model.ensemble_outputs_merged(S.feat, T.m_w1m, T.m_w1s, T.m_w1c, T.m_b1m, T.m_w2, T.m_b2, S.m_hidden, S.m_out)
             n_events = onset_model.decide(S.feat, S.m_out, T.art_start, T.group_art, T.notes, T.m_vel_w, T.m_vel_b,
                                           T.m_vel_map, T.m_logit, T.m_retrig, T.scan, S.istate, c[C_SAMPLES],
                                           P.onset_offset, events, n_events, S.dropped)

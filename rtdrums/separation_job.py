@@ -17,7 +17,7 @@ from .events import write_csv, write_midi
 from .offline import Separation, separate
 from .paths import ensure_writable_dir
 from .dsp.adapt import check_save_target, with_adaptation
-from .preset import load_preset, save_preset
+from .preset import Preset, load_preset, save_preset
 
 PROGRESS_MIN_SECONDS = 20.0      # show a progress bar for inputs longer than this
 
@@ -51,7 +51,7 @@ class SeparationResult:
         return "\n".join(lines)
 
 
-def run_separation(input_path: Path, out: Path, preset_name: str, block: int,
+def run_separation(input_path: Path, out: Path, preset_name: str | Preset, block: int,
                    progress: bool = False, adapt: bool | None = None,
                    save_adapted: Path | None = None, sampler=None,
                    effects: dict | None = None, on_samples=None, on_rate=None) -> SeparationResult:
@@ -61,9 +61,11 @@ def run_separation(input_path: Path, out: Path, preset_name: str, block: int,
     settings (rtdrums.sampler.settings), to write sampler.wav and mix.wav; effects: chains per
     output (rtdrums.effects.parse_effects), to write <output>-fx.wav, each output after its
     chain; both as live plays them. on_samples(n): called as n more samples are separated,
-    instead of a progress bar of its own; on_rate(rate): called with the engine's rate first."""
+    instead of a progress bar of its own; on_rate(rate): called with the engine's rate first.
+    preset_name: a preset's name or folder, or the preset itself (loaded once for many files)."""
     data, rate = read_audio(input_path)
-    preset = with_adaptation(load_preset(preset_name), adapt)
+    loaded = preset_name if isinstance(preset_name, Preset) else load_preset(preset_name)
+    preset = with_adaptation(loaded, adapt)
     ensure_writable_dir(out)
     check_save_target(save_adapted, preset.adapt.enabled)
     lo, hi = preset.stft.rate_range()

@@ -73,11 +73,13 @@ class Tables(NamedTuple):
     fft_lean: np.ndarray      # (4, N / 2)
     fft_lean32: np.ndarray    # (4, N / 2) float32, for the synthesis
     sfft_lean: np.ndarray     # (4, n_fft / 16)
-    m_w1m: np.ndarray         # (F, K U) float32
+    m_w1m: np.ndarray         # (F, K U) int16
     Wt32: np.ndarray          # (R, K) float32 copies for the lean masks and solve (adaptation updates them too)
     Wb32: np.ndarray          # (B, R)
     Wbt32: np.ndarray         # (R, B)
-    m_b1m: np.ndarray         # (K U,)
+    m_b1m: np.ndarray         # (K U,) float32
+    m_w1s: np.ndarray         # (F,) float32 scale of each row of m_w1m
+    m_w1c: np.ndarray         # (F,) float32 centre of each feature
 
 
 class Params(NamedTuple):
@@ -203,7 +205,15 @@ def build_tables(p: Preset, s: StftSettings) -> tuple[Tables, float]:
         **(lt := learned_trigger_tables(p, s)), **encoder_tables(p, s),
         fft_lean=fft.lean_tables(s.n_fft), fft_lean32=fft.lean_tables(s.n_fft).astype(np.float32), Wt32=np.ascontiguousarray(W.T, np.float32),
         Wb32=np.ascontiguousarray(solver.W, np.float32), Wbt32=np.ascontiguousarray(solver.Wt, np.float32), sfft_lean=fft.lean_tables(n_short),
-        **dict(zip(("m_w1m", "m_b1m"), onset_model.merged_first_layer(lt["m_w1"], lt["m_b1"])))), solver.pg_step
+        **dict(zip(("m_w1m", "m_w1s", "m_w1c", "m_b1m"),
+                   onset_model.merged_first_layer(lt["m_w1"], lt["m_b1"], feature_centre(p))))), solver.pg_step
+
+
+def feature_centre(p: Preset) -> np.ndarray | None:
+    """The onset model's features' mean level over its networks (merged_first_layer's centre)."""
+    if p.onset_model is None:
+        return None
+    return np.mean([n.mean for n in p.onset_model.networks], axis=0)
 
 
 def encoder_tables(p: Preset, s: StftSettings) -> dict[str, np.ndarray]:

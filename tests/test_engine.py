@@ -22,6 +22,8 @@ from rtdrums.events import EVENT_DTYPE
 from rtdrums.offline import run_blocks, separate
 from rtdrums.training.render import render_groove
 
+from allocations import block_allocations
+
 KEY_FIELDS = ["onset", "drum", "note", "velocity"]
 
 
@@ -198,44 +200,11 @@ def test_no_allocation_per_block(fixture_preset, excerpt):
     i.e. the compiled body of a block allocates nothing; and Python-level traced memory does
     not grow.
     """
-    from numba.core.runtime import _nrt_python, rtsys
-
-    engine = Engine(fixture_preset, 48000, max_block=1024)
-    engine.warm()
-    stems = np.zeros((1024, len(engine.stem_names)), np.float32)
-    events = np.zeros(256, EVENT_DTYPE)
-    sizes = itertools.cycle([1, 7, 64, 128, 1000, 333])
-    blocks, pos = [], 0
-    while pos < len(excerpt):
-        n = next(sizes)
-        blocks.append(np.ascontiguousarray(excerpt[pos:pos + n]))
-        pos += n
-    # warm-up: one whole pass. The first pass leaves a few kB of Python objects behind (numba's
-    # dispatcher and the interpreter's free lists settling, 5-7 kB measured); later passes do not.
-    for b in blocks:
-        engine.process_into(b, stems, events)
-    engine.reset()
-    was_enabled = _nrt_python.memsys_stats_enabled()
-    _nrt_python.memsys_enable_stats()
-    try:
-        tracemalloc.start()
-        before_py = tracemalloc.get_traced_memory()[0]
-        before = rtsys.get_allocation_stats()
-        n_events = 0
-        for b in blocks:
-            n_events += engine.process_into(b, stems, events)
-        after = rtsys.get_allocation_stats()
-        after_py = tracemalloc.get_traced_memory()[0]
-        tracemalloc.stop()
-    finally:
-        if not was_enabled:
-            _nrt_python.memsys_disable_stats()
-    calls = len(blocks)
-    assert n_events > 5 and engine.frames_processed > 500        # real work happened
-    assert after.alloc - before.alloc == calls * 3
-    assert after.alloc - after.free == before.alloc - before.free      # nothing kept
-    assert after.mi_alloc - after.mi_free == before.mi_alloc - before.mi_free
-    assert after_py - before_py < 2048, after_py - before_py
+    a = block_allocations(Engine(fixture_preset, 48000, max_block=1024), excerpt)
+    assert a.events > 5                                   # real work happened
+    assert a.nrt_allocs == a.calls * 3
+    assert a.nrt_kept == 0 and a.meminfo_kept == 0        # nothing kept
+    assert a.python_bytes < 2048, a.python_bytes
 
 
 # -- (5) NaN / Inf / huge / denormal input ----------------------------------------------------

@@ -21,8 +21,12 @@ from rtdrums.dsp.adapt import with_adaptation
 from rtdrums.dsp.stft import StftSettings
 from rtdrums.engine import STAGES, Engine
 from rtdrums.events import EVENT_DTYPE
-from rtdrums.offline import separate
+from rtdrums.offline import CHUNK, run_blocks, separate
+from rtdrums.dsp.onset_model import ensemble_outputs, ensemble_outputs_merged, merged_first_layer
 from rtdrums.preset import load_preset
+from rtdrums.tables import feature_centre
+
+from allocations import block_allocations
 
 KEY_FIELDS = ["onset", "emitted", "drum", "note"]
 # every real FFT length the engine runs: the short window (n_fft / 8, >= 8) to n_fft (64 .. 4 x 4096)
@@ -82,6 +86,63 @@ def test_lean_fft_equals_numpy_and_the_reference_kernels(n, rendered_groove):
         assert np.abs(y - yr).max() <= 1e-14 * np.log2(n) * np.abs(yr).max()
 
 
+# -- the learned trigger's merged first layer ----------------------------------------------------
+
+def _numpy_ensemble(feats, w1, b1, w2, b2):
+    """Logits of the K networks' mean probability per frame (one network: its own logits)."""
+    z = np.einsum("nku,kuo->nko", np.maximum(np.einsum("nf,kfu->nku", feats, w1) + b1, 0.0), w2) + b2
+    if w1.shape[0] == 1:
+        return z[:, 0]
+    p = (1 / (1 + np.exp(-z))).mean(axis=1)
+    return np.log(p / (1 - p))
+
+
+@pytest.fixture(scope="module")
+def trigger_features(default, clip):
+    m = default.onset_model
+    return Engine(default, 48000).analyse(clip, m.band_hz, m.short_hz)[1].astype(np.float64)
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.int8, np.float32])
+def test_merged_first_layer_rounds_each_row_and_moves_the_centre_into_the_bias(default, dtype):
+    t = Engine(default, 48000).tables
+    K, F, U = t.m_w1.shape
+    w = t.m_w1.transpose(1, 0, 2).reshape(F, K * U)
+    centre = feature_centre(default)
+    q, scale, c, bias = merged_first_layer(t.m_w1, t.m_b1, centre, dtype)
+    assert q.dtype == dtype and q.shape == (F, K * U) and scale.shape == c.shape == (F,)
+    assert np.allclose(bias, t.m_b1.reshape(-1) + centre @ w, rtol=1e-6, atol=1e-6) and np.allclose(c, centre)
+    if dtype is np.float32:
+        assert np.array_equal(q, w.astype(np.float32)) and np.all(scale == 1)
+    else:
+        assert np.all(np.abs(q).max(axis=1) == np.iinfo(dtype).max)       # each row uses the whole range
+        assert np.all(np.abs(q * scale[:, None].astype(np.float64) - w) <= 0.5 * scale[:, None])
+
+
+@pytest.mark.parametrize("networks", [7, 1])
+def test_merged_ensemble_against_numpy_and_the_reference_kernel(default, trigger_features, networks):
+    """ensemble_outputs (float64, the reference) equals numpy's; ensemble_outputs_merged in
+    float32 is within float32 rounding of it and in int16 (the engine's) within 0.01 of a logit,
+    and no decision (logit over its threshold) differs; with one network too (its own logits)."""
+    t = Engine(default, 48000).tables
+    w1, b1, w2, b2 = t.m_w1[:networks], t.m_b1[:networks], t.m_w2[:networks], t.m_b2[:networks]
+    feats = trigger_features
+    want = _numpy_ensemble(feats, w1, b1, w2, b2)
+    ref = np.zeros_like(want)
+    for i, x in enumerate(feats):
+        ensemble_outputs(x, w1, b1, w2, b2, np.zeros(w1.shape[2]), ref[i])
+    assert np.allclose(ref, want, rtol=1e-9, atol=1e-9)
+    D = len(t.m_logit)
+    for dtype, tol in ((np.float32, 1e-3), (np.int16, 1e-2)):
+        q, scale, c, bias = merged_first_layer(w1, b1, feature_centre(default), dtype)
+        out = np.zeros_like(want)
+        for i, x in enumerate(feats):
+            ensemble_outputs_merged(x, q, scale, c, bias, w2, b2, np.zeros(len(bias), np.float32), out[i])
+        assert np.abs(out - ref).max() < tol, (dtype, np.abs(out - ref).max())
+        assert np.array_equal(out[:, :D] > t.m_logit, ref[:, :D] > t.m_logit)
+    assert np.sum(ref[:, :D] > t.m_logit) > 20
+
+
 # -- the engine: lean against reference ----------------------------------------------------------
 
 @pytest.mark.parametrize("adapt", [False, True])
@@ -138,35 +199,13 @@ def test_lean_engine_whole_chunked_and_after_reset_alike(default, clip):
 @pytest.mark.parametrize("lean", [True, False])
 def test_the_block_call_allocates_nothing(default, clip, lean):
     """As tests/test_engine.py's test_no_allocation_per_block, for the shipped default (ensemble,
-    lean masks, solve and synthesis) with each set of kernels, profiling on: exactly the three
-    argument records per call, all freed."""
-    from numba.core.runtime import _nrt_python, rtsys
-
+    lean masks, solve, synthesis and int8 trigger) with each set of kernels, profiling on: exactly
+    the three argument records per call, all freed."""
     engine = Engine(default, 48000, max_block=1024, lean=lean)
-    engine.warm()
     engine.profiling = True
-    stems, events = np.zeros((1024, 4), np.float32), np.zeros(256, EVENT_DTYPE)
-    sizes = itertools.cycle([1, 7, 64, 128, 1000, 333])
-    blocks, pos = [], 0
-    while pos < len(clip):
-        n = next(sizes)
-        blocks.append(np.ascontiguousarray(clip[pos:pos + n]))
-        pos += n
-    for b in blocks:
-        engine.process_into(b, stems, events)
-    engine.reset()
-    was_enabled = _nrt_python.memsys_stats_enabled()
-    _nrt_python.memsys_enable_stats()
-    try:
-        before = rtsys.get_allocation_stats()
-        n_events = sum(engine.process_into(b, stems, events) for b in blocks)
-        after = rtsys.get_allocation_stats()
-    finally:
-        if not was_enabled:
-            _nrt_python.memsys_disable_stats()
-    assert n_events > 5 and engine.frames_processed > 1000 and engine.stage_ticks.sum() > 0
-    assert after.alloc - before.alloc == len(blocks) * 3
-    assert after.alloc - after.free == before.alloc - before.free
+    a = block_allocations(engine, clip)
+    assert a.events > 5 and engine.frames_processed > 1000 and engine.stage_ticks.sum() > 0
+    assert a.nrt_allocs == a.calls * 3 and a.nrt_kept == 0 and a.meminfo_kept == 0
 
 
 # -- the profile by stage ------------------------------------------------------------------------
@@ -243,6 +282,22 @@ def test_separate_a_folder_gives_what_one_file_at_a_time_gives(takes, tmp_path, 
         assert one == (tmp_path / "all" / f"take{i}" / "triggers.csv").read_text() and one.count("\n") > 3
 
 
+@pytest.mark.parametrize("block", [128, 100])
+def test_offline_chunks_give_what_block_calls_give(default, clip, block):
+    """run_blocks calls the engine once per CHUNK samples: the stems and every field of every
+    event (emitted: the end of the `block`-sample block that decided it) are those of calls of
+    `block` samples."""
+    stems, events = run_blocks(Engine(default, 48000, max_block=block), clip, block)
+    alone = Engine(default, 48000, max_block=block)
+    want_stems, want_events = np.zeros_like(stems), []
+    for s in range(0, len(clip), block):
+        out, ev = alone.process(clip[s:s + block])
+        want_stems[s:s + len(out)] = out
+        want_events.append(ev.copy())
+    assert len(clip) > 2 * CHUNK and len(events) > 5
+    assert np.array_equal(stems, want_stems) and np.array_equal(events, np.concatenate(want_events))
+
+
 def test_separate_several_files_named_one_by_one(takes, tmp_path, capsys):
     files = [takes / "take0.wav", takes / "take2.wav"]
     assert _cli(*files, "--out", tmp_path, "--quiet") == 0
@@ -306,3 +361,4 @@ def test_bench_prints_stages_ratios_and_channels(capsys):
     assert all(len(r.split("/")) == len(STAGES) + 1 for r in stage_rows)
     assert out.count("x, per second of audio") == 3
     assert "largest count with every block under half its budget" in out and "MiB per further channel" in out
+    assert "largest count whose p99 round is under half the budget" in out
