@@ -57,7 +57,7 @@ class Progress:
         """Work left at the pace of the work done; None before any work is done."""
         if self.done <= 0:
             return None
-        return (self.clock() - self.t0) * (self.total - self.done) / self.done
+        return max(0.0, (self.clock() - self.t0) * (self.total - self.done) / self.done)
 
     def text(self) -> str:
         name = self.stages[self.stage].name if self.stage < len(self.stages) else "done"

@@ -67,6 +67,7 @@ BETA = 0.5               # thresholds maximise F_0.5, as the threshold detector'
                          # stage a phantom snare is worse than a missed ghost note
 THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.05), 2)
 WORKERS = min(2, os.cpu_count() or 1)    # threads rendering and analysing the takes
+FIT_WORKERS = WORKERS    # threads fitting the networks of an ensemble (one BLAS thread each)
 FINE_TUNE_RATE = 0.001   # Adam's step when starting from a trained network: LEARNING_RATE's
                          # larger steps would first undo what it knows
 FINE_TUNE_EPOCHS = 12    # at most, when fine-tuning (from scratch: 300, with early stopping)
@@ -185,13 +186,15 @@ class _Take(NamedTuple):
 
 
 def _record(engine: Engine, kits: Sequence, grooves: Sequence[Path], seconds: float, band_hz: np.ndarray,
-            progress: Callable[[], None] | None, rooms: float = 0.0):
+            progress: Callable[[], None] | None, rooms: float = 0.0, take_s: float | None = None):
     """Features (frames, F) float32, labels (frames, D + A: the drums, then their articulations;
     int8 as frame_labels gives them)
     and takes of the grooves, each played by one of the kits in turn (so that the amount of audio
     does not grow with the number of kits). The features are written into one matrix as they come
     (a list of takes stacked at the end would hold them twice: 3 GB more for the default preset).
-    A share `rooms` of the takes are recordings in rooms (rtdrums.training.rooms.maybe_vary)."""
+    A share `rooms` of the takes are recordings in rooms (rtdrums.training.rooms.maybe_vary).
+    With take_s each take ends after take_s seconds (else when its last sound has died away: a
+    soundcheck's loudest strokes ring to the end of their take, up to 19 s on ForzeeStereo)."""
     from .render import render_groove
     from .rooms import MODEL_SEED, maybe_vary
 
@@ -206,9 +209,10 @@ def _record(engine: Engine, kits: Sequence, grooves: Sequence[Path], seconds: fl
         """Render, gate and analyse one take, on a worker thread with its own engine."""
         if not hasattr(local, "engine"):
             local.engine = Engine(engine.preset, max_block=s.hop)
-        r = maybe_vary(render_groove(groove, kits[i % len(kits)], s.sample_rate, max_seconds=seconds),
+        r = maybe_vary(render_groove(groove, kits[i % len(kits)], s.sample_rate, max_seconds=seconds, end_s=take_s),
                        i, rooms, MODEL_SEED)
-        mix, keep = _gated(r.mix, r.samples(), s.sample_rate, np.random.default_rng(i))
+        mix = r.mix if take_s is None else r.mix[:round(take_s * s.sample_rate)]   # a room's tail too
+        mix, keep = _gated(mix, r.samples(), s.sample_rate, np.random.default_rng(i))
         return r, keep, record_features(local.engine, mix, band_hz)
 
     # the engine's analysis is compiled without the GIL: takes are analysed WORKERS at a time,
@@ -297,7 +301,7 @@ def train_onset_model(preset: Preset, kits: Sequence, grooves: Sequence[Path] | 
                       seconds: float = GROOVE_SECONDS, progress: Callable[[], None] | None = None,
                       seed: int = 0, rooms: float = 0.0, start: Preset | None = None,
                       networks: int = 1, epochs: int = FINE_TUNE_EPOCHS, rate: float = FINE_TUNE_RATE,
-                      hard_negative_weight: float = HARD_NEGATIVE_WEIGHT) -> Preset:
+                      hard_negative_weight: float = HARD_NEGATIVE_WEIGHT, take_s: float | None = None) -> Preset:
     """The preset with an onset model trained on grooves (default: model_grooves()) rendered with
     the kits, each groove with one kit in turn; a share `rooms` of them in rooms (rtdrums.training.rooms).
 
@@ -308,17 +312,16 @@ def train_onset_model(preset: Preset, kits: Sequence, grooves: Sequence[Path] | 
     `networks` > 1 fine-tunes that many of start's ensemble networks (all, if it has fewer), each
     from its own weights on the same features, into an ensemble of as many (fit_onset_model).
     hard_negative_weight: the loss weight of each drum's negatives on the frames where another
-    drum is struck (rtdrums.training.hard_negatives)."""
+    drum is struck (rtdrums.training.hard_negatives). take_s: each take's length (see _record).
+    `progress` is called once per groove rendered and once per network fitted."""
     base = with_adaptation(replace(preset, onset_model=None), False)     # trained templates only
     engine = Engine(base, max_block=base.stft.hop)
     band_hz = default_band_hz()
     Xs, labels, takes = _record(engine, list(kits), grooves or model_grooves(), seconds, band_hz, progress,
-                                  rooms)
+                                  rooms, take_s)
     mean, scale = _standardise(Xs, takes)
     model, how = fit_onset_model(engine, Xs, labels, takes, mean, scale, band_hz, seed, start, networks, epochs,
-                                 rate, hard_negative_weight)
-    if progress:
-        progress()
+                                 rate, hard_negative_weight, progress)
     record = {"kits": list(dict.fromkeys(k.name for k in kits)), "grooves": len(takes), "seconds_per_groove": seconds,
               "rooms": rooms, **how,
               **({"hard_negative_weight": hard_negative_weight} if hard_negative_weight != 1.0 else {})}
@@ -331,7 +334,8 @@ def fit_onset_model(engine: Engine, Xs: np.ndarray, labels: np.ndarray, takes: S
                     mean: np.ndarray, scale: np.ndarray, band_hz: np.ndarray, seed: int = 0,
                     start: Preset | None = None, networks: int = 1, epochs: int = FINE_TUNE_EPOCHS,
                     rate: float = FINE_TUNE_RATE,
-                    hard_negative_weight: float = HARD_NEGATIVE_WEIGHT) -> tuple[OnsetModel, dict]:
+                    hard_negative_weight: float = HARD_NEGATIVE_WEIGHT,
+                    progress: Callable[[], None] | None = None) -> tuple[OnsetModel, dict]:
     """The onset model fitted on standardised features Xs (frame_labels, _record's takes) of the
     preset the engine runs, and a provenance record (epochs, start).
 
@@ -342,7 +346,13 @@ def fit_onset_model(engine: Engine, Xs: np.ndarray, labels: np.ndarray, takes: S
     engine averages them: each threshold is the lowest whose F_0.5 is within ENSEMBLE_PLATEAU of
     the best (one network: the best); its velocity read-out is fitted once on the ensemble's
     decisions and shared by every network (the engine's velocity is the networks' mean, so a
-    shared read-out is that read-out)."""
+    shared read-out is that read-out). `progress` is called `networks` times (once without
+    start): as each network is fitted (FIT_WORKERS at a time, each on one BLAS thread: the same as
+    one after another), the last time when thresholds and read-out are set.
+    """
+    from sklearn.exceptions import ConvergenceWarning
+    from threadpoolctl import threadpool_limits
+
     from .velocity_fit import velocity_readouts
 
     s = engine.settings
@@ -352,14 +362,31 @@ def fit_onset_model(engine: Engine, Xs: np.ndarray, labels: np.ndarray, takes: S
                   for n in start.onset_model.networks[:max(1, networks)]]
         starts = [w for w in starts if w is not None]
     D = len(engine.drum_names)
-    nets = [_fitted(Xs, labels, w, seed + k, epochs, rate, D, hard_negative_weight)
-            for k, w in enumerate(starts)] \
-        or [_fitted(Xs, labels, None, seed, epochs, drums=D, hard_weight=hard_negative_weight)]
+    jobs = [(w, seed + k) for k, w in enumerate(starts)] or [(None, seed)]
+    steps = max(1, networks) if start is not None else 1   # progress steps, the last when all is done
+    nets = []
+    # one BLAS thread for the whole pool, and a fine-tune's warning (it stops at its epochs by
+    # design) off for the whole pool: a worker's own setting, undone as it ends, would undo the other's
+    with threadpool_limits(limits=1, user_api="blas"), warnings.catch_warnings(), \
+            ThreadPoolExecutor(min(FIT_WORKERS, len(jobs))) as pool:
+        if starts:
+            warnings.simplefilter("ignore", ConvergenceWarning)
+        def fitted(job):                      # a network and its outputs on every take
+            net = _fitted(Xs, labels, *job, epochs, rate, D, hard_negative_weight)
+            return net, [net.predict_proba(Xs[t.start:t.stop]) for t in takes]
+
+        each = []
+        for net, p in pool.map(fitted, jobs):
+            nets.append(net)
+            each.append(p)
+            if progress and len(nets) < steps:
+                progress()
 
     def outputs(X):
         return sum(n.predict_proba(X) for n in nets) / len(nets)
 
-    probs = [outputs(Xs[t.start:t.stop]) for t in takes]
+    probs = [sum(p[i] for p in each) / len(nets) for i in range(len(takes))]     # outputs of each take
+    del each
     retrig = max(1, -(-round(RETRIGGER_MS / 1000 * s.sample_rate) // s.hop))   # frames, as the engine counts
     offset = engine.params.onset_offset
     onsets = [t.onsets for t in takes]
@@ -372,6 +399,9 @@ def fit_onset_model(engine: Engine, Xs: np.ndarray, labels: np.ndarray, takes: S
                          w2=n.coefs_[1].astype(np.float64), b2=n.intercepts_[1].astype(np.float64),
                          vel_w=vel_w, vel_b=vel_b, threshold=threshold, retrigger_ms=RETRIGGER_MS,
                          short_hz=SHORT_HZ, vel_map=vel_map) for n in nets]
+    if progress:
+        for _ in range(steps - min(len(nets), steps - 1)):
+            progress()
     how = {"epochs": [int(n.n_iter_) for n in nets] if len(nets) > 1 else int(nets[0].n_iter_),
            "fine_tuned_from": start.name if starts else "none (trained from scratch)"}
     if len(nets) > 1:

@@ -256,14 +256,17 @@ def velocity_gain(velocity: int) -> float:
     return (np.clip(velocity, 1, 127) / 127.0) ** VELOCITY_EXPONENT
 
 
-def _placed(hits: list[_Hit], kit: Kit, sample_rate: int, seed: int | None) -> list[tuple[_Hit, np.ndarray]]:
+def _placed(hits: list[_Hit], kit: Kit, sample_rate: int, seed: int | None,
+            end: int | None = None) -> list[tuple[_Hit, np.ndarray]]:
     """Each audible hit with its attack_s and its audio as placed (velocity gain, choke), before
-    the mix's normalisation; seed as in _mix."""
+    the mix's normalisation; seed and end as in _mix."""
     rng = None if seed is None else np.random.default_rng(seed)
     chokes = _choke_points(hits)
     placed = []
     for k, h in enumerate(hits):
         audio = kit.sample(h.instrument, h.velocity / 127.0, sample_rate, rng)
+        if end is not None:
+            audio = audio[:max(0, end - h.start)]
         audio = audio * np.float32(velocity_gain(h.velocity))
         attack_s = first_within(audio, ATTACK_DB) / sample_rate
         if k in chokes:
@@ -285,12 +288,13 @@ def hit_sounds(midi_path: str | Path, kit: Kit, sample_rate: int = 48000, max_se
     return [placed[k][1] for k in order]
 
 
-def _mix(hits: list[_Hit], kit: Kit, sample_rate: int, seed: int | None) -> Render:
+def _mix(hits: list[_Hit], kit: Kit, sample_rate: int, seed: int | None, end: int | None = None) -> Render:
     """Place each hit's sample in its stem, choke open hats, normalise, sum the stems.
 
     seed None: the first matching velocity layer; an int: a seeded random one among overlaps.
+    end: the render stops at that sample (what still rings there is cut).
     """
-    placed = _placed(hits, kit, sample_rate, seed)
+    placed = _placed(hits, kit, sample_rate, seed, end)
     if not placed:
         raise UserError(f"kit {kit.name!r} has no instrument for any note of this groove: "
                         "use a kit with kick, snare or hi-hat instruments")
@@ -307,15 +311,17 @@ def _mix(hits: list[_Hit], kit: Kit, sample_rate: int, seed: int | None) -> Rend
 
 
 def render_groove(midi_path: str | Path, kit: Kit, sample_rate: int = 48000,
-                  max_seconds: float | None = None, seed: int = 0) -> Render:
-    """Render a MIDI groove with a kit; notes at or after `max_seconds` are dropped.
+                  max_seconds: float | None = None, seed: int = 0, end_s: float | None = None) -> Render:
+    """Render a MIDI groove with a kit; notes at or after `max_seconds` are dropped; with end_s
+    the render stops there (else when the last sound has died away).
 
     `seed` picks among velocity layers whose ranges overlap; the same seed gives the same audio.
     """
     notes = load_groove(midi_path)
     if max_seconds is not None:
         notes = [n for n in notes if n[0] < max_seconds]
-    return _mix(_hits_from_groove(notes, kit, int(sample_rate)), kit, int(sample_rate), seed)
+    return _mix(_hits_from_groove(notes, kit, int(sample_rate)), kit, int(sample_rate), seed,
+                None if end_s is None else round(end_s * sample_rate))
 
 
 def render_hits(kit: Kit, role: str, sample_rate: int = 48000,

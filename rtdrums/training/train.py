@@ -167,8 +167,11 @@ def hit_frames(audio: np.ndarray, settings: StftSettings, single_hit: bool) -> n
     """Magnitude frames (K x n) that the engine sees of a recording's hits, silence dropped.
 
     Of a single hit (a kit sample) only the first HIT_SECONDS count: the attack and body that
-    triggers and masks depend on, not a cymbal's long tail.
+    triggers and masks depend on, not a cymbal's long tail; silence is judged against its loudest
+    frame there.
     """
+    if single_hit:                           # the rest of a ringing take is not looked at
+        audio = audio[:round(HIT_SECONDS * settings.sample_rate) + settings.n_fft]
     pad = np.zeros(settings.n_fft, np.float32)
     V = spectrogram(np.concatenate([audio, pad]), settings)
     energy = V.sum(axis=0)
@@ -381,7 +384,10 @@ class Schedule:
     (which replaces it in the engine; otherwise the detector keeps base's settings);
     the first fine_tune_networks of the base's ensemble networks (all, if it has fewer) are
     fine-tuned, into an ensemble of as many, for at most
-    fine_tune_epochs each with Adam's step fine_tune_rate.
+    fine_tune_epochs each with Adam's step fine_tune_rate. cut_takes: each of the learned
+    trigger's takes ends onset_training.TAIL_S after model_seconds (else when its last sound has
+    died away: a soundcheck's loudest strokes ring to the end of their take, which made the
+    ForzeeStereo soundcheck's 48 takes 694 s instead of 288 s).
     """
     tune_seconds: float = 30.0
     model_grooves: int | None = None
@@ -391,6 +397,7 @@ class Schedule:
     fine_tune_networks: int = 1
     fine_tune_epochs: int = 12          # onset_training.FINE_TUNE_EPOCHS
     fine_tune_rate: float = 0.001       # onset_training.FINE_TUNE_RATE
+    cut_takes: bool = False
 
 
 FULL = Schedule()              # as the shipped preset is trained: the learned trigger from scratch
@@ -402,7 +409,7 @@ FULL = Schedule()              # as the shipped preset is trained: the learned t
 # ensemble's averaging (against one network fine-tuned for 12 epochs: F -0.006..+0.046 per drum,
 # mostly gains, on three kits' validation and test grooves; docs/calibration.md)
 FAST = Schedule(model_grooves=48, model_seconds=5.0, fine_tune=True, detector_with_learned=False,
-                fine_tune_networks=7, fine_tune_epochs=3, fine_tune_rate=0.003)
+                fine_tune_networks=7, fine_tune_epochs=3, fine_tune_rate=0.003, cut_takes=True)
 
 
 def schedule_for(base: Preset | None, full: bool = False) -> Schedule:
@@ -429,12 +436,14 @@ def learned_grooves(grooves: Sequence[Path] | None = None, schedule: Schedule | 
     return [out[i] for i in np.linspace(0, len(out) - 1, n).round().astype(int)]
 
 
-# CPU seconds of the steps, measured (docs/training-speed.md): per category's templates, per hit
-# measured, per second of a tuning take (analysed without the model's features), per second of
-# a model take (with them), per setting tried and second of the takes it replays, per frame and
-# epoch of the network's fit; and the epochs of a fit from scratch (early stopping: 30-60)
-TEMPLATE_WORK, CALIBRATE_WORK, RENDER_WORK, MODEL_RENDER_WORK = 1.0, 0.03, 0.05, 0.07
-REPLAY_WORK, FIT_WORK, SCRATCH_EPOCHS = 2.5e-4, 4.6e-6, 40
+# time of the steps on two cores, measured (docs/training-speed.md), in units of one category's
+# templates: per hit measured, per second of a tuning take (analysed without the model's
+# features), per second of a model take (with them), per setting tried and second of the takes it
+# replays, per frame and epoch of a network's fit (two networks at a time); and the epochs of a
+# fit from scratch (early stopping: 30-60). The tuning's and the scratch fit's are older CPU
+# seconds (2026-12-06), the others the wall times of a soundcheck's training (2026-12-07)
+TEMPLATE_WORK, CALIBRATE_WORK, RENDER_WORK, MODEL_RENDER_WORK = 1.0, 0.006, 0.05, 0.027
+REPLAY_WORK, FIT_WORK, SCRATCH_EPOCHS = 2.5e-4, 5.5e-6, 40
 
 
 def training_plan(hit_sets: Sequence[Hits], kits: Sequence, grooves: Sequence[Path] | None = None,
@@ -472,10 +481,11 @@ def tune_plan(kits: Sequence, grooves: Sequence[Path] | None = None, learned: bo
 
         n = len(learned_grooves(model_grooves, schedule))
         seconds = schedule.model_seconds + TAIL_S
-        # fine-tuning: the epochs of every network (fewer if the base has fewer networks)
-        epochs = schedule.fine_tune_epochs * schedule.fine_tune_networks if schedule.fine_tune else SCRATCH_EPOCHS
+        # one step per network fitted (fine-tuning: each of the base's, however many it has)
+        networks, epochs = ((schedule.fine_tune_networks, schedule.fine_tune_epochs) if schedule.fine_tune
+                            else (1, SCRATCH_EPOCHS))
         plan += [Stage("rendering trigger grooves", n, MODEL_RENDER_WORK * seconds),
-                 Stage("fitting the learned trigger", 1, FIT_WORK * n * seconds * 375 * epochs)]
+                 Stage("fitting the learned trigger", networks, FIT_WORK * n * seconds * 375 * epochs)]
     return plan
 
 
@@ -535,13 +545,14 @@ def tune(preset: Preset, kits: Sequence, grooves: Sequence[Path] | None = None,
         tuned = replace(tuned, provenance={**tuned.provenance, "trigger_tuning": record})
     if not learned:
         return tuned
-    from .onset_training import train_onset_model
+    from .onset_training import TAIL_S, train_onset_model
     start = base if schedule.fine_tune and base is not None and base.onset_model is not None else None
     model = learned_grooves(model_grooves, schedule)
     return train_onset_model(tuned, model_kit_order(kits, trigger_kits, len(model)), model,
                              schedule.model_seconds, progress=progress, rooms=rooms, start=start,
                              networks=schedule.fine_tune_networks,
-                             epochs=schedule.fine_tune_epochs, rate=schedule.fine_tune_rate)
+                             epochs=schedule.fine_tune_epochs, rate=schedule.fine_tune_rate,
+                             take_s=schedule.model_seconds + TAIL_S if schedule.cut_takes else None)
 
 
 TRIGGER_KIT_SHARE = 0.5     # of the learned trigger's grooves played by trigger kits
