@@ -189,6 +189,20 @@ def test_join_cli_writes_the_ensemble(default, other, tmp_path, capsys):
     np.testing.assert_array_equal(loaded.onset_model.members[0].w1, other.onset_model.w1)
 
 
+def test_an_ensemble_joined_in_gives_all_of_its_networks_in_order(default, other, pair, tmp_path):
+    from rtdrums.training.learned_thresholds import with_thresholds
+
+    save_preset(with_thresholds(other, [0.3, 0.3, 0.3]), tmp_path / "other")
+    save_preset(pair, tmp_path / "pair")
+    assert main(["join", str(tmp_path / "three"), str(tmp_path / "other"), str(tmp_path / "pair")]) == 0
+    three = load_preset(tmp_path / "three")
+    assert three.onset_model.threshold == (0.3, 0.3, 0.3)
+    assert [f["networks"] for f in three.provenance["ensemble"]["from"]] == [1, 2]
+    for got, want in zip(three.onset_model.networks, [other.onset_model, default.onset_model, other.onset_model]):
+        np.testing.assert_array_equal(got.w1, want.w1)
+    assert len(three.onset_model.networks) == 3
+
+
 def test_thresholds_of_an_ensemble_are_set_once_for_all_networks(pair, clip, tmp_path):
     from rtdrums.training.learned_thresholds import with_thresholds
 
