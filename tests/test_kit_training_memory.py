@@ -30,6 +30,8 @@ def test_cut_hits_learn_the_same_templates_references_and_cross_talk(fixture_kit
     assert list(W_whole) == list(W_cut)
     for c in W_whole:
         np.testing.assert_array_equal(W_whole[c], W_cut[c])
+    short, _ = hits_from_kit(fixture_kit, settings.sample_rate, n // 2)             # cuts what is read
+    assert any(not np.array_equal(W_whole[c], W) for c, W in learn_templates(short, settings).items())
     a = calibrate(build_preset(W_whole, settings, "whole", {}), whole)
     b = calibrate(build_preset(W_cut, settings, "cut", {}), cut)
     assert [(d.reference, d.leak) for d in a.drums] == [(d.reference, d.leak) for d in b.drums]
@@ -53,3 +55,11 @@ def test_samples_given_in_memory_are_kept():
     kit.forget_decoded()
     np.testing.assert_array_equal(kit.sample("kick", 1.0, 48000), sound)
     np.testing.assert_array_equal(kit.sample("kick", 1.0, 48000, samples=100), sound[:100])
+
+
+def test_a_one_component_ratio_is_the_matmuls_exactly():
+    from rtdrums.dsp.nmf import EPS, _ratio
+
+    rng = np.random.default_rng(3)
+    V, W, H = (rng.random(shape, dtype=np.float32) for shape in ((257, 300), (257, 1), (1, 300)))
+    np.testing.assert_array_equal(_ratio(V, W, H, np.empty_like(V)), V / (np.matmul(W, H) + EPS))
