@@ -187,7 +187,7 @@ def hit_frames(audio: np.ndarray, settings: StftSettings, single_hit: bool) -> n
 def hit_samples(settings: StftSettings) -> int:
     """How much of a single hit (a kit sample) training reads: hit_frames' first HIT_SECONDS and
     the frame that ends there, activation_rises' RISE_FRAMES. Cutting a kit's hits to this leaves
-    the templates and references as they are (tests/test_train.py) and does not hold a cymbal's
+    the templates and references as they are (tests/test_kit_training_memory.py) and does not hold a cymbal's
     12 s tail through the training."""
     return max(round(HIT_SECONDS * settings.sample_rate) + settings.n_fft, RISE_FRAMES * settings.hop)
 
