@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 from ..errors import UserError
@@ -50,8 +51,8 @@ from ..training.render import groove_files
 from ..training.rooms import DEFAULT_ROOMS, check_fraction
 from ..progress import Progress
 from ..training.soundfont_kits import kit_folders
-from ..training.train import (CATEGORIES, Hits, hits_from_folder, hits_from_kit, kit_from_hits, pooled,
-                     schedule_for, train, training_plan, tunes_detector)
+from ..training.train import (CATEGORIES, Hits, hit_samples, hits_from_folder, hits_from_kit, kit_from_hits,
+                     pooled, schedule_for, train, training_plan, tunes_detector)
 
 help = "learn templates from a Hydrogen kit or a folder of labelled hits"
 
@@ -174,7 +175,10 @@ def run(args) -> int:
     trigger_kits = [load_kit(f) for d in args.trigger_kit for f in kit_folders(d)]
     tune_kits = list(kits)                    # folders of hits join as kits of their hits
     advice: list[str] = []
-    for source, loader in [(k, hits_from_kit) for k in kits] + [(h, hits_from_folder) for h in args.hits]:
+    # of a kit's samples only what training reads (the kit renders from its own); a folder's
+    # hits are rendered too, whole
+    kit_hits = partial(hits_from_kit, samples=hit_samples(settings))
+    for source, loader in [(k, kit_hits) for k in kits] + [(h, hits_from_folder) for h in args.hits]:
         found, provenance = loader(source, sample_rate)
         sources.append(provenance)
         hit_sets.append(found)

@@ -190,22 +190,31 @@ class Kit:
         return self._cache[key]
 
     def sample(self, instrument: Instrument | str, velocity01: float, sample_rate: int = 48000,
-               rng: np.random.Generator | None = None) -> np.ndarray:
-        """The sample this instrument plays at `velocity01`, times layer gain x instrument gain."""
+               rng: np.random.Generator | None = None, samples: int | None = None) -> np.ndarray:
+        """The sample this instrument plays at `velocity01`, times layer gain x instrument gain;
+        its first `samples` only if given."""
         inst = self.instrument(instrument) if isinstance(instrument, str) else instrument
         layer = inst.layer_for(velocity01, rng)
-        return (self.layer_audio(layer, sample_rate) * np.float32(layer.gain * inst.gain))
+        return (self.layer_audio(layer, sample_rate)[:samples] * np.float32(layer.gain * inst.gain))
 
-    def hits(self, role: str, sample_rate: int = 48000) -> list[tuple[np.ndarray, float]]:
+    def forget_decoded(self) -> None:
+        """Free the samples decoded from files (decoded again when next played); samples given in
+        memory (from_audio) stay."""
+        for key in [k for k in self._cache if k[0].is_file()]:
+            del self._cache[key]
+
+    def hits(self, role: str, sample_rate: int = 48000,
+             samples: int | None = None) -> list[tuple[np.ndarray, float]]:
         """(audio, velocity01) for every layer of every instrument with this role.
 
-        audio is as from sample() (gains applied); velocity01 is the middle of the layer's range.
+        audio is as from sample() (gains applied), its first `samples` only if given (a copy: a
+        cymbal's 12 s tail is not held); velocity01 is the middle of the layer's range.
         Silent layers are left out.
         """
         out = []
         for inst in self.by_role(role):
             for ly in inst.layers:
-                audio = self.layer_audio(ly, sample_rate) * np.float32(ly.gain * inst.gain)
+                audio = self.layer_audio(ly, sample_rate)[:samples] * np.float32(ly.gain * inst.gain)
                 if np.any(audio):
                     out.append((audio, 0.5 * (ly.min + ly.max)))
         return out

@@ -264,9 +264,8 @@ def _placed(hits: list[_Hit], kit: Kit, sample_rate: int, seed: int | None,
     chokes = _choke_points(hits)
     placed = []
     for k, h in enumerate(hits):
-        audio = kit.sample(h.instrument, h.velocity / 127.0, sample_rate, rng)
-        if end is not None:
-            audio = audio[:max(0, end - h.start)]
+        audio = kit.sample(h.instrument, h.velocity / 127.0, sample_rate, rng,
+                           None if end is None else max(0, end - h.start))
         audio = audio * np.float32(velocity_gain(h.velocity))
         attack_s = first_within(audio, ATTACK_DB) / sample_rate
         if k in chokes:

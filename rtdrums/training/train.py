@@ -56,15 +56,16 @@ AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".aiff", ".aif"}
 Hits = dict[str, list[tuple[np.ndarray, float | None]]]   # category -> [(mono audio, velocity01)]
 
 
-def hits_from_kit(kit, sample_rate: int) -> tuple[Hits, dict]:
+def hits_from_kit(kit, sample_rate: int, samples: int | None = None) -> tuple[Hits, dict]:
     """Every velocity layer of a Hydrogen kit (a loaded Kit or its folder), by category; plus a
-    provenance record."""
+    provenance record. With `samples` (hit_samples: all that training reads of a kit's hit),
+    each hit is cut to its first that many."""
     from .kits import Kit, load_kit
 
     kit = kit if isinstance(kit, Kit) else load_kit(kit)
     hits: Hits = {}
     for category in CATEGORIES:
-        found = kit.hits(category, sample_rate)
+        found = kit.hits(category, sample_rate, samples)
         if found:
             hits[category] = [(np.asarray(a, np.float32), v) for a, v in found]
     return hits, {"kit": kit.name, "kit_license": kit.license}
@@ -183,6 +184,14 @@ def hit_frames(audio: np.ndarray, settings: StftSettings, single_hit: bool) -> n
     return V[:, keep]
 
 
+def hit_samples(settings: StftSettings) -> int:
+    """How much of a single hit (a kit sample) training reads: hit_frames' first HIT_SECONDS and
+    the frame that ends there, activation_rises' RISE_FRAMES. Cutting a kit's hits to this leaves
+    the templates and references as they are (tests/test_kit_training_memory.py) and does not hold a cymbal's
+    12 s tail through the training."""
+    return max(round(HIT_SECONDS * settings.sample_rate) + settings.n_fft, RISE_FRAMES * settings.hop)
+
+
 def learn_templates(hits: Hits, settings: StftSettings, components: dict[str, int] | None = None,
                     iterations: int = 200, seed: int = 0) -> dict[str, np.ndarray]:
     """category -> W (K x R_c) learnt by KL-NMF on the frames of that category's hits (in single
@@ -201,10 +210,15 @@ def learn_templates(hits: Hits, settings: StftSettings, components: dict[str, in
         W = W.astype(np.float64)
         return W / W.sum(axis=0)
 
-    # categories on two threads (numpy's loops release the GIL), each with one BLAS thread
+    def samples_read(category: str) -> int:
+        return sum(min(len(a), hit_samples(settings)) if v is not None else len(a) for a, v in hits[category])
+
+    # categories on two threads (numpy's loops release the GIL), each with one BLAS thread; the
+    # largest first, so that the last to finish is a small one
+    order = sorted(hits, key=samples_read, reverse=True)
     with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(min(2, os.cpu_count() or 1)) as pool:
-        found = dict(zip(hits, pool.map(learnt, list(hits))))
-    return {c: W for c, W in found.items() if W is not None}
+        found = dict(zip(order, pool.map(learnt, order)))
+    return {c: found[c] for c in hits if found[c] is not None}
 
 
 def check_drums(categories) -> None:
@@ -246,7 +260,10 @@ def build_preset(templates: dict[str, np.ndarray], settings: StftSettings, name:
                   description="Templates learnt from isolated hits by `rtdrums train`.")
 
 
-def activation_rises(engine, audio: np.ndarray, frames: int = 12) -> np.ndarray:
+RISE_FRAMES = 12          # frames of a hit activation_rises reads
+
+
+def activation_rises(engine, audio: np.ndarray, frames: int = RISE_FRAMES) -> np.ndarray:
     """Largest rise of each group's activation over the first frames of one hit, from silence.
 
     The rise is the trigger detector's own (onsets.detect, read from the engine's state after
