@@ -165,6 +165,11 @@ def test_presets_that_do_not_share_features_are_refused(default, other, tmp_path
         join([default, replace(other, onset_model=None)], ["default", "plain"])
     with pytest.raises(UserError, match="solver settings"):
         join([default, replace(other, solver=replace(other.solver, iterations=other.solver.iterations + 1))])
+    bands = other.onset_model.band_hz
+    with pytest.raises(UserError, match="learned-trigger bands"):
+        join([default, replace(other, onset_model=replace(other.onset_model, band_hz=bands * 1.01))])
+    ulps = replace(other, onset_model=replace(other.onset_model, band_hz=np.nextafter(bands, np.inf)))
+    assert len(join([default, ulps]).onset_model.networks) == 2     # another numpy's geomspace
     moved = save_preset(replace(other, W=other.W * 1.01), tmp_path / "moved")
     out = tmp_path / "out"
     assert main(["join", str(out), "default", str(moved)]) == 2      # the shipped ensemble, refused too

@@ -32,6 +32,11 @@ from ..errors import UserError
 from ..preset import Preset, load_preset, save_preset
 
 
+def _same_edges(a: np.ndarray, b: np.ndarray) -> bool:
+    """Band edges equal up to rounding: numpy versions compute geomspace's edges a few ulp apart."""
+    return a.shape == b.shape and np.allclose(a, b, rtol=1e-9, atol=0.0)
+
+
 def mismatch(a: Preset, b: Preset) -> str | None:
     """What keeps b's learned trigger from reading a's features, or None."""
     if b.onset_model is None:
@@ -41,8 +46,8 @@ def mismatch(a: Preset, b: Preset) -> str | None:
               ("drums", [(d.name, d.components, d.labels) for d in a.drums]
                == [(d.name, d.components, d.labels) for d in b.drums]
                and a.residual_labels == b.residual_labels),
-              ("learned-trigger bands", np.array_equal(a.onset_model.band_hz, b.onset_model.band_hz)
-               and np.array_equal(a.onset_model.short_hz, b.onset_model.short_hz)),
+              ("learned-trigger bands", _same_edges(a.onset_model.band_hz, b.onset_model.band_hz)
+               and _same_edges(a.onset_model.short_hz, b.onset_model.short_hz)),
               ("hidden size", a.onset_model.b1.shape == b.onset_model.b1.shape))
     return next((f"differs in its {what}" for what, same in checks if not same), None)
 
@@ -58,7 +63,8 @@ def join(presets: Sequence[Preset], names: Sequence[str] | None = None) -> Prese
         if why:
             raise UserError(f"preset {name} {why} from {names[0]}: an ensemble needs networks on the same features")
     m = first.onset_model
-    shared = dict(threshold=m.threshold, retrigger_ms=m.retrigger_ms, members=())
+    shared = dict(threshold=m.threshold, retrigger_ms=m.retrigger_ms, members=(),
+                  band_hz=m.band_hz, short_hz=m.short_hz)     # the first's edges, exactly
     nets = [replace(n, **shared) for p in presets for n in p.onset_model.networks]
     record = {"networks": len(nets), "from": [
         {"preset": name, "networks": len(p.onset_model.networks),
