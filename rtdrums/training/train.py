@@ -172,7 +172,7 @@ def hit_frames(audio: np.ndarray, settings: StftSettings, single_hit: bool) -> n
     frame there.
     """
     if single_hit:                           # the rest of a ringing take is not looked at
-        audio = audio[:round(HIT_SECONDS * settings.sample_rate) + settings.n_fft]
+        audio = audio[:hit_span(settings)]
     pad = np.zeros(settings.n_fft, np.float32)
     V = spectrogram(np.concatenate([audio, pad]), settings)
     energy = V.sum(axis=0)
@@ -184,12 +184,18 @@ def hit_frames(audio: np.ndarray, settings: StftSettings, single_hit: bool) -> n
     return V[:, keep]
 
 
+def hit_span(settings: StftSettings) -> int:
+    """The samples of a single hit that hit_frames analyses: its first HIT_SECONDS and the frame
+    that ends there."""
+    return round(HIT_SECONDS * settings.sample_rate) + settings.n_fft
+
+
 def hit_samples(settings: StftSettings) -> int:
-    """How much of a single hit (a kit sample) training reads: hit_frames' first HIT_SECONDS and
-    the frame that ends there, activation_rises' RISE_FRAMES. Cutting a kit's hits to this leaves
-    the templates and references as they are (tests/test_kit_training_memory.py) and does not hold a cymbal's
-    12 s tail through the training."""
-    return max(round(HIT_SECONDS * settings.sample_rate) + settings.n_fft, RISE_FRAMES * settings.hop)
+    """How much of a single hit (a kit sample) training reads: hit_frames' hit_span and
+    activation_rises' RISE_FRAMES. Cutting a kit's hits to this leaves the templates and
+    references as they are (tests/test_kit_training_memory.py) and does not hold a cymbal's 12 s
+    tail through the training."""
+    return max(hit_span(settings), RISE_FRAMES * settings.hop)
 
 
 def learn_templates(hits: Hits, settings: StftSettings, components: dict[str, int] | None = None,
