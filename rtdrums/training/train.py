@@ -71,6 +71,18 @@ def hits_from_kit(kit, sample_rate: int, samples: int | None = None) -> tuple[Hi
     return hits, {"kit": kit.name, "kit_license": kit.license}
 
 
+def kit_hit_sets(kits: Sequence, settings: StftSettings) -> tuple[list, list[Hits], list[dict]]:
+    """Hydrogen kits (loaded Kits or folders) as training reads them, at settings' rate: the
+    loaded kits, the hit set of each (hits_from_kit with every hit cut to hit_samples(settings),
+    so that a cymbal's 12 s tail is not held through the training) and their provenance records.
+    What `train --kit` and `eval --calibrate` hold of a kit's samples."""
+    from .kits import Kit, load_kit
+
+    loaded = [k if isinstance(k, Kit) else load_kit(k) for k in kits]
+    read = [hits_from_kit(kit, settings.sample_rate, hit_samples(settings)) for kit in loaded]
+    return loaded, [h for h, _ in read], [prov for _, prov in read]
+
+
 def hits_from_folder(path: str | os.PathLike, sample_rate: int) -> tuple[Hits, dict]:
     """Recordings in sub-folders named by category (kick/, snare/, hihat/, hihat_open/, tom/ ...),
     audio files or `rtdrums live` sessions recorded there, split into single hits (split_hits).
