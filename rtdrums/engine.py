@@ -79,6 +79,7 @@ class State(NamedTuple):
     h32: np.ndarray           # (R,)
     m_hidden: np.ndarray      # (K U,) float32 the onset model's hidden layers, merged (lean kernels)
     prof: np.ndarray          # (len(STAGES) + 1,) int64: ticks per stage while profiling; last slot 1 = on
+    emit_block: np.ndarray    # (1,) int64: Engine.emit_block, a setting that reset() keeps
 
 
 C_RING_POS, C_SAMPLES, C_HOP_FILL, C_OUT_POS, C_BAD, C_FRAMES, C_ITERS = range(7)
@@ -93,14 +94,16 @@ class Engine:
 
     stem_names: the drums, then 'residual'. stem_latency: samples by which every stem lags the
     input. Events (rtdrums.events.EVENT_DTYPE) carry stream sample indices; `emitted` is the end of
-    the block in which the trigger was decided. lean=False runs the reference kernels the lean
-    ones are checked and timed against (docs/lean-engine.md). share: an engine of the same preset
+    the block in which the trigger was decided (the call's, or with emit_block the nominal block's:
+    see the property). lean=False runs the reference kernels the lean ones are checked and timed
+    against (docs/lean-engine.md). share: an engine of the same preset
     and rate whose read-only tables (all but the templates adaptation moves) this one uses too, so
     that many channels keep one copy of them in the caches (rtdrums.channels).
     """
 
     def __init__(self, preset: Preset, sample_rate: int | None = None, max_block: int = 8192,
-                 max_events: int = 256, lean: bool = True, share: "Engine | None" = None):
+                 max_events: int = 256, lean: bool = True, share: "Engine | None" = None,
+                 emit_block: int = 0):
         sample_rate = int(sample_rate or preset.stft.sample_rate)
         lo, hi = preset.stft.rate_range()
         if not lo <= sample_rate <= hi:
@@ -132,9 +135,11 @@ class Engine:
         self._stems = np.zeros((self.max_block, len(self.stem_names)), np.float32)
         self._events = np.zeros(max_events, EVENT_DTYPE)
         self._profiling = 0
+        self._emit_block = 0
         t = self.tables
         self._trained = [(a, a.copy()) for a in (t.W, t.Wt, t.Wb, t.Wbt, t.WtW, t.Wt1, t.Wt32, t.Wb32, t.Wbt32)]
         self.reset()
+        self.emit_block = emit_block
 
     # -- construction -------------------------------------------------------------------
     @staticmethod
@@ -158,7 +163,7 @@ class Engine:
             slwork=np.zeros((2, len(t.swin) // 2)), m_hidden=np.zeros(len(t.m_b1m), np.float32),
             model32=np.zeros((D + 1, K), np.float32), wh32=np.zeros(B, np.float32), vb32=np.zeros(B, np.float32),
             num32=np.zeros(R, np.float32), h32=np.zeros(R, np.float32),
-            prof=np.zeros(len(STAGES) + 1, np.int64))
+            prof=np.zeros(len(STAGES) + 1, np.int64), emit_block=np.zeros(1, np.int64))
 
     # -- streaming ------------------------------------------------------------------------
     def reset(self) -> None:
@@ -170,6 +175,7 @@ class Engine:
             live[...] = trained
         onsets.reset_state(S.fstate, S.istate, S.history, S.dropped)
         S.prof[PROF_ON] = self._profiling
+        S.emit_block[0] = self._emit_block
 
     @property
     def profiling(self) -> bool:
@@ -181,6 +187,22 @@ class Engine:
     def profiling(self, on: bool) -> None:
         self._profiling = int(bool(on))
         self.state.prof[PROF_ON] = self._profiling
+
+    @property
+    def emit_block(self) -> int:
+        """0: an event's `emitted` is the end of the call that decided it (a live callback's
+        block). n > 0: a call stands for consecutive calls of n samples from its first sample (the
+        last one shorter) and `emitted` is the end of the one that decided the event, so that one
+        call over many blocks (rtdrums.offline) reports what calls of n samples report. reset()
+        keeps the setting."""
+        return self._emit_block
+
+    @emit_block.setter
+    def emit_block(self, n: int) -> None:
+        if int(n) < 0:
+            raise ValueError(f"emit_block {n}: give a block size in samples, or 0")
+        self._emit_block = int(n)
+        self.state.emit_block[0] = self._emit_block
 
     @property
     def stage_ticks(self) -> np.ndarray:
@@ -291,6 +313,7 @@ def process_block(x, stems, events, handle):
     c = S.counters
     n_stems = S.outq.shape[0]
     n_events = 0
+    start = c[C_SAMPLES]
     for i in range(x.shape[0]):
         if _push(S, x[i], P.hop):
             n_events = _frame(T, P, S, events, n_events)
@@ -299,9 +322,14 @@ def process_block(x, stems, events, handle):
         for s in range(n_stems):
             stems[i, s] = S.outq[s, j]
         c[C_OUT_POS] = j + 1 if j + 1 < P.hop else j
+    nominal = S.emit_block[0]
     for e in range(n_events):                  # the detectors leave the frame's end in emitted
-        events[e]["decided"] = events[e]["emitted"] - 1
-        events[e]["emitted"] = c[C_SAMPLES]
+        decided = events[e]["emitted"] - 1
+        events[e]["decided"] = decided
+        end = c[C_SAMPLES]
+        if nominal > 0:                        # the end of the nominal block that holds decided
+            end = min(end, start + ((decided - start) // nominal + 1) * nominal)
+        events[e]["emitted"] = end
     return n_events
 
 

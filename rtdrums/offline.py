@@ -56,23 +56,24 @@ def _run_chunks(engine: Engine, x: np.ndarray, block: int, stems: np.ndarray,
     compiled call straight into stems, i.e. a hundred times fewer calls and copies holding the
     GIL between the GIL-free block calls (rtdrums separate on many files runs files in threads).
     The same stems and events as calls of `block` samples: the engine's output does not depend
-    on how its input is cut, and each event's emitted is set to the end of the `block`-sample
-    block in which it was decided, as such a call sets it."""
+    on how its input is cut, and with Engine.emit_block each call reports every event's
+    `emitted` as calls of `block` samples do."""
     chunk = max(block, CHUNK // block * block)
-    s0 = engine.samples_processed
     room = (chunk // engine.settings.hop + 1) * len(engine.drum_names) + 16    # a note per drum and frame: none dropped
     buf = np.zeros(room, EVENT_DTYPE)
     events = []
-    for start in range(0, len(x), chunk):
-        n = min(chunk, len(x) - start)
-        k = engine.process_into(x[start:start + n], stems[start:start + n], buf)
-        if k:
-            events.append(buf[:k].copy())
-        if progress:
-            progress(n)
-    ev = np.concatenate(events) if events else np.zeros(0, EVENT_DTYPE)
-    ev["emitted"] = np.minimum(s0 + ((ev["decided"] - s0) // block + 1) * block, s0 + len(x))
-    return ev
+    was, engine.emit_block = engine.emit_block, block
+    try:
+        for start in range(0, len(x), chunk):
+            n = min(chunk, len(x) - start)
+            k = engine.process_into(x[start:start + n], stems[start:start + n], buf)
+            if k:
+                events.append(buf[:k].copy())
+            if progress:
+                progress(n)
+    finally:
+        engine.emit_block = was
+    return np.concatenate(events) if events else np.zeros(0, EVENT_DTYPE)
 
 
 def activation_trace(engine: Engine, x: np.ndarray, components: bool = False):

@@ -1,6 +1,6 @@
-"""What `rtdrums train --kit` holds of a kit's samples: each hit cut to what training reads
-(hit_samples), the kit's decoded samples freed before the learned trigger's fit; neither changes
-what is learnt (docs/training-speed.md)."""
+"""What `rtdrums train --kit` and `rtdrums eval --calibrate` hold of a kit's samples: each hit cut
+to what training reads (hit_samples), the kit's decoded samples freed before the learned trigger's
+fit; neither changes what is learnt (docs/training-speed.md)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 from rtdrums.preset import load_preset
 from rtdrums.training.kits import Kit, load_kit
 from rtdrums.training.render import render_groove
-from rtdrums.training.train import build_preset, calibrate, hit_samples, hits_from_kit, learn_templates
+from rtdrums.training.train import build_preset, calibrate, hit_samples, hits_from_kit, kit_hit_sets, learn_templates
 
 from conftest import FIXTURE_KIT
 
@@ -36,6 +36,23 @@ def test_cut_hits_learn_the_same_templates_references_and_cross_talk(fixture_kit
     b = calibrate(build_preset(W_cut, settings, "cut", {}), cut)
     assert [(d.reference, d.leak) for d in a.drums] == [(d.reference, d.leak) for d in b.drums]
     assert a.residual_leak == b.residual_leak
+
+
+def test_train_kit_and_eval_calibrate_read_a_kit_alike(fixture_kit):
+    """kit_hit_sets, through which `train --kit` and `eval --calibrate` (protocol.trained_on) read
+    kits, given folders or loaded kits: every hit cut to hit_samples, the provenance kept."""
+    settings = load_preset("default").stft
+    kits, hit_sets, sources = kit_hit_sets([FIXTURE_KIT, fixture_kit], settings)
+    whole, provenance = hits_from_kit(fixture_kit, settings.sample_rate)
+    n = hit_samples(settings)
+    assert kits[1] is fixture_kit and kits[0].name == fixture_kit.name and sources == [provenance] * 2
+    for hits in hit_sets:
+        assert list(hits) == list(whole)
+        for category, items in whole.items():
+            for (a, va), (b, vb) in zip(items, hits[category], strict=True):
+                assert va == vb
+                np.testing.assert_array_equal(b, a[:n])
+    assert max(len(b) for hits in hit_sets for items in hits.values() for b, _ in items) == n
 
 
 def test_forgotten_samples_are_decoded_again_and_render_the_same(validation_grooves):

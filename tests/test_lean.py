@@ -196,12 +196,13 @@ def test_lean_engine_whole_chunked_and_after_reset_alike(default, clip):
         assert np.array_equal(whole[0], other[0]) and np.array_equal(whole[1], other[1])
 
 
-@pytest.mark.parametrize("lean", [True, False])
-def test_the_block_call_allocates_nothing(default, clip, lean):
+@pytest.mark.parametrize("lean, emit_block", [(True, 0), (False, 0), (True, 128)])
+def test_the_block_call_allocates_nothing(default, clip, lean, emit_block):
     """As tests/test_engine.py's test_no_allocation_per_block, for the shipped default (ensemble,
-    lean masks, solve, synthesis and int8 trigger) with each set of kernels, profiling on: exactly
-    the three argument records per call, all freed."""
-    engine = Engine(default, 48000, max_block=1024, lean=lean)
+    lean masks, solve, synthesis and int8 trigger) with each set of kernels, profiling on, and
+    with events reported for nominal blocks (emit_block): exactly the three argument records per
+    call, all freed."""
+    engine = Engine(default, 48000, max_block=1024, lean=lean, emit_block=emit_block)
     engine.profiling = True
     a = block_allocations(engine, clip)
     assert a.events > 5 and engine.frames_processed > 1000 and engine.stage_ticks.sum() > 0
@@ -282,20 +283,60 @@ def test_separate_a_folder_gives_what_one_file_at_a_time_gives(takes, tmp_path, 
         assert one == (tmp_path / "all" / f"take{i}" / "triggers.csv").read_text() and one.count("\n") > 3
 
 
+@pytest.mark.parametrize("nominal", [128, 100])
+def test_emit_block_reports_what_calls_of_that_size_report(default, clip, nominal):
+    """With emit_block n, calls of any multiple of n samples (one call of the whole clip
+    included) give the stems and events, `emitted` included, of calls of n samples without it,
+    also on a stream that does not start at a block boundary; calls of n samples are unchanged by
+    it; reset() keeps it."""
+    def calls(sizes):                          # stems, events and each event's call end
+        stems, events, ends, pos = np.zeros((len(rest), 4), np.float32), [], [], 0
+        for n in itertools.cycle(sizes):
+            if pos >= len(rest):
+                break
+            out, ev = engine.process(rest[pos:pos + n])
+            stems[pos:pos + len(out)] = out
+            pos += len(out)
+            events.append(ev.copy())
+            ends += [engine.samples_processed] * len(ev)
+        return stems, np.concatenate(events), np.array(ends)
+
+    lead, rest = clip[:333], clip[333:]        # nominal blocks count from each call's first sample
+    engine = Engine(default, 48000, max_block=len(rest))
+    engine.process(lead)
+    want_stems, want_ev, want_end = calls([nominal])
+    assert len(want_ev) > 10 and np.array_equal(want_ev["emitted"], want_end)
+    engine.emit_block = nominal
+    for sizes in ([nominal], [len(rest)], [7 * nominal, nominal, 40 * nominal]):
+        engine.reset()
+        assert engine.emit_block == nominal
+        engine.process(lead)
+        stems, ev, _ = calls(sizes)
+        assert np.array_equal(stems, want_stems) and np.array_equal(ev, want_ev), sizes
+    assert Engine(default, 48000, emit_block=nominal).emit_block == nominal
+    with pytest.raises(ValueError, match="emit_block"):
+        engine.emit_block = -1
+
+
 @pytest.mark.parametrize("block", [128, 100])
 def test_offline_chunks_give_what_block_calls_give(default, clip, block):
     """run_blocks calls the engine once per CHUNK samples: the stems and every field of every
-    event (emitted: the end of the `block`-sample block that decided it) are those of calls of
-    `block` samples."""
-    stems, events = run_blocks(Engine(default, 48000, max_block=block), clip, block)
-    alone = Engine(default, 48000, max_block=block)
-    want_stems, want_events = np.zeros_like(stems), []
-    for s in range(0, len(clip), block):
-        out, ev = alone.process(clip[s:s + block])
-        want_stems[s:s + len(out)] = out
-        want_events.append(ev.copy())
-    assert len(clip) > 2 * CHUNK and len(events) > 5
-    assert np.array_equal(stems, want_stems) and np.array_equal(events, np.concatenate(want_events))
+    event (emitted: the end of the `block`-sample block that decided it, Engine.emit_block) are
+    those of calls of `block` samples, also on an engine that has already streamed a part block;
+    the engine's emit_block is left as it was."""
+    for lead in (0, 333):
+        engine, alone = (Engine(default, 48000, max_block=512) for _ in range(2))
+        for e in (engine, alone):
+            e.process(clip[:lead])
+        stems, events = run_blocks(engine, clip[lead:], block)
+        assert engine.emit_block == 0
+        want_stems, want_events = np.zeros_like(stems), []
+        for s in range(0, len(clip) - lead, block):
+            out, ev = alone.process(clip[lead + s:lead + s + block])
+            want_stems[s:s + len(out)] = out
+            want_events.append(ev.copy())
+        assert len(clip) > 2 * CHUNK and len(events) > 5
+        assert np.array_equal(stems, want_stems) and np.array_equal(events, np.concatenate(want_events))
 
 
 def test_separate_several_files_named_one_by_one(takes, tmp_path, capsys):

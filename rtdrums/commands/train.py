@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import sys
 import time
-from functools import partial
 from pathlib import Path
 
 from ..errors import UserError
@@ -51,7 +50,7 @@ from ..training.render import groove_files
 from ..training.rooms import DEFAULT_ROOMS, check_fraction
 from ..progress import Progress
 from ..training.soundfont_kits import kit_folders
-from ..training.train import (CATEGORIES, Hits, hit_samples, hits_from_folder, hits_from_kit, kit_from_hits,
+from ..training.train import (CATEGORIES, Hits, hits_from_folder, kit_from_hits, kit_hit_sets,
                      pooled, schedule_for, train, training_plan, tunes_detector)
 
 help = "learn templates from a Hydrogen kit or a folder of labelled hits"
@@ -169,22 +168,16 @@ def run(args) -> int:
     if args.hop is not None:
         settings = hop_settings(settings, args.hop)
     t0 = time.perf_counter()
-    hit_sets: list[Hits] = []
-    sources = []
-    kits = [load_kit(k) for k in args.kit]
+    kits, hit_sets, sources = kit_hit_sets(args.kit, settings)   # of their samples only what training reads
     trigger_kits = [load_kit(f) for d in args.trigger_kit for f in kit_folders(d)]
     tune_kits = list(kits)                    # folders of hits join as kits of their hits
     advice: list[str] = []
-    # of a kit's samples only what training reads (the kit renders from its own); a folder's
-    # hits are rendered too, whole
-    kit_hits = partial(hits_from_kit, samples=hit_samples(settings))
-    for source, loader in [(k, kit_hits) for k in kits] + [(h, hits_from_folder) for h in args.hits]:
-        found, provenance = loader(source, sample_rate)
+    for folder in args.hits:                  # recorded hits are rendered too, whole
+        found, provenance = hits_from_folder(folder, sample_rate)
         sources.append(provenance)
         hit_sets.append(found)
-        if loader is hits_from_folder:
-            tune_kits.append(kit_from_hits(found, f"{Path(source).resolve().name} (recorded hits)", sample_rate))
-            advice += [f"note: {source}: {a}" for a in soundcheck_advice(found)]
+        tune_kits.append(kit_from_hits(found, f"{Path(folder).resolve().name} (recorded hits)", sample_rate))
+        advice += [f"note: {folder}: {a}" for a in soundcheck_advice(found)]
     hits = pooled(hit_sets)
     name = args.name or out.name
     provenance = {"sources": sources, "sample_rate": sample_rate,

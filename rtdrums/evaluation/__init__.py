@@ -7,4 +7,5 @@ protocol     which preset a run uses: generic, calibrated, leave-one-kit-out
 run          evaluate a kit (or one annotated recording): every number in one dict
 report       Markdown table, JSON, PNG figures
 speed        time per frame of the engine's frame solver against libnmfd and scikit-learn
+train_stage_profile  CPU, wall and peak memory of each stage of `rtdrums train`
 """

@@ -44,17 +44,11 @@ def trained_on(kit_dirs: list[Path], sample_rate: int, name: str, base: Preset |
     per kit), and the triggers are tuned on the shipped training grooves rendered with these
     kits, as `rtdrums train` does for the shipped preset (`schedule`: default FULL).
     """
-    from ..training.kits import load_kit
     from ..dsp.stft import StftSettings
-    from ..training.train import hits_from_kit, train
+    from ..training.train import kit_hit_sets, train
 
-    kits = [load_kit(k) for k in kit_dirs]
-    hit_sets, sources = [], []
-    for kit in kits:
-        h, prov = hits_from_kit(kit, sample_rate)
-        hit_sets.append(h)
-        sources.append(prov)
     settings = (base.stft if base else StftSettings()).scaled_to(sample_rate)
+    kits, hit_sets, sources = kit_hit_sets(kit_dirs, settings)
     provenance = {"sample_rate": sample_rate, "sources": sources}
     return train(hit_sets, provenance, name, settings=settings, base=base, tune_kits=kits, schedule=schedule)
 

@@ -71,6 +71,18 @@ def hits_from_kit(kit, sample_rate: int, samples: int | None = None) -> tuple[Hi
     return hits, {"kit": kit.name, "kit_license": kit.license}
 
 
+def kit_hit_sets(kits: Sequence, settings: StftSettings) -> tuple[list, list[Hits], list[dict]]:
+    """Hydrogen kits (loaded Kits or folders) as training reads them, at settings' rate: the
+    loaded kits, the hit set of each (hits_from_kit with every hit cut to hit_samples(settings),
+    so that a cymbal's 12 s tail is not held through the training) and their provenance records.
+    What `train --kit` and `eval --calibrate` hold of a kit's samples."""
+    from .kits import Kit, load_kit
+
+    loaded = [k if isinstance(k, Kit) else load_kit(k) for k in kits]
+    read = [hits_from_kit(kit, settings.sample_rate, hit_samples(settings)) for kit in loaded]
+    return loaded, [h for h, _ in read], [prov for _, prov in read]
+
+
 def hits_from_folder(path: str | os.PathLike, sample_rate: int) -> tuple[Hits, dict]:
     """Recordings in sub-folders named by category (kick/, snare/, hihat/, hihat_open/, tom/ ...),
     audio files or `rtdrums live` sessions recorded there, split into single hits (split_hits).
@@ -172,7 +184,7 @@ def hit_frames(audio: np.ndarray, settings: StftSettings, single_hit: bool) -> n
     frame there.
     """
     if single_hit:                           # the rest of a ringing take is not looked at
-        audio = audio[:round(HIT_SECONDS * settings.sample_rate) + settings.n_fft]
+        audio = audio[:hit_span(settings)]
     pad = np.zeros(settings.n_fft, np.float32)
     V = spectrogram(np.concatenate([audio, pad]), settings)
     energy = V.sum(axis=0)
@@ -184,12 +196,18 @@ def hit_frames(audio: np.ndarray, settings: StftSettings, single_hit: bool) -> n
     return V[:, keep]
 
 
+def hit_span(settings: StftSettings) -> int:
+    """The samples of a single hit that hit_frames analyses: its first HIT_SECONDS and the frame
+    that ends there."""
+    return round(HIT_SECONDS * settings.sample_rate) + settings.n_fft
+
+
 def hit_samples(settings: StftSettings) -> int:
-    """How much of a single hit (a kit sample) training reads: hit_frames' first HIT_SECONDS and
-    the frame that ends there, activation_rises' RISE_FRAMES. Cutting a kit's hits to this leaves
-    the templates and references as they are (tests/test_kit_training_memory.py) and does not hold a cymbal's
-    12 s tail through the training."""
-    return max(round(HIT_SECONDS * settings.sample_rate) + settings.n_fft, RISE_FRAMES * settings.hop)
+    """How much of a single hit (a kit sample) training reads: hit_frames' hit_span and
+    activation_rises' RISE_FRAMES. Cutting a kit's hits to this leaves the templates and
+    references as they are (tests/test_kit_training_memory.py) and does not hold a cymbal's 12 s
+    tail through the training."""
+    return max(hit_span(settings), RISE_FRAMES * settings.hop)
 
 
 def learn_templates(hits: Hits, settings: StftSettings, components: dict[str, int] | None = None,
