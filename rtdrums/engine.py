@@ -579,12 +579,12 @@ def _frame(T, P, S, events, n_events):
         if P.lean:
             onset_model.ensemble_outputs_merged(S.feat, T.m_w1m, T.m_w1s, T.m_w1c, T.m_b1m, T.m_w2, T.m_b2, S.m_hidden, S.m_out)
             n_events = onset_model.decide(S.feat, S.m_hidden, S.m_out, T.art_start, T.group_art, T.notes, T.m_vel_w,
-                                          T.m_vel_b, T.m_vel_map, T.m_vel_h, T.m_logit, T.m_retrig, T.scan, S.istate, c[C_SAMPLES],
-                                          P.onset_offset, events, n_events, S.dropped)
+                                          T.m_vel_b, T.m_vel_map, T.m_vel_h, T.m_logit, T.m_retrig, T.scan, S.istate,
+                                          c[C_SAMPLES], P.onset_offset, events, n_events, S.dropped)
         else:
             n_events = onset_model.detect(S.feat, T.art_start, T.group_art, T.notes, T.m_w1, T.m_b1, T.m_w2,
-                                          T.m_b2, T.m_vel_w, T.m_vel_b, T.m_vel_map, T.m_vel_h, T.m_logit, T.m_retrig, T.scan,
-                                          S.hidden, S.m_out, S.istate, c[C_SAMPLES], P.onset_offset, events,
+                                          T.m_b2, T.m_vel_w, T.m_vel_b, T.m_vel_map, T.m_vel_h, T.m_logit, T.m_retrig,
+                                          T.scan, S.hidden, S.m_out, S.istate, c[C_SAMPLES], P.onset_offset, events,
                                           n_events, S.dropped)
     else:
         n_events = detect_step(T, P, S.act, S.h, S.fstate, S.istate, S.history, S.dropped, c[C_SAMPLES],
