@@ -56,7 +56,7 @@ class State(NamedTuple):
     dropped: np.ndarray       # (1,) events that did not fit the output array
     zring: np.ndarray         # (LAGS + 1, Z) the onset model's recent log levels
     feat: np.ndarray          # (F,) its features of the current frame
-    hidden: np.ndarray        # (U,) its hidden layer
+    hidden: np.ndarray        # (K U,) its networks' hidden layers
     m_out: np.ndarray         # (D + A,) its outputs (the mean of its networks' when it has several)
     sframe: np.ndarray        # (n_fft / 8,) the short window's frame
     sspec: np.ndarray         # its complex spectrum
@@ -154,7 +154,7 @@ class Engine:
             model=np.zeros((D + 1, K)), act=np.zeros(D + 1), ola=np.zeros((D + 1, s.synthesis)),
             outq=np.zeros((D + 1, s.hop)), fstate=fstate, istate=istate, history=history,
             dropped=dropped, zring=np.zeros((onset_model.LAGS + 1, t.m_w1.shape[1] // (onset_model.LAGS + 1))),
-            feat=np.zeros(t.m_w1.shape[1]), hidden=np.zeros(t.m_b1.shape[1]), m_out=np.zeros(t.m_b2.shape[1]),
+            feat=np.zeros(t.m_w1.shape[1]), hidden=np.zeros(t.m_b1.size), m_out=np.zeros(t.m_b2.shape[1]),
             sframe=np.zeros(len(t.swin)), sspec=np.zeros(len(t.swin) // 2 + 1, np.complex128),
             smag=np.zeros(len(t.swin) // 2 + 1), sfft_work=np.zeros(len(t.swin) // 2, np.complex128),
             a_lam=np.zeros(K), a_lamg=np.zeros(K), a_col=np.zeros(K), a_changed=np.zeros(R, np.int64),
@@ -606,13 +606,13 @@ def _frame(T, P, S, events, n_events):
                                    S.smag, T.m_sedges)
         if P.lean:
             onset_model.ensemble_outputs_merged(S.feat, T.m_w1m, T.m_w1s, T.m_w1c, T.m_b1m, T.m_w2, T.m_b2, S.m_hidden, S.m_out)
-            n_events = onset_model.decide(S.feat, S.m_out, T.art_start, T.group_art, T.notes, T.m_vel_w, T.m_vel_b,
-                                          T.m_vel_map, T.m_logit, T.m_retrig, T.scan, S.istate, c[C_SAMPLES],
-                                          P.onset_offset, events, n_events, S.dropped)
+            n_events = onset_model.decide(S.feat, S.m_hidden, S.m_out, T.art_start, T.group_art, T.notes, T.m_vel_w,
+                                          T.m_vel_b, T.m_vel_map, T.m_vel_h, T.m_logit, T.m_retrig, T.scan, S.istate,
+                                          c[C_SAMPLES], P.onset_offset, events, n_events, S.dropped)
         else:
             n_events = onset_model.detect(S.feat, T.art_start, T.group_art, T.notes, T.m_w1, T.m_b1, T.m_w2,
-                                          T.m_b2, T.m_vel_w, T.m_vel_b, T.m_vel_map, T.m_logit, T.m_retrig, T.scan,
-                                          S.hidden, S.m_out, S.istate, c[C_SAMPLES], P.onset_offset, events,
+                                          T.m_b2, T.m_vel_w, T.m_vel_b, T.m_vel_map, T.m_vel_h, T.m_logit, T.m_retrig,
+                                          T.scan, S.hidden, S.m_out, S.istate, c[C_SAMPLES], P.onset_offset, events,
                                           n_events, S.dropped)
     else:
         n_events = detect_step(T, P, S.act, S.h, S.fstate, S.istate, S.history, S.dropped, c[C_SAMPLES],

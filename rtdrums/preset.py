@@ -332,7 +332,9 @@ def load_preset(name_or_path: str | os.PathLike = "default") -> Preset:
                      or a not in OnsetModel.OPTIONAL else np.zeros(OnsetModel.OPTIONAL[a])
                      for a in OnsetModel.ARRAYS} if "onset_model" in cfg else None
             if model is not None:
-                model["members"] = tuple({a: np.array(npz[f"model{k}_{a}"], np.float64) for a in OnsetModel.NETWORK_ARRAYS}
+                model["members"] = tuple({a: np.array(npz[f"model{k}_{a}"], np.float64) if f"model{k}_{a}" in npz.files
+                                          or a not in OnsetModel.OPTIONAL else np.zeros(OnsetModel.OPTIONAL[a])
+                                          for a in OnsetModel.NETWORK_ARRAYS}
                                          for k in range(2, _networks(cfg["onset_model"]) + 1))
             encoder = Encoder(**{a: np.array(npz[f"encoder_{a}"], np.float64) for a in Encoder.ARRAYS}) \
                 if "autoencoder" in cfg else None

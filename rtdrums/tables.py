@@ -60,6 +60,7 @@ class Tables(NamedTuple):
     m_vel_w: np.ndarray       # (K, F, D) the velocity read-out of the scan
     m_vel_b: np.ndarray       # (K, D)
     m_vel_map: np.ndarray     # (K, A, 2, P) velocity curve per articulation ((K, 0, 2, 2): none)
+    m_vel_h: np.ndarray       # (K, U, D) the read-out's weights of the network's hidden units ((K, 0, D): none)
     m_logit: np.ndarray       # (D,) trigger thresholds as logits
     m_retrig: np.ndarray      # (D,) retrigger time in samples
     # the autoencoder's encoder (rtdrums.dsp.encoder; empty without one)
@@ -153,7 +154,8 @@ def learned_trigger_tables(p: Preset, s: StftSettings) -> dict[str, np.ndarray]:
     if m is None:
         return dict(m_edges=np.zeros(1, np.int64), m_sedges=np.zeros(1, np.int64),
                     m_w1=np.zeros((1, 0, 0)), m_b1=np.zeros((1, 0)), m_w2=np.zeros((1, 0, D)), m_b2=np.zeros((1, D)),
-                    m_vel_w=np.zeros((1, 0, D)), m_vel_b=np.zeros((1, D)), m_vel_map=np.zeros((1, 0, 2, 2)), m_logit=np.zeros(D), m_retrig=np.zeros(D, np.int64))
+                    m_vel_w=np.zeros((1, 0, D)), m_vel_b=np.zeros((1, D)), m_vel_map=np.zeros((1, 0, 2, 2)),
+                    m_vel_h=np.zeros((1, 0, D)), m_logit=np.zeros(D), m_retrig=np.zeros(D, np.int64))
     return dict(m_edges=onset_model.band_bins(m.band_hz, s.sample_rate, s.n_fft),
                 m_sedges=onset_model.short_bins(m.short_hz, s.sample_rate, s.n_fft),
                 **onset_model.folded_networks(m, np.array([d.sensitivity for d in p.drums]), scan_frames(p, s),

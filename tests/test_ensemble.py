@@ -98,8 +98,11 @@ def test_ensemble_decides_on_the_mean_probability_and_averages_velocities(defaul
         best = max(arts, key=lambda a: mean[f, D + a])
         assert e["note"] == notes[art_start[best]]
         vel = 0.0
-        for m in nets:                   # scan 0: the read-out of the decision frame
-            score = (feats[f] - m.mean) / m.scale @ m.vel_w[0, :, d] + m.vel_b[0, d]
+        for m in nets:                   # scan 0: the read-out of the decision frame and the network's hidden units
+            x = (feats[f] - m.mean) / m.scale
+            score = x @ m.vel_w[0, :, d] + m.vel_b[0, d]
+            if m.vel_h.size:
+                score += np.maximum(x @ m.w1 + m.b1, 0) @ m.vel_h[0, :, d]
             vel += apply_curve(score, m.vel_map[0, best]) if m.vel_map.size else score
         assert abs(int(e["velocity"]) - min(127, max(1, round(127 * vel / 2)))) <= 1
 

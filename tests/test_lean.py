@@ -130,7 +130,7 @@ def test_merged_ensemble_against_numpy_and_the_reference_kernel(default, trigger
     want = _numpy_ensemble(feats, w1, b1, w2, b2)
     ref = np.zeros_like(want)
     for i, x in enumerate(feats):
-        ensemble_outputs(x, w1, b1, w2, b2, np.zeros(w1.shape[2]), ref[i])
+        ensemble_outputs(x, w1, b1, w2, b2, np.zeros(w1.shape[0] * w1.shape[2]), ref[i])
     assert np.allclose(ref, want, rtol=1e-9, atol=1e-9)
     D = len(t.m_logit)
     for dtype, tol in ((np.float32, 1e-3), (np.int16, 1e-2)):

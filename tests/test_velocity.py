@@ -84,6 +84,37 @@ def test_a_preset_without_curves_loads_and_sends_the_linear_read_out(fixture_pre
         assert np.abs(ev["velocity"][mine] - expected).max() <= 1, d
 
 
+def test_a_preset_without_hidden_weights_sends_the_read_out_of_its_features(fixture_preset, tmp_path,
+                                                                            rendered_groove):
+    """The fixture preset's read-out also weighs its network's hidden units (vel_h); saved without
+    them (as before they existed) it loads with an empty vel_h, decides and picks notes exactly as
+    with them, and sends each note the features' read-out on its articulation's curve."""
+    m = fixture_preset.onset_model
+    D = len(fixture_preset.drums)
+    assert m.vel_h.shape == (SCANS, m.b1.shape[0], D) and np.any(m.vel_h != 0)
+    folder = saved_with_arrays_edited(fixture_preset, tmp_path / "p", lambda z: z.pop("model_vel_h"))
+    old = load_preset(folder)
+    assert old.onset_model.vel_h.size == 0
+    x = rendered_groove.mix[:8 * SR]
+    engine = Engine(old, SR, max_block=128)
+    _, feats = engine.analyse(x, m.band_hz, m.short_hz)
+    ev = separate(engine, x, 128).events
+    with_hidden = separate(Engine(fixture_preset, SR, max_block=128), x, 128).events
+    for key in ("onset", "emitted", "drum", "note"):
+        assert np.array_equal(ev[key], with_hidden[key]), key
+    assert len(ev) > 20 and not np.array_equal(ev["velocity"], with_hidden["velocity"])
+    art = articulations(old)
+    note_art = {(d, n): a for d in range(D) for a in range(art["group_art"][d], art["group_art"][d + 1])
+                for n in [old.drums[d].notes[art["art_start"][a] - art["group_start"][d]]]}
+    rows = (ev["onset"].astype(np.int64) + engine.params.onset_offset) // engine.settings.hop - 1
+    for e, row in zip(ev, rows):
+        d = int(e["drum"])
+        score = (feats[row].astype(np.float64) - m.mean) / m.scale @ m.vel_w[0, :, d] + m.vel_b[0, d]
+        v = apply_curve(score, m.vel_map[0, note_art[(d, int(e["note"]))]])
+        # features are float32 in the analysis, float64 live: a velocity may round the other way
+        assert abs(int(e["velocity"]) - min(127, max(1, int(127 * v + 0.5)))) <= 1, (d, row)
+
+
 def test_curves_are_kept_and_checked_in_the_preset(fixture_preset, tmp_path):
     m = fixture_preset.onset_model
     A = int(articulations(fixture_preset)["group_art"][len(fixture_preset.drums)])

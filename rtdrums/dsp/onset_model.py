@@ -61,7 +61,9 @@ class OnsetModel:
     model without it (presets trained before it); vel_map (SCANS, A, 2, P) per scan and articulation
     the knots (read-out score, increasing) and velocities / 127 (non-decreasing) of the curve that
     maps the read-out to the velocity, empty (0, A, 2, 2) for a model whose read-out is the velocity
-    itself (presets trained before it).
+    itself (presets trained before it); vel_h (SCANS, U, D) per scan the weights of the network's
+    own hidden units (after the ReLU) in its read-out, empty (0, 0, 0) for a read-out of the
+    features alone (presets trained before it).
     """
     band_hz: np.ndarray
     mean: np.ndarray
@@ -76,12 +78,14 @@ class OnsetModel:
     retrigger_ms: float = 30.0
     short_hz: np.ndarray = field(default_factory=lambda: np.zeros(0))
     vel_map: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 2, 2)))
+    vel_h: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))
     members: tuple["OnsetModel", ...] = ()     # networks 2..K; their threshold and retrigger_ms are unused
 
-    ARRAYS = ("band_hz", "mean", "scale", "w1", "b1", "w2", "b2", "vel_w", "vel_b", "short_hz", "vel_map")
-    OPTIONAL = {"short_hz": (0,), "vel_map": (0, 0, 2, 2)}     # arrays older presets lack, and their value there
+    ARRAYS = ("band_hz", "mean", "scale", "w1", "b1", "w2", "b2", "vel_w", "vel_b", "short_hz", "vel_map", "vel_h")
+    # arrays older presets lack, and their value there
+    OPTIONAL = {"short_hz": (0,), "vel_map": (0, 0, 2, 2), "vel_h": (0, 0, 0)}
     # each network's own arrays; the others (bands, thresholds, retrigger) are the first network's
-    NETWORK_ARRAYS = ("mean", "scale", "w1", "b1", "w2", "b2", "vel_w", "vel_b", "vel_map")
+    NETWORK_ARRAYS = ("mean", "scale", "w1", "b1", "w2", "b2", "vel_w", "vel_b", "vel_map", "vel_h")
 
     @property
     def networks(self) -> tuple["OnsetModel", ...]:
@@ -117,6 +121,8 @@ class OnsetModel:
                     or np.any(hz < 0):
                 raise ValueError(f"onset model: {name} must be increasing frequencies >= 0")
         validate_vel_map(self.vel_map, articulations)
+        if self.vel_h.size and self.vel_h.shape != (SCANS, U, drums):
+            raise ValueError(f"onset model: vel_h has shape {self.vel_h.shape}, expected {(SCANS, U, drums)}")
         if np.any(self.scale <= 0):
             raise ValueError("onset model: scale must be > 0")
         if len(self.threshold) != drums or not all(0 < t < 1 for t in self.threshold):
@@ -179,15 +185,17 @@ def band_bins(band_hz: np.ndarray, sample_rate: int, n_fft: int) -> np.ndarray:
 def folded(model: OnsetModel, sens: np.ndarray, scan: np.ndarray,
            group_art: np.ndarray) -> dict[str, np.ndarray]:
     """The network with the standardisation folded into the first layer and each drum's velocity
-    read-out of its scan (frames, one per drum) and its articulations' velocity maps of that
-    scan (group_art as in detect), and the thresholds as logits lowered by log(sensitivity)."""
+    read-out of its scan (frames, one per drum: feature weights, hidden-unit weights (U, D), (0, D)
+    without them) and its articulations' velocity maps of that scan (group_art as in detect), and
+    the thresholds as logits lowered by log(sensitivity)."""
     inv = 1.0 / model.scale
     w1 = model.w1 * inv[:, None]
     drums = np.arange(len(scan))
     raw_w = model.vel_w[scan, :, drums].T                     # (F, D): drum d's column of its scan
     vel_w, vel_b = raw_w * inv[:, None], model.vel_b[scan, drums]
     thr = np.array([math.log(t / (1 - t)) for t in model.threshold]) - np.log(sens)
-    return dict(m_vel_map=scan_vel_map(model.vel_map, scan, group_art),
+    vel_h = model.vel_h[scan, :, drums].T if model.vel_h.size else np.zeros((0, len(scan)))
+    return dict(m_vel_map=scan_vel_map(model.vel_map, scan, group_art), m_vel_h=np.ascontiguousarray(vel_h),
                 m_w1=np.ascontiguousarray(w1), m_b1=model.b1 - (model.mean * inv) @ model.w1,
                 m_w2=np.ascontiguousarray(model.w2), m_b2=np.array(model.b2, np.float64),
                 m_vel_w=np.ascontiguousarray(vel_w), m_vel_b=vel_b - (model.mean * inv) @ raw_w,
@@ -199,8 +207,13 @@ def folded_networks(model: OnsetModel, sens: np.ndarray, scan: np.ndarray,
     """folded() of each of the K networks, stacked on a first axis of K (m_logit, shared, is
     not). Velocity curves with fewer knots than the longest are extended flat beyond their end;
     where some networks have curves and others not, the others get the identity (their read-out
-    is the velocity), exact to 1e-12 over the velocities a note can have."""
+    is the velocity), exact to 1e-12 over the velocities a note can have; where some networks read
+    their hidden units and others not, the others' hidden-unit weights are zeros."""
     nets = [folded(m, sens, scan, group_art) for m in model.networks]
+    U = max(n["m_vel_h"].shape[0] for n in nets)
+    for n in nets:
+        if n["m_vel_h"].shape[0] < U:
+            n["m_vel_h"] = np.zeros((U, len(scan)))
     out = {k: np.ascontiguousarray(np.stack([n[k] for n in nets])) for k in nets[0] if k not in ("m_logit", "m_vel_map")}
     maps = [n["m_vel_map"] for n in nets]
     A = max(vm.shape[0] for vm in maps)
@@ -284,30 +297,32 @@ def _band_level(mag, edges, b, norm):
 
 
 @njit(cache=True, nogil=True)
-def detect(feat, art_start, group_art, notes, w1, b1, w2, b2, vel_w, vel_b, vel_map, logit, retrig,
+def detect(feat, art_start, group_art, notes, w1, b1, w2, b2, vel_w, vel_b, vel_map, vel_h, logit, retrig,
            scan, hidden, out, istate, frame_end, onset_offset, events, n_events, dropped):
     """Run the K networks on one frame's features; append an event for each drum whose scan ends.
 
     w1 (K, F, U), b1 (K, U), w2 (K, U, O), b2 (K, O), vel_w (K, F, D), vel_b (K, D), vel_map (K, A,
-    2, P) the folded networks (folded_networks); hidden (U,) and out (O,) scratch: out receives the
-    ensemble's logit of each output (ensemble_outputs). art_start, group_art as in onsets.detect:
-    the note is that of the drum's articulation whose output scores highest in the frame the
-    note-on is sent; its velocity the mean of the K networks' read-outs, each on its own curve
-    (mapped_velocity; (K, 0, 2, 2): none). istate (D, N_ISTATE) as in onsets: pending scan frames,
-    onset, last trigger (stream samples). Returns the new number of events; overflow is counted in
-    dropped[0].
+    2, P), vel_h (K, U, D) the folded networks (folded_networks); hidden (K U,) and out (O,)
+    scratch: they receive the networks' hidden units and the ensemble's logit of each output
+    (ensemble_outputs). art_start, group_art as in onsets.detect: the note is that of the drum's
+    articulation whose output scores highest in the frame the note-on is sent; its velocity the
+    mean of the K networks' read-outs (of the features and the network's own hidden units), each
+    on its own curve (mapped_velocity; (K, 0, 2, 2): none). istate (D, N_ISTATE) as in onsets:
+    pending scan frames, onset, last trigger (stream samples). Returns the new number of events;
+    overflow is counted in dropped[0].
     """
     ensemble_outputs(feat, w1, b1, w2, b2, hidden, out)
-    return decide(feat, out, art_start, group_art, notes, vel_w, vel_b, vel_map, logit, retrig, scan, istate,
-                  frame_end, onset_offset, events, n_events, dropped)
+    return decide(feat, hidden, out, art_start, group_art, notes, vel_w, vel_b, vel_map, vel_h, logit, retrig,
+                  scan, istate, frame_end, onset_offset, events, n_events, dropped)
 
 
 @njit(cache=True, nogil=True)
-def decide(feat, out, art_start, group_art, notes, vel_w, vel_b, vel_map, logit, retrig, scan, istate,
-           frame_end, onset_offset, events, n_events, dropped):
-    """detect's decisions from the networks' outputs `out` (ensemble_outputs) of the frame."""
+def decide(feat, hidden, out, art_start, group_art, notes, vel_w, vel_b, vel_map, vel_h, logit, retrig, scan,
+           istate, frame_end, onset_offset, events, n_events, dropped):
+    """detect's decisions from the networks' hidden units `hidden` (K U,) and outputs `out`
+    (ensemble_outputs) of the frame."""
     K, F = vel_w.shape[0], vel_w.shape[1]
-    D = vel_b.shape[1]
+    D, U = vel_b.shape[1], vel_h.shape[1]
     for d in range(D):
         if istate[d, SI_PENDING] > 0:
             istate[d, SI_PENDING] -= 1
@@ -333,6 +348,8 @@ def decide(feat, out, art_start, group_art, notes, vel_w, vel_b, vel_map, logit,
             r = vel_b[k, d]
             for f in range(F):
                 r += feat[f] * vel_w[k, f, d]
+            for u in range(U):
+                r += float(hidden[k * U + u]) * vel_h[k, u, d]
             v += mapped_velocity(r, vel_map[k], best)
         v /= K
         e = events[n_events]
@@ -348,20 +365,22 @@ def decide(feat, out, art_start, group_art, notes, vel_w, vel_b, vel_map, logit,
 @njit(cache=True, nogil=True)
 def ensemble_outputs(feat, w1, b1, w2, b2, hidden, out):
     """out[o]: the logit of the K networks' mean probability of output o; a single network's own
-    logit, untouched by the round trip, so that K = 1 decides exactly as one network did."""
+    logit, untouched by the round trip, so that K = 1 decides exactly as one network did.
+    hidden (K U,) receives network k's hidden units (after the ReLU) at k U .. (k + 1) U - 1."""
     K, F, U = w1.shape
     _clear_outputs(out, K)
     for k in range(K):
+        base = k * U
         for u in range(U):
-            hidden[u] = b1[k, u]
+            hidden[base + u] = b1[k, u]
         for f in range(F):           # rows of w1 are contiguous: the inner loop vectorises
             x = feat[f]
             for u in range(U):
-                hidden[u] += x * w1[k, f, u]
+                hidden[base + u] += x * w1[k, f, u]
         for u in range(U):
-            if not hidden[u] > 0.0:  # also maps NaN to 0
-                hidden[u] = 0.0
-        _add_network(hidden, 0, k, w2, b2, out)
+            if not hidden[base + u] > 0.0:  # also maps NaN to 0
+                hidden[base + u] = 0.0
+        _add_network(hidden, base, k, w2, b2, out)
     _mean_logit(out, K)
 
 

@@ -51,7 +51,7 @@ def compare(kit: str, grooves: int, seconds: float, preset: str = "default") -> 
     feats = feats.astype(np.float64)
     D = len(T.m_logit)
     ref = np.zeros((len(feats), T.m_b2.shape[1]))
-    _run_reference(feats, T.m_w1, T.m_b1, T.m_w2, T.m_b2, np.zeros(T.m_b1.shape[1]), ref)
+    _run_reference(feats, T.m_w1, T.m_b1, T.m_w2, T.m_b2, np.zeros(T.m_b1.size), ref)
     on_ref = ref[:, :D] > T.m_logit
     timed = feats[:3000]
     rows = []
@@ -71,7 +71,7 @@ def compare(kit: str, grooves: int, seconds: float, preset: str = "default") -> 
     cpu = []
     for _ in range(5):
         t = time.thread_time()
-        _run_reference(timed, T.m_w1, T.m_b1, T.m_w2, T.m_b2, np.zeros(T.m_b1.shape[1]), ref[:len(timed)])
+        _run_reference(timed, T.m_w1, T.m_b1, T.m_w2, T.m_b2, np.zeros(T.m_b1.size), ref[:len(timed)])
         cpu.append((time.thread_time() - t) / len(timed) * 1e6)
     rows.append({"storage": "float64 (reference, K layers)", "bytes": T.m_w1.nbytes, "max": 0.0, "p99": 0.0,
                  "differ": 0, "cpu_us": float(np.median(cpu))})

@@ -348,9 +348,9 @@ def fit_onset_model(engine: Engine, Xs: np.ndarray, labels: np.ndarray, takes: S
     fine_tune_start and fitted for at most `epochs` with Adam's step `rate` (network k with
     seed + k). Several networks make an ensemble, judged on their averaged probabilities as the
     engine averages them: each threshold is the lowest whose F_0.5 is within ENSEMBLE_PLATEAU of
-    the best (one network: the best); its velocity read-out is fitted once on the ensemble's
-    decisions and shared by every network (the engine's velocity is the networks' mean, so a
-    shared read-out is that read-out). `progress` is called `networks` times (once without
+    the best (one network: the best); each network's velocity read-out (of the features and its
+    own hidden units) is fitted on the ensemble's decisions, and the engine averages their
+    velocities (velocity_fit). `progress` is called `networks` times (once without
     start): as each network is fitted (FIT_WORKERS at a time, each on one BLAS thread: the same as
     one after another), the last time when thresholds and read-out are set.
     """
@@ -397,12 +397,17 @@ def fit_onset_model(engine: Engine, Xs: np.ndarray, labels: np.ndarray, takes: S
     within = ENSEMBLE_PLATEAU if len(nets) > 1 else 0.0
     threshold = tuple(lowest_near_best([_f_beta(onsets, probs, d, t, retrig, s.hop, offset, s.sample_rate)
                                         for t in THRESHOLDS], within) for d in range(D))
-    vel_w, vel_b, vel_map = velocity_readouts(outputs, Xs, takes, probs, threshold, engine, retrig)
+
+    def hidden(n):
+        return lambda X: np.maximum(X @ n.coefs_[0] + n.intercepts_[0], 0)
+
+    fits = velocity_readouts(outputs, Xs, takes, probs, threshold, engine, retrig, [hidden(n) for n in nets])
     models = [OnsetModel(band_hz=band_hz, mean=mean, scale=scale,
                          w1=n.coefs_[0].astype(np.float64), b1=n.intercepts_[0].astype(np.float64),
                          w2=n.coefs_[1].astype(np.float64), b2=n.intercepts_[1].astype(np.float64),
                          vel_w=vel_w, vel_b=vel_b, threshold=threshold, retrigger_ms=RETRIGGER_MS,
-                         short_hz=SHORT_HZ, vel_map=vel_map) for n in nets]
+                         short_hz=SHORT_HZ, vel_map=vel_map, vel_h=vel_h)
+              for n, (vel_w, vel_b, vel_map, vel_h) in zip(nets, fits)]
     if progress:
         for _ in range(steps - min(len(nets), steps - 1)):
             progress()

@@ -34,7 +34,7 @@ def exp_curve(knots: int) -> np.ndarray:
 
 def with_curves(preset: Preset, kept: Sequence[str]) -> Preset:
     """The preset whose drums other than `kept` map their score by exp_curve instead of their
-    fitted curves; the network, thresholds and scores unchanged."""
+    fitted curves, in every network of the ensemble; the networks, thresholds and scores unchanged."""
     model = preset.onset_model
     if model is None or model.vel_map.size == 0:
         raise UserError(f"preset {preset.name} has no fitted velocity curves: train it with this "
@@ -44,13 +44,18 @@ def with_curves(preset: Preset, kept: Sequence[str]) -> Preset:
         raise UserError(f"unknown drum {', '.join(unknown)}: give some of {', '.join(preset.drum_names)}, "
                         "comma-separated (e.g. kick,snare)")
     group_art = articulations(preset)["group_art"]
-    vel_map = model.vel_map.copy()
-    for d, name in enumerate(preset.drum_names):
-        if name not in kept:
-            vel_map[:, group_art[d]:group_art[d + 1]] = exp_curve(vel_map.shape[3])
+
+    def mapped(vel_map):
+        vel_map = vel_map.copy()
+        for d, name in enumerate(preset.drum_names):
+            if name not in kept and vel_map.size:
+                vel_map[:, group_art[d]:group_art[d + 1]] = exp_curve(vel_map.shape[3])
+        return vel_map
+
+    nets = [replace(n, vel_map=mapped(n.vel_map)) for n in model.networks]
     record = {"fitted": [d for d in preset.drum_names if d in kept],
               "exp": [d for d in preset.drum_names if d not in kept]}
-    out = replace(preset, onset_model=replace(model, vel_map=vel_map),
+    out = replace(preset, onset_model=replace(nets[0], members=tuple(nets[1:])),
                   provenance={**preset.provenance, "velocity_curves": record})
     out.validate()
     return out
