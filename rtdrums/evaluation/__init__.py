@@ -8,4 +8,5 @@ run          evaluate a kit (or one annotated recording): every number in one di
 report       Markdown table, JSON, PNG figures
 speed        time per frame of the engine's frame solver against libnmfd and scikit-learn
 train_stage_profile  CPU, wall and peak memory of each stage of `rtdrums train`
+velocity_readout_study  velocity read-outs compared on one soundcheck preset's decisions
 """

@@ -4,7 +4,7 @@ The preset's networks decide on the takes `rtdrums train --kit` fits them on (tr
 grooves x 5 s) and on the validation grooves (whole); each read-out is fitted on the first and
 scored (Pearson r of the sent velocity with the played one, per drum) on the second, the same
 decisions for all, so only the read-out differs. Prints one row per read-out: kick / snare / hi-hat.
-Usage: python tests/velocity_readout_study.py PRESET_DIR KIT_DIR
+Usage: python -m rtdrums.evaluation.velocity_readout_study PRESET_DIR KIT_DIR
 """
 import sys
 from dataclasses import replace
