@@ -260,8 +260,7 @@ def take_templates(V: np.ndarray, W0: np.ndarray, cols: list[np.ndarray], notes:
                    offset_s: float, s: StftSettings) -> tuple[np.ndarray, list[np.ndarray]]:
     """(W, cols): each drum's templates replaced by its note_templates from the take (a drum with
     none keeps W0's), the residual's kept; the new columns of each group, in the same order.
-    Measured on kits the preset never heard: far closer to the kit's true templates than
-    adapting the preset's (docs/score-informed.md, 2026-12-08)."""
+    Measured mixed on kits the preset never heard (docs/score-informed.md, 2026-12-08)."""
     frames = note_frames(np.array([n.time_s for n in notes]) + offset_s, s)
     drums = np.array([n.drum for n in notes])
     groups = []
@@ -357,14 +356,15 @@ def _masks(W: np.ndarray, H: np.ndarray, cols: list[np.ndarray], exponent: float
 def separate_informed(x: np.ndarray, rate: int, preset: Preset, notes: list[ScoreNote],
                       offset_s: float = 0.0, tolerance_s: float = 0.05, iterations: int = ITERATIONS,
                       adapt: bool = True, path: str | Path = "score", refine: bool = False,
-                      solo: bool = False, templates: str = "take") -> InformedResult:
+                      solo: bool = False, templates: str = "preset") -> InformedResult:
     """Align the score to x (mono, at rate); with `refine` move each note to its hit
     (refine_notes: measured unreliable with a preset's templates, so off by default); start each
-    drum from its templates learned from the take's clean notes (templates="take", take_templates;
-    the residual's then adapt on its toms' and cymbals' windows) or from the preset's ("preset",
-    whose column layout train --groove keeps; with `solo` first fitted to each drum's solo frames,
-    solo_templates: measured mixed); factorise under the score's windows, mask, and place one
-    trigger per scored drum note."""
+    drum from the preset's templates (with `solo` first fitted to each drum's solo frames,
+    solo_templates: measured mixed) or, with templates="take", from templates learned from the
+    take's clean notes (take_templates; the residual's templates then adapt on its toms' and
+    cymbals' windows: large gains on some unseen kits, large losses on ElectricEmpireKit, so not
+    the default, docs/score-informed.md); factorise under the score's windows, mask, and place
+    one trigger per scored drum note."""
     if templates not in ("take", "preset"):
         raise ValueError(f"templates must be 'take' or 'preset', got {templates!r}")
     s = preset.stft.scaled_to(rate)

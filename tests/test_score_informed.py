@@ -49,15 +49,22 @@ def test_informed_stems_beat_the_uninformed_engine(take, preset, informed):
     plain = separate(Engine(preset, 48000), take.mix)
     blind = [si_sdr(take.stems[d], plain.stems[:, i]) for i, d in enumerate(DRUMS)]
     score = [si_sdr(take.stems[d], informed.stems[:, i]) for i, d in enumerate(DRUMS)]
-    # the kick gains 10 dB; this kit's snare is separated as well blind (measured 15.3 both) and its
-    # quiet hi-hat is about 2 dB either way, so neither is asserted to gain alone
-    assert score[0] > blind[0] + 1.0 and score[1] > blind[1] - 0.5, (blind, score)
+    # kick and snare gain; this kit's quiet hi-hat (about 2 dB either way) is not asserted alone
+    assert score[0] > blind[0] + 1.0 and score[1] > blind[1], (blind, score)
     assert np.mean(score) > np.mean(blind), (blind, score)
     # the residual is the rest: the stems add up to the input
     np.testing.assert_allclose(informed.stems.sum(axis=1), take.mix, atol=1e-4)
 
 
-def test_activations_are_nonnegative_and_stay_in_the_windows(preset, notes, informed):
+@pytest.fixture(scope="module")
+def informed_take(take, preset, notes):
+    return si.separate_informed(take.mix, 48000, preset, notes, templates="take")
+
+
+@pytest.mark.parametrize("which", ["informed", "informed_take"])
+def test_activations_are_nonnegative_and_stay_in_the_windows(preset, which, request, take):
+    informed = request.getfixturevalue(which)
+    np.testing.assert_allclose(informed.stems.sum(axis=1), take.mix, atol=1e-4)
     H = informed.H
     assert np.all(np.isfinite(H)) and H.min() >= 0.0
     M = si.window_mask(informed.notes, informed.offset_s, preset, informed.settings, H.shape[1], informed.cols)

@@ -6,9 +6,9 @@
 Renders the first N grooves of a split (default test) with each kit (rtdrums.training.render),
 separates each mix with the streaming engine (`separate`), with the exact score (`separate
 --score`), with the score moved by SHIFT_S and SHIFT_DROP of its notes removed, and with
-SHIFT_DROP as many extra notes; the informed methods once per --templates choice (the take's
-templates, today's default, and the preset's, the earlier default: same renders and scores, one
-run; extra notes with the first choice only); prints one row per take and the medians, plus the
+SHIFT_DROP as many extra notes; the informed methods once per --templates choice (the preset's
+templates, the default, and the take's, templates="take": same renders and scores, one run;
+extra notes with the first choice only; the rows of later choices name it); prints one row per take and the medians, plus the
 ideal ratio mask's SI-SDR (the true stems' magnitudes, same frames and mask exponent) as the
 ceiling of any masking method.
 """
@@ -51,7 +51,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=15.0)
     ap.add_argument("--preset", default="default")
     ap.add_argument("--split", default="test", choices=("validation", "test"))
-    ap.add_argument("--templates", nargs="+", default=["take", "preset"], choices=("take", "preset"))
+    ap.add_argument("--templates", nargs="+", default=["preset", "take"], choices=("take", "preset"))
     a = ap.parse_args()
     preset = load_preset(a.preset)
     tag = lambda m, tm: m if tm == a.templates[0] else f"{m} ({tm} templates)"

@@ -1,8 +1,8 @@
 """Where score-informed separation loses against the ideal mask: variants of its factorisation on
-rendered grooves of the validation split (tuning material), stem SI-SDR per drum.
+rendered grooves of the validation split (tuning material; --split train also), stem SI-SDR per drum.
 
     python -m rtdrums.evaluation.score_losses VARIANTS [--kits K ...] [--grooves N] [--first I]
-           [--seconds S]
+           [--seconds S] [--split validation|train]
 
 VARIANTS, comma-separated: base (separate_informed's factorisation with the exact score, no
 alignment), oracleW (templates fitted to each true stem, then fixed, score windows), oracleWH
@@ -109,12 +109,13 @@ def main() -> None:
     ap.add_argument("--first", type=int, default=0, help="index of the first validation groove")
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--ideal", action="store_true")
+    ap.add_argument("--split", default="validation", choices=("validation", "train"))
     a = ap.parse_args()
     preset = load_preset("default")
     rows: dict[str, list] = {}
     for kit_name in a.kits:
         kit = load_kit(Path(KIT_DIR) / kit_name)
-        for g in shipped_grooves("validation")[a.first:a.first + a.grooves]:
+        for g in shipped_grooves(a.split)[a.first:a.first + a.grooves]:
             r = render_groove(g, kit, sample_rate=48000, max_seconds=a.seconds)
             notes = [n for n in si.read_score(g, preset) if n.time_s <= len(r.mix) / 48000]
             got = ideal_variants(r, preset) if a.ideal else variants(r, notes, preset, a.variants.split(","))
