@@ -8,9 +8,9 @@ separates each mix with the streaming engine (`separate`), with the exact score 
 --score`), with the score moved by SHIFT_S and SHIFT_DROP of its notes removed, and with
 SHIFT_DROP as many extra notes; the informed methods once per --templates choice (the preset's
 templates, the default, and the take's, templates="take": same renders and scores, one run;
-extra notes with the first choice only; the rows of later choices name it); prints one row per take and the medians, plus the
-ideal ratio mask's SI-SDR (the true stems' magnitudes, same frames and mask exponent) as the
-ceiling of any masking method.
+extra notes with the first choice only; the rows of later choices name it); prints one row per
+take and the medians, plus the ideal ratio mask's SI-SDR (the true stems' magnitudes, same frames
+and mask exponent) as the ceiling of any masking method.
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ VARIANTS, comma-separated: base (separate_informed's factorisation with the exac
 alignment), oracleW (templates fitted to each true stem, then fixed, score windows), oracleWH
 (the stems' own fits: the rank-limited NMF model's ceiling), pen<X> (residual penalty X), ar (the
 residual's templates adapt too), it<N> (N updates), solo (solo_templates first), take (the
-drums start from take_templates, the residual adapts on its own windows: the default of
-separate_informed), take0 (take_templates, the residual fixed); `+` combines ar, it<N>, solo and
+drums start from take_templates, the residual adapts on its own windows: separate_informed's
+templates="take"), take0 (take_templates, the residual fixed); `+` combines ar, it<N>, solo and
 take/take0. `--ideal` instead prints the ideal ratio mask's SI-SDR with the engine's frames
 and with symmetric Hann STFTs, mask exponents 1 and 2.
 """
