@@ -47,6 +47,12 @@ MIN_MATCH = 0.5               # share of notes that must meet an onset at the ch
 VELOCITY_S = 0.02             # a note's velocity: its drum's activation rise over this time
 REFINE_S = 0.015              # each note moves to its drum's steepest rise within +-this of the aligned time,
 REFINE_GAIN = 2.0             # if that rise is this many times the one at the note (+-1 frame)
+# The take's own templates (note_templates): a drum's spectrum over these spans after its notes
+# (onset, early and late decay; seconds), each the median over its clean notes (no other note from
+# CLEAN_PRE_S before to the span's end) of the frames minus the quietest of the two before the note.
+NOTE_STAGES_S = ((0.0, 0.005), (0.005, 0.016), (0.016, 0.043), (0.043, 0.107))
+CLEAN_PRE_S = 0.005
+MIN_CLEAN_NOTES = 3           # fewer clean notes for every span: the drum keeps the preset's templates
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,7 @@ class ScoreNote:
 class InformedResult:
     W: np.ndarray             # (K, R) templates after the updates, unit L1 columns, engine bins
     H: np.ndarray             # (R, N) activations, zero outside each drum's windows
+    cols: list[np.ndarray]    # each group's columns of W (rows of H): the drums', then the residual's
     stems: np.ndarray         # (n, D + 1) float32, aligned to the input; residual last
     events: np.ndarray        # EVENT_DTYPE: one per scored drum note, at the aligned time
     names: tuple[str, ...]    # stem names
@@ -202,12 +209,13 @@ def refine_notes(notes: list[ScoreNote], act: np.ndarray, s: StftSettings, offse
 
 
 def window_mask(notes: list[ScoreNote], offset_s: float, preset: Preset, s: StftSettings,
-                n_frames: int) -> np.ndarray:
-    """(R, N) True where a component may be active: a group's components around its notes
-    (the residual's around toms and cymbals; elsewhere it is only penalised, see factorise)."""
-    cols = _group_columns(preset)
+                n_frames: int, cols: list[np.ndarray] | None = None) -> np.ndarray:
+    """(R, N) True where a component may be active: a group's components (cols, default the
+    preset's) around its notes (the residual's around toms and cymbals; elsewhere it is only
+    penalised, see factorise)."""
+    cols = _group_columns(preset) if cols is None else cols
     names = list(preset.drum_names) + ["residual"]
-    M = np.zeros((preset.W.shape[1], n_frames), bool)
+    M = np.zeros((cols[-1][-1] + 1, n_frames), bool)
     pre = int(np.ceil(WINDOW_PRE_S * s.sample_rate / s.hop))
     for n in notes:
         name = names[n.drum]
@@ -217,6 +225,51 @@ def window_mask(notes: list[ScoreNote], offset_s: float, preset: Preset, s: Stft
         if lo < hi:
             M[cols[n.drum], lo:hi] = True
     return M
+
+
+def note_templates(V: np.ndarray, frames: np.ndarray, others: np.ndarray, s: StftSettings) -> np.ndarray:
+    """(K, T) unit-L1 templates of one drum learned from the take V (K x N): for each span of
+    NOTE_STAGES_S after its note frames, the median over its clean notes (no note of another
+    group, `others`, from CLEAN_PRE_S before the note to the span's end, and none of its own
+    after it) of V there minus V just before the note (the tails of earlier hits), clipped at 0.
+    A span with fewer than MIN_CLEAN_NOTES clean notes gives no template (T may be 0)."""
+    per = lambda t: int(round(t * s.sample_rate / s.hop))
+    pre = per(CLEAN_PRE_S)
+    frames, others = np.sort(frames), np.sort(others)
+    out = []
+    for a_s, b_s in NOTE_STAGES_S:
+        a, b = per(a_s), max(per(b_s), per(a_s) + 1)
+        specs = []
+        for f in frames:
+            if f < 3 or f + b > V.shape[1]:
+                continue
+            near = np.searchsorted(others, f + b + 1) - np.searchsorted(others, f - pre)
+            own = np.searchsorted(frames, f + b + 1) - np.searchsorted(frames, f + 1)
+            if near or own:
+                continue
+            before = np.minimum(V[:, f - 3], V[:, f - 2])
+            specs.append(np.maximum(V[:, f + a:f + b] - before[:, None], 0).mean(axis=1))
+        if len(specs) >= MIN_CLEAN_NOTES:
+            w = np.median(specs, axis=0)
+            if w.sum() > 0:
+                out.append(w / w.sum())
+    return np.array(out, np.float64).T if out else np.zeros((V.shape[0], 0))
+
+
+def take_templates(V: np.ndarray, W0: np.ndarray, cols: list[np.ndarray], notes: list[ScoreNote],
+                   offset_s: float, s: StftSettings) -> tuple[np.ndarray, list[np.ndarray]]:
+    """(W, cols): each drum's templates replaced by its note_templates from the take (a drum with
+    none keeps W0's), the residual's kept; the new columns of each group, in the same order.
+    Measured mixed on kits the preset never heard (docs/score-informed.md, 2026-12-08)."""
+    frames = note_frames(np.array([n.time_s for n in notes]) + offset_s, s)
+    drums = np.array([n.drum for n in notes])
+    groups = []
+    for d, c in enumerate(cols[:-1]):
+        T = note_templates(V, frames[drums == d], frames[drums != d], s)
+        groups.append(T if T.shape[1] else W0[:, c])
+    groups.append(W0[:, cols[-1]])
+    ends = np.cumsum([g.shape[1] for g in groups])
+    return np.concatenate(groups, axis=1), [np.arange(e - g.shape[1], e) for e, g in zip(ends, groups)]
 
 
 def solo_templates(V: np.ndarray, W0: np.ndarray, M: np.ndarray, cols: list[np.ndarray],
@@ -240,10 +293,11 @@ def solo_templates(V: np.ndarray, W0: np.ndarray, M: np.ndarray, cols: list[np.n
 
 
 def factorise(V: np.ndarray, W0: np.ndarray, M: np.ndarray, adapt_cols: np.ndarray, free: np.ndarray,
-              iterations: int = ITERATIONS) -> tuple[np.ndarray, np.ndarray]:
+              iterations: int = ITERATIONS, free_frames: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """KL-NMF V ~= W H; H is zero where M is False, except the rows `free` (the residual), which
     may be active anywhere but pay RESIDUAL_PENALTY per unit of activation outside M. Only W's
-    adapt_cols are updated; W starts at W0 (unit L1 columns, kept so). Returns (W, H) >= 0."""
+    adapt_cols are updated, and, with free_frames (N bools, some True), the free columns too, from
+    those frames only; W starts at W0 (unit L1 columns, kept so). Returns (W, H) >= 0."""
     V = np.asarray(V, np.float32)
     W = np.array(W0, np.float32)
     allowed = M.copy()
@@ -251,16 +305,22 @@ def factorise(V: np.ndarray, W0: np.ndarray, M: np.ndarray, adapt_cols: np.ndarr
     H = allowed.astype(np.float32) * np.float32(V.sum(axis=0).mean() / W.shape[1])
     ones = np.float32(EPS)
     den = np.where(M, np.float32(0), np.float32(RESIDUAL_PENALTY))   # rows outside `free` stay 0 anyway
+    parts = [(adapt_cols, slice(None))]
+    if free_frames is not None and np.any(free_frames) and len(free):
+        parts.append((free, np.flatnonzero(free_frames)))
     for _ in range(iterations):
         Q = V / (W @ H + ones)
         H *= (W.T @ Q) / (W.sum(axis=0)[:, None] + den + ones)
         Q = V / (W @ H + ones)
-        Wa = W[:, adapt_cols]
-        Ha = H[adapt_cols]
-        Wa *= (Q @ Ha.T) / (Ha.sum(axis=1)[None, :] + ones)
-        norms = Wa.sum(axis=0) + ones
-        W[:, adapt_cols] = Wa / norms
-        H[adapt_cols] *= norms[:, None]
+        for c, f in parts:
+            if len(c) == 0:
+                continue
+            Wa = W[:, c]
+            Ha = H[c][:, f]
+            Wa *= (Q[:, f] @ Ha.T) / (Ha.sum(axis=1)[None, :] + ones)
+            norms = Wa.sum(axis=0) + ones
+            W[:, c] = Wa / norms
+            H[c] *= norms[:, None]
     return W.astype(np.float64), H.astype(np.float64)
 
 
@@ -296,12 +356,17 @@ def _masks(W: np.ndarray, H: np.ndarray, cols: list[np.ndarray], exponent: float
 def separate_informed(x: np.ndarray, rate: int, preset: Preset, notes: list[ScoreNote],
                       offset_s: float = 0.0, tolerance_s: float = 0.05, iterations: int = ITERATIONS,
                       adapt: bool = True, path: str | Path = "score", refine: bool = False,
-                      solo: bool = False) -> InformedResult:
+                      solo: bool = False, templates: str = "preset") -> InformedResult:
     """Align the score to x (mono, at rate); with `refine` move each note to its hit
-    (refine_notes: measured unreliable with a preset's templates, so off by default); with
-    `solo` first fit each drum's templates to its solo frames (solo_templates: measured mixed,
-    so off by default, docs/score-informed.md), factorise under the score's windows, mask, and
-    place one trigger per scored drum note."""
+    (refine_notes: measured unreliable with a preset's templates, so off by default); start each
+    drum from the preset's templates (with `solo` first fitted to each drum's solo frames,
+    solo_templates: measured mixed) or, with templates="take", from templates learned from the
+    take's clean notes (take_templates; the residual's templates then adapt on its toms' and
+    cymbals' windows: large gains on some unseen kits, large losses on ElectricEmpireKit, so not
+    the default, docs/score-informed.md); factorise under the score's windows, mask, and place
+    one trigger per scored drum note."""
+    if templates not in ("take", "preset"):
+        raise ValueError(f"templates must be 'take' or 'preset', got {templates!r}")
     s = preset.stft.scaled_to(rate)
     x = np.asarray(x, np.float64)
     check_inside(notes, len(x) / rate, offset_s, tolerance_s, path)
@@ -317,16 +382,21 @@ def separate_informed(x: np.ndarray, rate: int, preset: Preset, notes: list[Scor
         matched = float("nan")
     if refine and tolerance_s > 0:
         notes = refine_notes(notes, act, s, offset_s)
-    M = window_mask(notes, offset_s, preset, s, n_frames)
+    free_frames = None
+    if templates == "take":
+        W0, cols = take_templates(V, W0, cols, notes, offset_s, s)
+    M = window_mask(notes, offset_s, preset, s, n_frames, cols)
     adapt_cols = np.concatenate(cols[:-1]) if adapt else np.zeros(0, np.int64)
-    if adapt and solo:
+    if adapt and templates == "take":
+        free_frames = M[cols[-1][0]]
+    if adapt and solo and templates == "preset":
         W0 = solo_templates(V, W0, M, cols, min(iterations, SOLO_ITERATIONS))
-    W, H = factorise(V, W0, M, adapt_cols, cols[-1], iterations)
+    W, H = factorise(V, W0, M, adapt_cols, cols[-1], iterations, free_frames)
     drums = synthesise(X, _masks(W, H, cols, preset.mask_exponent), s, len(x))
     stems = np.concatenate([drums, (x - drums.sum(axis=1))[:, None]], axis=1).astype(np.float32)
     events = score_events(notes, offset_s, np.stack([H[c].sum(axis=0) for c in cols[:-1]]), preset, s, len(x))
     names = tuple(preset.drum_names) + ("residual",)
-    return InformedResult(W, H, stems, events, names, offset_s, matched, s, notes)
+    return InformedResult(W, H, cols, stems, events, names, offset_s, matched, s, notes)
 
 
 def score_events(notes: list[ScoreNote], offset_s: float, act: np.ndarray, preset: Preset,

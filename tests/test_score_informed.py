@@ -56,14 +56,46 @@ def test_informed_stems_beat_the_uninformed_engine(take, preset, informed):
     np.testing.assert_allclose(informed.stems.sum(axis=1), take.mix, atol=1e-4)
 
 
-def test_activations_are_nonnegative_and_stay_in_the_windows(preset, notes, informed):
+@pytest.fixture(scope="module")
+def informed_take(take, preset, notes):
+    return si.separate_informed(take.mix, 48000, preset, notes, templates="take")
+
+
+@pytest.mark.parametrize("which", ["informed", "informed_take"])
+def test_activations_are_nonnegative_and_stay_in_the_windows(preset, which, request, take):
+    informed = request.getfixturevalue(which)
+    np.testing.assert_allclose(informed.stems.sum(axis=1), take.mix, atol=1e-4)
     H = informed.H
     assert np.all(np.isfinite(H)) and H.min() >= 0.0
-    M = si.window_mask(informed.notes, informed.offset_s, preset, informed.settings, H.shape[1])
-    drum_rows = np.concatenate(si._group_columns(preset)[:-1])
+    M = si.window_mask(informed.notes, informed.offset_s, preset, informed.settings, H.shape[1], informed.cols)
+    drum_rows = np.concatenate(informed.cols[:-1])
     assert np.all(H[drum_rows][~M[drum_rows]] == 0.0)
     assert np.all(H[drum_rows].sum(axis=0)[M[drum_rows].any(axis=0)].max() > 0)
     assert np.all(informed.W >= 0) and np.allclose(informed.W.sum(axis=0), 1.0, atol=1e-4)
+
+
+def test_templates_learned_from_the_take_match_their_drums(take, preset, notes):
+    s = preset.stft
+    x = take.mix.astype(np.float64)
+    n_frames = (len(x) + s.synthesis) // s.hop + 1
+    V = np.abs(si.frame_spectra(x, s, 0, n_frames)).T
+    true = {d: np.abs(si.frame_spectra(take.stems[d].astype(np.float64), s, 0, n_frames)).T for d in DRUMS}
+    cols = si._group_columns(preset)
+    W, new = si.take_templates(V, preset.W, cols, notes, 0.0, s)
+    assert np.all(W >= 0) and np.allclose(W.sum(axis=0), 1.0)
+    frames = si.note_frames([n.time_s for n in notes], s)
+    cos = lambda a, b: a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-30)
+    for d, drum in enumerate(DRUMS):
+        assert len(new[d]) == len(si.NOTE_STAGES_S)              # every drum has clean notes here
+        onset = W[:, new[d][0]]
+        # each drum's onset template looks like its own stem at its notes, more than like the others'
+        mine = [cos(onset, true[o][:, frames[[n.drum == d for n in notes]]].mean(axis=1)) for o in DRUMS]
+        assert np.argmax(mine) == d and mine[d] > 0.8, (drum, mine)
+    # a drum with too few clean notes keeps the preset's templates; the residual always does
+    few = [n for n in notes if n.drum != 0] + [n for n in notes if n.drum == 0][:si.MIN_CLEAN_NOTES - 1]
+    W2, cols2 = si.take_templates(V, preset.W, cols, few, 0.0, s)
+    np.testing.assert_array_equal(W2[:, cols2[0]], preset.W[:, cols[0]])
+    np.testing.assert_array_equal(W2[:, cols2[-1]], preset.W[:, cols[-1]])
 
 
 def test_triggers_follow_the_score_with_measured_velocities(take, notes, informed):

@@ -1,12 +1,16 @@
 """Stem SI-SDR of score-informed against uninformed separation on rendered grooves.
 
-    python -m rtdrums.evaluation.score_eval [--kits K ...] [--grooves N] [--seconds S]
+    python -m rtdrums.evaluation.score_eval [--kits K ...] [--grooves N] [--seconds S] [--split S]
+           [--templates take preset]
 
-Renders the first N test-split grooves with each kit (rtdrums.training.render), separates each
-mix with the streaming engine (`separate`), with the exact score (`separate --score`), and with
-the score moved by SHIFT_S and SHIFT_DROP of its notes removed; prints one row per take and the
-medians, plus the ideal ratio mask's SI-SDR (the true stems' magnitudes, same frames and mask
-exponent) as the ceiling of any masking method.
+Renders the first N grooves of a split (default test) with each kit (rtdrums.training.render),
+separates each mix with the streaming engine (`separate`), with the exact score (`separate
+--score`), with the score moved by SHIFT_S and SHIFT_DROP of its notes removed, and with
+SHIFT_DROP as many extra notes; the informed methods once per --templates choice (the preset's
+templates, the default, and the take's, templates="take": same renders and scores, one run;
+extra notes with the first choice only; the rows of later choices name it); prints one row per
+take and the medians, plus the ideal ratio mask's SI-SDR (the true stems' magnitudes, same frames
+and mask exponent) as the ceiling of any masking method.
 """
 
 from __future__ import annotations
@@ -46,14 +50,18 @@ def main() -> None:
     ap.add_argument("--grooves", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=15.0)
     ap.add_argument("--preset", default="default")
+    ap.add_argument("--split", default="test", choices=("validation", "test"))
+    ap.add_argument("--templates", nargs="+", default=["preset", "take"], choices=("take", "preset"))
     a = ap.parse_args()
     preset = load_preset(a.preset)
-    rows = {k: [] for k in ("uninformed", "informed", "shifted", "extra notes", "ideal mask")}
+    tag = lambda m, tm: m if tm == a.templates[0] else f"{m} ({tm} templates)"
+    rows = {k: [] for k in ["uninformed"] + [tag(m, tm) for tm in a.templates for m in ("informed", "shifted")]
+            + ["extra notes", "ideal mask"]}
     rng = np.random.default_rng(0)
     print("kit | groove | method | kick | snare | hihat | offset found (ms)")
     for kit_name in a.kits:
         kit = load_kit(KIT_DIR / kit_name)
-        for g in shipped_grooves("test")[:a.grooves]:
+        for g in shipped_grooves(a.split)[:a.grooves]:
             r = render_groove(g, kit, sample_rate=48000, max_seconds=a.seconds)
             notes = [n for n in si.read_score(g, preset) if n.time_s <= len(r.mix) / 48000]
             moved = [replace(n, time_s=n.time_s + SHIFT_S) for n in notes if rng.random() >= SHIFT_DROP]
@@ -62,14 +70,14 @@ def main() -> None:
             extra = sorted(notes + [replace(drums[i], time_s=float(t)) for i, t in zip(
                 rng.integers(0, len(drums), max(1, round(SHIFT_DROP * len(notes)))),
                 rng.uniform(0.1, seconds - 0.5, max(1, round(SHIFT_DROP * len(notes)))))], key=lambda n: n.time_s)
-            plain = separate(Engine(preset, 48000), r.mix).stems
-            exact = si.separate_informed(r.mix, 48000, preset, notes)
-            shifted = si.separate_informed(r.mix, 48000, preset, moved)
-            added = si.separate_informed(r.mix, 48000, preset, extra)
-            for method, stems, off in (("uninformed", plain, None), ("informed", exact.stems, exact.offset_s),
-                                       ("shifted", shifted.stems, shifted.offset_s),
-                                       ("extra notes", added.stems, added.offset_s),
-                                       ("ideal mask", ideal_mask(r, preset), None)):
+            out = [("uninformed", separate(Engine(preset, 48000), r.mix).stems, None)]
+            for tm in a.templates:
+                for m, sc in (("informed", notes), ("shifted", moved)):
+                    res = si.separate_informed(r.mix, 48000, preset, sc, templates=tm)
+                    out.append((tag(m, tm), res.stems, res.offset_s))
+            res = si.separate_informed(r.mix, 48000, preset, extra, templates=a.templates[0])
+            out += [("extra notes", res.stems, res.offset_s), ("ideal mask", ideal_mask(r, preset), None)]
+            for method, stems, off in out:
                 vals = [si_sdr(r.stems[d], stems[:, i]) for i, d in enumerate(DRUMS)]
                 rows[method].append(vals)
                 print(f"{kit_name} | {g.stem} | {method} | " + " | ".join(f"{v:.1f}" for v in vals)

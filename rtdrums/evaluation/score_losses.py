@@ -1,14 +1,16 @@
 """Where score-informed separation loses against the ideal mask: variants of its factorisation on
-rendered grooves of the validation split (tuning material), stem SI-SDR per drum.
+rendered grooves of the validation split (tuning material; --split train also), stem SI-SDR per drum.
 
     python -m rtdrums.evaluation.score_losses VARIANTS [--kits K ...] [--grooves N] [--first I]
-           [--seconds S]
+           [--seconds S] [--split validation|train]
 
 VARIANTS, comma-separated: base (separate_informed's factorisation with the exact score, no
 alignment), oracleW (templates fitted to each true stem, then fixed, score windows), oracleWH
 (the stems' own fits: the rank-limited NMF model's ceiling), pen<X> (residual penalty X), ar (the
-residual's templates adapt too), it<N> (N updates), solo (solo_templates first); `+` combines ar,
-it<N> and solo. `--ideal` instead prints the ideal ratio mask's SI-SDR with the engine's frames
+residual's templates adapt too), it<N> (N updates), solo (solo_templates first), take (the
+drums start from take_templates, the residual adapts on its own windows: separate_informed's
+templates="take"), take0 (take_templates, the residual fixed); `+` combines ar, it<N>, solo and
+take/take0. `--ideal` instead prints the ideal ratio mask's SI-SDR with the engine's frames
 and with symmetric Hann STFTs, mask exponents 1 and 2.
 """
 
@@ -59,8 +61,14 @@ def variants(r, notes, preset, names) -> dict[str, list[float]]:
                 it = int(part[2:])
             if part.startswith("pen"):
                 pen = float(part[3:])
+        Mv, colsv, free_frames = M, cols, None
         if "solo" in parts:
             W = si.solo_templates(V.astype(np.float32), W0, M, cols)
+        if "take" in parts or "take0" in parts:
+            W, colsv = si.take_templates(V, W0, cols, notes, 0.0, s)
+            Mv = si.window_mask(notes, 0.0, preset, s, n_frames, colsv)
+            adapt = np.arange(W.shape[1]) if "ar" in parts else np.concatenate(colsv[:-1])
+            free_frames = Mv[colsv[-1][0]] if "take" in parts else None
         if v in ("oracleW", "oracleWH") and oracle is None:
             oracle = _oracle(r, W0, cols, s, n_frames)
         if v == "oracleWH":
@@ -70,10 +78,10 @@ def variants(r, notes, preset, names) -> dict[str, list[float]]:
                 W, adapt = oracle[0], np.zeros(0, np.int64)
             old, si.RESIDUAL_PENALTY = si.RESIDUAL_PENALTY, pen
             try:
-                W, H = si.factorise(V, W, M, adapt, cols[-1], it)
+                W, H = si.factorise(V, W, Mv, adapt, colsv[-1], it, free_frames)
             finally:
                 si.RESIDUAL_PENALTY = old
-        stems = si.synthesise(X, si._masks(W, H, cols, preset.mask_exponent), s, len(x))
+        stems = si.synthesise(X, si._masks(W, H, colsv, preset.mask_exponent), s, len(x))
         out[v] = [si_sdr(r.stems[d], stems[:, i]) for i, d in enumerate(DRUMS)]
     return out
 
@@ -101,12 +109,13 @@ def main() -> None:
     ap.add_argument("--first", type=int, default=0, help="index of the first validation groove")
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--ideal", action="store_true")
+    ap.add_argument("--split", default="validation", choices=("validation", "train"))
     a = ap.parse_args()
     preset = load_preset("default")
     rows: dict[str, list] = {}
     for kit_name in a.kits:
         kit = load_kit(Path(KIT_DIR) / kit_name)
-        for g in shipped_grooves("validation")[a.first:a.first + a.grooves]:
+        for g in shipped_grooves(a.split)[a.first:a.first + a.grooves]:
             r = render_groove(g, kit, sample_rate=48000, max_seconds=a.seconds)
             notes = [n for n in si.read_score(g, preset) if n.time_s <= len(r.mix) / 48000]
             got = ideal_variants(r, preset) if a.ideal else variants(r, notes, preset, a.variants.split(","))

@@ -90,7 +90,8 @@ def train_groove(x: np.ndarray, rate: int, score_path: Path, base: Preset, name:
         raise UserError(f"the take is at {rate} Hz and the base preset at {base.stft.sample_rate} Hz: "
                         f"record at {base.stft.sample_rate} Hz or pass --sample-rate {rate} with a base of that rate")
     notes = read_score(score_path, base)
-    result = separate_informed(x, rate, base, notes, offset_ms / 1000, tolerance_ms / 1000, path=score_path)
+    result = separate_informed(x, rate, base, notes, offset_ms / 1000, tolerance_ms / 1000, path=score_path,
+                               templates="preset")
     templates = groove_templates(base, result)
     hits = groove_hits(result)
     missing = [d for d in ("kick", "snare", "hihat") if not any(c.startswith(d) for c in hits)]
