@@ -47,6 +47,18 @@ def test_cli_rewrites_the_thresholds_and_keeps_the_trained_ones(tmp_path, capsys
     assert "0.45 / 0.4 / 0.5" in capsys.readouterr().out
 
 
+def test_cli_sets_the_drums_both_detectors_trigger(tmp_path, capsys):
+    folder = shutil.copytree(resolve_preset("default"), tmp_path / "p")
+    assert main([str(folder), "0.4,0.4,0.4", "--both", "kick,hihat"]) == 0
+    assert [d.detector for d in load_preset(folder).drums] == ["both", None, "both"]
+    assert "threshold detector too for kick,hihat" in capsys.readouterr().out
+    assert main([str(folder), "0.4,0.4,0.4"]) == 0                     # without --both: the learned trigger alone
+    assert [d.detector for d in load_preset(folder).drums] == [None, None, None]
+    assert main([str(folder), "0.4,0.4,0.4", "--both", "tom"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no such drum" in err and "\n" not in err
+
+
 @pytest.mark.parametrize("value, words", [("0.5,0.5", "3 thresholds"), ("0.5,1.5,0.5", "between 0 and 1"),
                                           ("half", "comma-separated numbers")])
 def test_bad_thresholds_are_a_one_line_error(tmp_path, capsys, value, words):
