@@ -5,8 +5,9 @@
 
 Each groove (default: the validation split) is rendered with the kit as `rtdrums eval` renders it
 (with --rooms in eval's rooms), then streamed block by block through three engines on the same
-preset: the learned trigger as shipped, the learned trigger with [adapt] enabled, and the
-threshold detector the preset also holds (its onset model removed). The first is scored as eval
+preset: its learned trigger as given (with the threshold detector beside it for a drum marked
+`detector = "both"`), the same with [adapt] enabled, and the threshold detector the preset also
+holds alone (its onset model removed). The first is scored as eval
 scores it (F at 50 ms, misses by velocity, false triggers by cause). For each true hit of the
 drum the tool reads, over the frames from the one holding the onset to WINDOW_MS after it:
 
