@@ -11,6 +11,7 @@ import pytest
 from rtdrums.engine import Engine
 from rtdrums.offline import separate
 from rtdrums.preset import load_preset, save_preset
+from rtdrums.training.learned_thresholds import with_both
 from rtdrums.training.rooms import vary
 from allocations import block_allocations
 
@@ -19,7 +20,7 @@ SR = 48000
 
 @pytest.fixture(scope="module")
 def presets():
-    p = load_preset("default")
+    p = with_both(load_preset("default"), [])        # the learned trigger alone (the default has both on the kick)
     return {"learned": p, "threshold": replace(p, onset_model=None), "both": p.with_drum("kick", detector="both")}
 
 
