@@ -67,6 +67,9 @@ ENSEMBLE_SEEDS ?= 1 2 3 4 5 6
 # the learned trigger's thresholds (kick,snare,hihat), chosen for the average on soundfont kits no
 # preset heard; training's own choice fits the training kits and misses half the snares of other kits
 LEARNED_THRESHOLDS ?= 0.4,0.4,0.4
+# drums the threshold detector triggers too, beside the learned trigger: it finds the kicks the
+# networks are unsure of on kits and rooms they never heard (docs/default-preset.md)
+BOTH_DETECTORS ?= kick
 preset: $(STAMP) kits sfkits
 	$(VENV)/bin/rtdrums train $(foreach k,$(TRAIN_KITS),--kit $(KITS_DIR)/$(k)) --base none \
 		--components $(DEFAULT_COMPONENTS) $(PRESET_ARGS) --name default --out presets/default
@@ -74,7 +77,7 @@ preset: $(STAMP) kits sfkits
 		--base presets/default $(foreach k,$(TRAIN_KITS),--kit $(KITS_DIR)/$(k)) --trigger-kit $(SF_KITS) --seed $(s) &&) true
 	$(PY) -m rtdrums.training.ensemble join presets/default presets/default \
 		$(foreach s,$(ENSEMBLE_SEEDS),build/ensemble/seed-$(s))
-	$(PY) -m rtdrums.training.learned_thresholds presets/default $(LEARNED_THRESHOLDS)
+	$(PY) -m rtdrums.training.learned_thresholds presets/default $(LEARNED_THRESHOLDS) --both "$(BOTH_DETECTORS)"
 
 kits:
 	@if [ ! -d $(KITS_DIR)/ForzeeStereo ]; then \

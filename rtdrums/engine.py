@@ -52,6 +52,7 @@ class State(NamedTuple):
     outq: np.ndarray          # (D + 1, hop) finished output samples
     fstate: np.ndarray        # (D + 1, N_FSTATE) detector state, see detector_state
     istate: np.ndarray        # (D, N_ISTATE)
+    tstate: np.ndarray        # (D, N_ISTATE) the threshold detector's, when it runs beside the learned trigger
     history: np.ndarray       # (A, lookback) recent articulation activations for the trigger detector
     dropped: np.ndarray       # (1,) events that did not fit the output array
     zring: np.ndarray         # (LAGS + 1, Z) the onset model's recent log levels
@@ -152,7 +153,7 @@ class Engine:
             fft_work=np.zeros(N // 2, np.complex128), mag=np.zeros(K), vb=np.zeros(B),
             h=np.zeros(R), wh=np.zeros(B), wtv=np.zeros(R), num=np.zeros(R),
             model=np.zeros((D + 1, K)), act=np.zeros(D + 1), ola=np.zeros((D + 1, s.synthesis)),
-            outq=np.zeros((D + 1, s.hop)), fstate=fstate, istate=istate, history=history,
+            outq=np.zeros((D + 1, s.hop)), fstate=fstate, istate=istate, tstate=istate.copy(), history=history,
             dropped=dropped, zring=np.zeros((onset_model.LAGS + 1, t.m_w1.shape[1] // (onset_model.LAGS + 1))),
             feat=np.zeros(t.m_w1.shape[1]), hidden=np.zeros(t.m_b1.size), m_out=np.zeros(t.m_b2.shape[1]),
             sframe=np.zeros(len(t.swin)), sspec=np.zeros(len(t.swin) // 2 + 1, np.complex128),
@@ -174,6 +175,7 @@ class Engine:
         for live, trained in self._trained:
             live[...] = trained
         onsets.reset_state(S.fstate, S.istate, S.history, S.dropped)
+        S.tstate[:, onsets.SI_LAST] = onsets.NEVER
         S.prof[PROF_ON] = self._profiling
         S.emit_block[0] = self._emit_block
 
@@ -614,10 +616,32 @@ def _frame(T, P, S, events, n_events):
                                           T.m_b2, T.m_vel_w, T.m_vel_b, T.m_vel_map, T.m_vel_h, T.m_logit, T.m_retrig,
                                           T.scan, S.hidden, S.m_out, S.istate, c[C_SAMPLES], P.onset_offset, events,
                                           n_events, S.dropped)
+        if P.beside:
+            n_events = _beside(T, P, S, c[C_SAMPLES], events, n_events)
     else:
         n_events = detect_step(T, P, S.act, S.h, S.fstate, S.istate, S.history, S.dropped, c[C_SAMPLES],
                                events, n_events)
     _lap(S, ST_TRIGGER, t)
+    return n_events
+
+
+@njit(cache=True, nogil=True)
+def _beside(T, P, S, frame_end, events, n_events):
+    """The threshold detector beside the learned trigger (own state S.tstate): its note-ons of the
+    drums marked in T.both are kept unless the drum triggered within its retrigger time, and then
+    mask the learned trigger of that drum for its own; the others are dropped."""
+    start = n_events
+    n = detect_step(T, P, S.act, S.h, S.fstate, S.tstate, S.history, S.dropped, frame_end, events, n_events)
+    for i in range(start, n):
+        d = events[i]["drum"]
+        if T.both[d] == 0 or frame_end - S.istate[d, onsets.SI_LAST] < T.retrig[d]:
+            continue
+        S.istate[d, onsets.SI_LAST] = frame_end
+        if i != n_events:
+            e, f = events[n_events], events[i]
+            e["onset"], e["emitted"], e["drum"], e["note"], e["velocity"] = \
+                f["onset"], f["emitted"], f["drum"], f["note"], f["velocity"]
+        n_events += 1
     return n_events
 
 

@@ -37,6 +37,7 @@ PRESETS_DIR = Path(os.environ.get("RTDRUMS_PRESETS", Path(__file__).resolve().pa
 # trigger settings that differ by drum: a hi-hat's energy builds up over ~10 ms and its accents
 # vary more, so its rises are measured further back against a lower relative threshold, and a
 # slowly swelling open hat must not fire twice
+DETECTORS = (None, "learned", "both")     # a drum's trigger: the learned one (default), or it and the threshold detector
 DRUM_DEFAULTS = {"hihat": {"relative": 0.1, "lookback_ms": 10.7, "retrigger_ms": 90.0}}
 GM_NOTES = {"kick": 36, "snare": 38, "hihat": 42, "hihat_open": 46, "hihat_pedal": 44}
 
@@ -105,6 +106,7 @@ class DrumSettings:
     reference: float = 1.0          # activation rise of a full-velocity hit (velocity 127)
     leak: tuple[float, ...] = ()    # rise of this drum per unit rise of each drum, then the residual
     scan_ms: float | None = None    # this drum's scan, instead of [trigger] scan_ms
+    detector: str | None = None     # "both": the threshold detector triggers it too, beside the learned trigger
 
     @property
     def components(self) -> int:
@@ -173,6 +175,9 @@ class Preset:
                     raise ValueError(f"drum {d.name}: {key} must be a positive number")
             if d.scan_ms is not None and not (isinstance(d.scan_ms, (int, float)) and 0 <= d.scan_ms < 1000):
                 raise ValueError(f"drum {d.name}: scan_ms must be between 0 and 1000 ms (or left out)")
+            if d.detector not in DETECTORS:
+                raise ValueError(f"drum {d.name}: detector must be one of {', '.join(map(repr, DETECTORS[1:]))} "
+                                 f"(or left out), not {d.detector!r}")
             if len(d.leak) != len(self.drums) + 1 or any(not 0 <= x < 1e3 for x in d.leak):
                 raise ValueError(f"drum {d.name}: leak needs {len(self.drums) + 1} values >= 0 "
                                  f"(one per drum, then the residual)")

@@ -41,6 +41,7 @@ class Tables(NamedTuple):
     rel: np.ndarray           # (D,) relative thresholds
     crosstalk: np.ndarray     # (D,) margins on the expected cross-talk
     scan: np.ndarray          # (D,) frames from a trigger decision to its note-on
+    both: np.ndarray          # (D,) 1 where the threshold detector also triggers the drum beside the learned trigger
     lookback: np.ndarray      # (D + 1,) frames over which rises are measured
     fft_bitrev: np.ndarray
     fft_twiddle: np.ndarray
@@ -98,6 +99,7 @@ class Params(NamedTuple):
     jump: float
     onset_offset: int
     learned: bool             # triggers from the onset model instead of the threshold detector
+    beside: bool              # ... and from the threshold detector too, for the drums marked in Tables.both
     mag_norm: float           # magnitudes times this: a full-scale sine's peak is 0.5
     adapt: bool               # templates adapt (rtdrums.dsp.adapt), with:
     a_rate: float
@@ -137,7 +139,8 @@ def trigger_settings(p: Preset, s: StftSettings) -> dict[str, np.ndarray]:
         rel=np.array([d.relative for d in p.drums], np.float64),
         lookback=lookback_frames(p, s),
         crosstalk=np.array([d.crosstalk for d in p.drums], np.float64),
-        scan=scan_frames(p, s))
+        scan=scan_frames(p, s),
+        both=np.array([d.detector == "both" and p.onset_model is not None for d in p.drums], np.int64))
 
 
 def scan_frames(p: Preset, s: StftSettings) -> np.ndarray:
@@ -238,7 +241,8 @@ def build_params(p: Preset, s: StftSettings, pg_step: float) -> Params:
         env_decay=0.5 ** (frame_s * 1000 / t.envelope_half_life_ms), gamma=t.velocity_gamma,
         jump=t.jump,
         onset_offset=s.hop // 2 + s.taper // 2,
-        learned=p.onset_model is not None, mag_norm=1.0 / float(analysis_window(s).sum()),
+        learned=p.onset_model is not None,
+        beside=p.onset_model is not None and any(d.detector == "both" for d in p.drums), mag_norm=1.0 / float(analysis_window(s).sum()),
         adapt=p.adapt.enabled, a_rate=p.adapt.rate, a_lower=p.adapt.lower, a_upper=p.adapt.upper,
         a_confidence=p.adapt.confidence, a_interval=p.adapt.interval,
         a_free_start=p.W.shape[1] - (p.adapt.free_components if p.adapt.enabled else 0),

@@ -11,7 +11,7 @@ from rtdrums.engine import Engine
 from rtdrums.evaluation.metrics import match
 from rtdrums.offline import separate
 from rtdrums.preset import load_preset, resolve_preset
-from rtdrums.training.learned_thresholds import main, with_thresholds
+from rtdrums.training.learned_thresholds import main, with_both, with_thresholds
 
 SR = 48000
 
@@ -27,7 +27,7 @@ def _triggers_and_matches(preset, render) -> np.ndarray:
 
 
 def test_lower_thresholds_trigger_more_and_recall_at_least_as_much(rendered_groove):
-    shipped = load_preset("default")
+    shipped = with_both(load_preset("default"), [])         # the learned trigger alone
     strict = _triggers_and_matches(with_thresholds(shipped, (0.9, 0.9, 0.9)), rendered_groove)
     loose = _triggers_and_matches(with_thresholds(shipped, (0.2, 0.2, 0.2)), rendered_groove)
     assert np.all(loose >= strict)
@@ -45,6 +45,18 @@ def test_cli_rewrites_the_thresholds_and_keeps_the_trained_ones(tmp_path, capsys
     assert p.onset_model.threshold == (0.45, 0.4, 0.5)
     assert p.provenance["learned_thresholds"] == {"trained": trained, "set": [0.45, 0.4, 0.5]}
     assert "0.45 / 0.4 / 0.5" in capsys.readouterr().out
+
+
+def test_cli_sets_the_drums_both_detectors_trigger(tmp_path, capsys):
+    folder = shutil.copytree(resolve_preset("default"), tmp_path / "p")
+    assert main([str(folder), "0.4,0.4,0.4", "--both", "kick,hihat"]) == 0
+    assert [d.detector for d in load_preset(folder).drums] == ["both", None, "both"]
+    assert "threshold detector too for kick,hihat" in capsys.readouterr().out
+    assert main([str(folder), "0.4,0.4,0.4"]) == 0                     # without --both: the learned trigger alone
+    assert [d.detector for d in load_preset(folder).drums] == [None, None, None]
+    assert main([str(folder), "0.4,0.4,0.4", "--both", "tom"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no such drum" in err and "\n" not in err
 
 
 @pytest.mark.parametrize("value, words", [("0.5,0.5", "3 thresholds"), ("0.5,1.5,0.5", "between 0 and 1"),

@@ -318,6 +318,8 @@ def test_cli_train_no_tune_keeps_the_base_trigger_settings(tmp_path):
     assert "trigger_tuning" not in p.provenance and "triggers tuned" not in r.stdout
     for d, b in zip(p.drums, base.drums):
         assert (d.relative, d.crosstalk, d.lookback_ms) == (b.relative, b.crosstalk, b.lookback_ms)
+    # the default's kick has both detectors, chosen for its networks on unseen kits: not inherited
+    assert base.drums[0].detector == "both" and [d.detector for d in p.drums] == [None, None, None]
 
 
 def test_cli_train_missing_hihat(hits_dir, tmp_path):

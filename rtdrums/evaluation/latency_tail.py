@@ -20,7 +20,8 @@ the latency, note-on minus true onset, is split on the engine's frame grid (hop 
     own       fa to the frame fd that decided the note (the trigger's own delay, in frames);
     block     fd's end rounded up to the block (0 when the block is the hop).
 
-For each hit whose own delay is > 0 frames the tool reads the ensemble's probability of the drum
+The engine runs the learned trigger alone (a drum's `detector = "both"` is set aside). For each
+hit whose own delay is > 0 frames the tool reads the ensemble's probability of the drum
 (the K networks' mean, from the reference kernels' features, Engine.analyse) on the frames fa ..
 fd - 1 that held the attack and did not trigger, and names why (`cause`):
     retrigger  a frame crossed the threshold, but within the retrigger time of the drum's
@@ -39,7 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -181,6 +182,8 @@ def diagnose_kit(kit_dir: Path, preset, grooves: list[Path], seconds: float | No
     from ..training.rooms import EVAL_SEED, vary
 
     kit = load_kit(kit_dir)
+    # the learned trigger alone: a drum's detector = "both" would add notes no replay of the networks makes
+    preset = replace(preset, drums=tuple(replace(d, detector=None) for d in preset.drums))
     engine = Engine(preset, sample_rate, max_block=max(block, 8192))
     engine.warm()
     notes, agree = [], {"events": 0, "replayed": 0}

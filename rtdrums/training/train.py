@@ -260,7 +260,8 @@ def build_preset(templates: dict[str, np.ndarray], settings: StftSettings, name:
                 notes += [CATEGORIES[category][1]] * W.shape[1]
                 labels += [category] * W.shape[1]
         old = next((d for d in base.drums if d.name == drum), None) if base else None
-        drums.append(replace(old, notes=tuple(notes), labels=tuple(labels), leak=unmeasured) if old
+        # detector: chosen for the base's networks on kits they never heard, not for the ones trained here
+        drums.append(replace(old, notes=tuple(notes), labels=tuple(labels), leak=unmeasured, detector=None) if old
                      else DrumSettings(drum, tuple(notes), tuple(labels), leak=unmeasured,
                                        **DRUM_DEFAULTS.get(drum, {})))
     residual = [c for c in templates if CATEGORIES[c][0] is None]
