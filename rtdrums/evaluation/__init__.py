@@ -9,4 +9,7 @@ report       Markdown table, JSON, PNG figures
 speed        time per frame of the engine's frame solver against libnmfd and scikit-learn
 train_stage_profile  CPU, wall and peak memory of each stage of `rtdrums train`
 velocity_readout_study  velocity read-outs compared on one soundcheck preset's decisions
+drum_errors  where a preset's kick and snare errors come from, hit by hit
+latency_tail  each late note's latency split into the sound's part and the trigger's
+kit_tool_args  the command line shared by drum_errors and latency_tail
 """

@@ -24,7 +24,6 @@ and whether the adapted learned trigger and the threshold detector found it (a t
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from dataclasses import asdict, dataclass, replace
@@ -293,14 +292,9 @@ def main(argv: list[str] | None = None) -> int:
     from ..errors import UserError
     from ..preset import load_preset
     from ..training.render import groove_files
+    from .kit_tool_args import check_kits, kit_tool_parser
 
-    p = argparse.ArgumentParser(prog="python -m rtdrums.evaluation.drum_errors", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--kit", type=Path, nargs="+", required=True, help="Hydrogen kit folders")
-    p.add_argument("--preset", default="default")
-    p.add_argument("--grooves", type=Path, nargs="+", help="MIDI files or folders (default: the validation split)")
-    p.add_argument("--seconds", type=float, default=15.0)
-    p.add_argument("--rooms", action="store_true", help="render the grooves in eval's simulated rooms")
+    p = kit_tool_parser("rtdrums.evaluation.drum_errors", __doc__)
     p.add_argument("--json", type=Path, help="write every hit and each engine's scores here")
     a = p.parse_args(argv)
     try:
@@ -308,9 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         if preset.onset_model is None:
             raise UserError(f"{a.preset}: the preset has no learned trigger; pass one that has")
         grooves = groove_files(a.grooves, "validation")
-        for k in a.kit:
-            if not (k / "drumkit.xml").exists():
-                raise UserError(f"{k}: no drumkit.xml there; pass a Hydrogen kit folder")
+        check_kits(a.kit)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

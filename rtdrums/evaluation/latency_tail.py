@@ -37,7 +37,6 @@ something else within the 50 ms matching window: a negative latency).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from dataclasses import asdict, dataclass, replace
@@ -325,17 +324,12 @@ def main(argv: list[str] | None = None) -> int:
     from ..errors import UserError
     from ..preset import load_preset
     from ..training.render import groove_files
+    from .kit_tool_args import check_kits, kit_tool_parser
 
-    p = argparse.ArgumentParser(prog="python -m rtdrums.evaluation.latency_tail", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--kit", type=Path, nargs="+", required=True, help="Hydrogen kit folders")
-    p.add_argument("--preset", default="default")
+    p = kit_tool_parser("rtdrums.evaluation.latency_tail", __doc__, grooves="instead of --split")
     p.add_argument("--split", default="validation", help="shipped groove split (default validation)")
-    p.add_argument("--grooves", type=Path, nargs="+", help="MIDI files or folders instead of --split")
-    p.add_argument("--seconds", type=float, default=15.0)
     p.add_argument("--sample-rate", type=int, default=48000)
     p.add_argument("--block", type=int, default=128)
-    p.add_argument("--rooms", action="store_true")
     p.add_argument("--late-ms", type=float, default=LATE_MS)
     p.add_argument("--attack-db", type=float, default=ATTACK_DB,
                    help=f"a hit's attack: its first sample this close to its peak (default {ATTACK_DB:g} dB)")
@@ -346,9 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         preset = load_preset(a.preset)
         grooves = groove_files(a.grooves, a.split)
-        for k in a.kit:
-            if not (k / "drumkit.xml").exists():
-                raise UserError(f"{k}: no drumkit.xml there; pass a Hydrogen kit folder")
+        check_kits(a.kit)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
