@@ -19,14 +19,16 @@ from rtdrums.errors import UserError
 from preset_files import saved_with_arrays_edited
 from rtdrums.preset import load_preset, save_preset
 from rtdrums.training.ensemble import join, main, train_network
+from rtdrums.training.learned_thresholds import with_both
 from rtdrums.training.onset_training import pick
 from rtdrums.training.velocity_fit import apply_curve
 
 
 @pytest.fixture(scope="module")
 def default():
-    """The shipped default with one network: its first."""
-    shipped = load_preset("default")
+    """The shipped default with one network, its first, deciding alone (no threshold detector
+    beside it on the kick)."""
+    shipped = with_both(load_preset("default"), [])
     return replace(shipped, onset_model=shipped.onset_model.networks[0])
 
 
